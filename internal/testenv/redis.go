@@ -1,0 +1,127 @@
+package testenv
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisOptions configures a dedicated Redis server.
+type RedisOptions struct {
+	// Durable turns on the append-only file with fsync on every write, so
+	// that acknowledged writes survive Stop/Start and Kill/Start.
+	Durable bool
+}
+
+var (
+	redisOnce   sync.Once
+	redisShared *Server
+	redisErr    error
+)
+
+// RedisURL returns the URL of the shared Redis server of this test binary
+// (SCALEKIT_REDIS_URL when set), starting it on first use. Tests sharing it
+// keep their keys apart with Prefix(t).
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	if u := os.Getenv(EnvRedisURL); u != "" {
+		return u
+	}
+	bin := redisBinary(t)
+	redisOnce.Do(func() {
+		redisShared, redisErr = startRedis(bin, nil)
+		if redisErr == nil {
+			registerShared(redisShared)
+		}
+	})
+	if redisErr != nil {
+		t.Fatalf("testenv: %v", redisErr)
+	}
+	return redisShared.URL
+}
+
+// RedisClient returns a client of the shared Redis server, closed when t
+// ends.
+func RedisClient(t testing.TB) *redis.Client {
+	t.Helper()
+	return redisClientFor(t, RedisURL(t))
+}
+
+func redisClientFor(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("testenv: parse redis url %q: %v", url, err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// NewRedis starts a Redis server for t alone, stopped when t ends. Use it for
+// tests that stop, kill, pause or flush the engine. It ignores
+// SCALEKIT_REDIS_URL: such tests need a process they own.
+func NewRedis(t testing.TB, opts *RedisOptions) *Server {
+	t.Helper()
+	bin := redisBinary(t)
+	s, err := startRedis(bin, opts)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(func() { _ = s.stop(); _ = os.RemoveAll(s.dir) })
+	return s
+}
+
+// Client returns a go-redis client of a Redis Server, closed when t ends.
+func (s *Server) Client(t testing.TB) *redis.Client {
+	t.Helper()
+	return redisClientFor(t, s.URL)
+}
+
+func redisBinary(t testing.TB) string {
+	t.Helper()
+	bin := lookBinary("redis-server")
+	if bin == "" {
+		missing(t, "redis-server", "redis-server")
+	}
+	return bin
+}
+
+func startRedis(bin string, opts *RedisOptions) (*Server, error) {
+	if opts == nil {
+		opts = &RedisOptions{}
+	}
+	s, err := newServer("redis")
+	if err != nil {
+		return nil, err
+	}
+	s.argv = func(port int) []string {
+		args := []string{bin,
+			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--dir", s.dir, "--save", "", "--daemonize", "no",
+			"--protected-mode", "no", "--logfile", "",
+			"--maxclients", "2000",
+		}
+		if opts.Durable {
+			args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+		} else {
+			args = append(args, "--appendonly", "no")
+		}
+		return args
+	}
+	s.ready = func(ctx context.Context, s *Server) error {
+		c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: 0})
+		defer c.Close()
+		return c.Ping(ctx).Err()
+	}
+	if err := s.start(); err != nil {
+		_ = os.RemoveAll(s.dir)
+		return nil, err
+	}
+	s.URL = "redis://" + s.Addr + "/0"
+	return s, nil
+}
