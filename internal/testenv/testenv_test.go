@@ -24,8 +24,9 @@ func TestSharedRedis(t *testing.T) {
 	if got, err := c.Get(ctx, key).Result(); err != nil || got != "v" {
 		t.Fatalf("GET = %q, %v", got, err)
 	}
-	if RedisURL(t) != RedisURL(t) {
-		t.Fatal("shared URL changed")
+	first, second := RedisURL(t), RedisURL(t)
+	if first != second {
+		t.Fatalf("shared URL changed: %s then %s", first, second)
 	}
 }
 
@@ -130,7 +131,8 @@ func TestChildProcess(t *testing.T) {
 }
 
 func TestPrefixUnique(t *testing.T) {
-	if Prefix(t) == Prefix(t) {
-		t.Fatal("Prefix repeated")
+	a, b := Prefix(t), Prefix(t)
+	if a == b {
+		t.Fatalf("Prefix repeated: %s", a)
 	}
 }
