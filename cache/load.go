@@ -1,0 +1,201 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime/debug"
+
+	"github.com/scalekit-go/scalekit/internal/otelx"
+	"go.opentelemetry.io/otel/attribute"
+)
+
+// LoaderFunc loads the value of key from the source of truth. It returns
+// ErrNotFound (possibly wrapped) when the key does not exist there.
+type LoaderFunc[K comparable, V any] func(ctx context.Context, key K) (V, error)
+
+// flight is one in-progress load that concurrent callers share.
+type flight[V any] struct {
+	done chan struct{}
+	val  V
+	err  error
+}
+
+// GetOrLoad returns the value of key, loading it with loader on a miss
+// (read-through). Concurrent misses on one key, in this process, share a
+// single loader call (singleflight); its result, error or panic (as a
+// *PanicError) reaches every waiter. The loader runs with a context that
+// keeps ctx's values but not its cancellation, so one caller giving up does
+// not fail the others; a caller whose ctx ends returns ctx.Err().
+//
+// Depending on Options it also serves stale values (StaleWhileRevalidate,
+// StaleIfError), refreshes ahead of expiry (RefreshAhead, EarlyExpiration),
+// caches ErrNotFound (NegativeTTL) and consults the Guard. A store error on
+// read is treated as a miss; a store error on write after a successful
+// load is counted but not returned.
+func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, loader LoaderFunc[K, V]) (V, error) {
+	var zero V
+	if loader == nil {
+		return zero, ErrNilLoader
+	}
+	if c.closed.Load() {
+		return zero, ErrClosed
+	}
+	if c.o.Guard != nil && !c.o.Guard(key) {
+		c.st.guardRejects.Add(1)
+		return zero, ErrNotFound
+	}
+	e, ok, err := c.b.get(ctx, key)
+	if err != nil {
+		c.st.storeErrors.Add(1)
+		ok = false
+	}
+	var stale *Entry[V]
+	if ok {
+		now := c.now()
+		if e.Absent {
+			if c.isFresh(e, now) {
+				c.st.hits.Add(1)
+				c.st.negativeHits.Add(1)
+				return zero, ErrNotFound
+			}
+		} else if c.isFresh(e, now) {
+			c.st.hits.Add(1)
+			if c.shouldRefreshEarly(e, now) {
+				c.refreshInBackground(ctx, key, loader)
+			}
+			return e.Value, nil
+		} else {
+			if c.o.StaleWhileRevalidate > 0 && now < e.Fresh+int64(c.o.StaleWhileRevalidate) {
+				c.st.hits.Add(1)
+				c.st.staleHits.Add(1)
+				c.refreshInBackground(ctx, key, loader)
+				return e.Value, nil
+			}
+			if c.o.StaleIfError > 0 && now < e.Fresh+int64(c.o.StaleIfError) {
+				stale = &e
+			}
+		}
+	}
+	c.st.misses.Add(1)
+	v, err := c.load(ctx, key, loader)
+	if err != nil && stale != nil && !errors.Is(err, ErrNotFound) && ctx.Err() == nil {
+		c.st.staleHits.Add(1)
+		return stale.Value, nil
+	}
+	return v, err
+}
+
+// shouldRefreshEarly decides refresh-ahead and XFetch for a fresh entry.
+func (c *Cache[K, V]) shouldRefreshEarly(e Entry[V], now int64) bool {
+	if e.Fresh == 0 {
+		return false
+	}
+	if c.o.RefreshAhead > 0 {
+		total := float64(c.o.TTL)
+		start := float64(e.Fresh) - total // jitter makes this approximate
+		if float64(now)-start >= c.o.RefreshAhead*total {
+			return true
+		}
+	}
+	if c.o.EarlyExpiration > 0 && e.Delta > 0 {
+		r := rand.Float64()
+		if r == 0 {
+			r = math.SmallestNonzeroFloat64
+		}
+		if float64(now)-float64(e.Delta)*c.o.EarlyExpiration*math.Log(r) >= float64(e.Fresh) {
+			return true
+		}
+	}
+	return false
+}
+
+// refreshInBackground reloads key once: a second request while a refresh of
+// the key runs is ignored.
+func (c *Cache[K, V]) refreshInBackground(ctx context.Context, key K, loader LoaderFunc[K, V]) {
+	c.mu.Lock()
+	if _, busy := c.refreshing[key]; busy || c.closed.Load() {
+		c.mu.Unlock()
+		return
+	}
+	c.refreshing[key] = struct{}{}
+	c.bg.Add(1)
+	c.mu.Unlock()
+	c.st.refreshes.Add(1)
+	bctx := context.WithoutCancel(ctx)
+	go func() {
+		defer c.bg.Done()
+		_, _ = c.load(bctx, key, loader)
+		c.mu.Lock()
+		delete(c.refreshing, key)
+		c.mu.Unlock()
+	}()
+}
+
+// load runs loader for key through the singleflight group and stores the
+// result.
+func (c *Cache[K, V]) load(ctx context.Context, key K, loader LoaderFunc[K, V]) (V, error) {
+	c.mu.Lock()
+	f, ok := c.flights[key]
+	if !ok {
+		f = &flight[V]{done: make(chan struct{})}
+		c.flights[key] = f
+		c.bg.Add(1)
+		go c.run(context.WithoutCancel(ctx), key, loader, f)
+	}
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.val, f.err
+	case <-ctx.Done():
+		var zero V
+		return zero, ctx.Err()
+	}
+}
+
+func (c *Cache[K, V]) run(ctx context.Context, key K, loader LoaderFunc[K, V], f *flight[V]) {
+	defer c.bg.Done()
+	defer func() {
+		c.mu.Lock()
+		delete(c.flights, key)
+		c.mu.Unlock()
+		close(f.done)
+	}()
+	c.st.loads.Add(1)
+	ctx, span := otelx.Start(ctx, c.tracer, "cache.load", append(c.attrs, attribute.String("cache.key", fmt.Sprint(key)))...)
+	start := c.clk.Now()
+	v, err := callLoader(ctx, key, loader)
+	delta := c.clk.Since(start)
+	otelx.End(span, err)
+	switch {
+	case err == nil:
+		f.val = v
+		e, phys := c.entryFor(v, c.ttl(c.o.TTL), delta)
+		if serr := c.b.set(ctx, key, e, phys); serr != nil {
+			c.st.storeErrors.Add(1)
+		}
+	case errors.Is(err, ErrNotFound):
+		f.err = err
+		if c.o.NegativeTTL > 0 {
+			e := Entry[V]{Absent: true, Fresh: c.now() + int64(c.o.NegativeTTL)}
+			if serr := c.b.set(ctx, key, e, c.o.NegativeTTL); serr != nil {
+				c.st.storeErrors.Add(1)
+			}
+		}
+	default:
+		c.st.loadErrors.Add(1)
+		f.err = fmt.Errorf("cache: load %v: %w", key, err)
+	}
+}
+
+func callLoader[K comparable, V any](ctx context.Context, key K, loader LoaderFunc[K, V]) (v V, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return loader(ctx, key)
+}
+
