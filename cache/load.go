@@ -198,4 +198,3 @@ func callLoader[K comparable, V any](ctx context.Context, key K, loader LoaderFu
 	}()
 	return loader(ctx, key)
 }
-

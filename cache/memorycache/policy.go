@@ -63,7 +63,7 @@ type policy[K comparable, V any] interface {
 	hit(n *node[K, V])
 	remove(n *node[K, V])
 	update(n *node[K, V], oldCost int64) // value replaced; counts as a use
-	victim() *node[K, V] // unlinks and returns the next entry to evict
+	victim() *node[K, V]                 // unlinks and returns the next entry to evict
 	concurrentHit() bool
 }
 
