@@ -18,9 +18,10 @@ type LoaderFunc[K comparable, V any] func(ctx context.Context, key K) (V, error)
 
 // flight is one in-progress load that concurrent callers share.
 type flight[V any] struct {
-	done chan struct{}
-	val  V
-	err  error
+	done    chan struct{}
+	val     V
+	err     error
+	waiters int // callers sharing the flight; guarded by Cache.mu
 }
 
 // GetOrLoad returns the value of key, loading it with loader on a miss
@@ -80,7 +81,7 @@ func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, loader LoaderFunc[K,
 		}
 	}
 	c.st.misses.Add(1)
-	v, err := c.load(ctx, key, loader)
+	v, err := c.load(ctx, key, loader, true)
 	if err != nil && stale != nil && !errors.Is(err, ErrNotFound) && ctx.Err() == nil {
 		c.st.staleHits.Add(1)
 		return stale.Value, nil
@@ -127,7 +128,7 @@ func (c *Cache[K, V]) refreshInBackground(ctx context.Context, key K, loader Loa
 	bctx := context.WithoutCancel(ctx)
 	go func() {
 		defer c.bg.Done()
-		_, _ = c.load(bctx, key, loader)
+		_, _ = c.load(bctx, key, loader, false)
 		c.mu.Lock()
 		delete(c.refreshing, key)
 		c.mu.Unlock()
@@ -135,16 +136,19 @@ func (c *Cache[K, V]) refreshInBackground(ctx context.Context, key K, loader Loa
 }
 
 // load runs loader for key through the singleflight group and stores the
-// result.
-func (c *Cache[K, V]) load(ctx context.Context, key K, loader LoaderFunc[K, V]) (V, error) {
+// result. With recheck, a new flight first looks at the store again: a
+// caller that missed just before another flight stored its value must not
+// load a second time.
+func (c *Cache[K, V]) load(ctx context.Context, key K, loader LoaderFunc[K, V], recheck bool) (V, error) {
 	c.mu.Lock()
 	f, ok := c.flights[key]
 	if !ok {
 		f = &flight[V]{done: make(chan struct{})}
 		c.flights[key] = f
 		c.bg.Add(1)
-		go c.run(context.WithoutCancel(ctx), key, loader, f)
+		go c.run(context.WithoutCancel(ctx), key, loader, f, recheck)
 	}
+	f.waiters++
 	c.mu.Unlock()
 	select {
 	case <-f.done:
@@ -155,7 +159,7 @@ func (c *Cache[K, V]) load(ctx context.Context, key K, loader LoaderFunc[K, V]) 
 	}
 }
 
-func (c *Cache[K, V]) run(ctx context.Context, key K, loader LoaderFunc[K, V], f *flight[V]) {
+func (c *Cache[K, V]) run(ctx context.Context, key K, loader LoaderFunc[K, V], f *flight[V], recheck bool) {
 	defer c.bg.Done()
 	defer func() {
 		c.mu.Lock()
@@ -163,6 +167,16 @@ func (c *Cache[K, V]) run(ctx context.Context, key K, loader LoaderFunc[K, V], f
 		c.mu.Unlock()
 		close(f.done)
 	}()
+	if recheck {
+		if e, ok, err := c.b.get(ctx, key); err == nil && ok && c.isFresh(e, c.now()) {
+			if e.Absent {
+				f.err = ErrNotFound
+			} else {
+				f.val = e.Value
+			}
+			return
+		}
+	}
 	c.st.loads.Add(1)
 	ctx, span := otelx.Start(ctx, c.tracer, "cache.load", append(c.attrs, attribute.String("cache.key", fmt.Sprint(key)))...)
 	start := c.clk.Now()
