@@ -1,0 +1,107 @@
+package cache_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/scalekit-go/scalekit/cache"
+	"github.com/scalekit-go/scalekit/cache/memorycache"
+	"github.com/scalekit-go/scalekit/internal/clock"
+)
+
+// Two instances, each with its own L1, share one L2 and its bus (Redis
+// pub/sub in production; the cachetest suite runs this against real Redis).
+func TestTieredInvalidatesEveryL1(t *testing.T) {
+	clk := clock.NewFake(t0)
+	l2, err := memorycache.NewBytes(&memorycache.BytesOptions{MaxEntries: 1000, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() (*cache.Cache[string, int], *memorycache.Store[string, cache.Entry[int]]) {
+		l1, err := memorycache.New(&memorycache.Options[string, cache.Entry[int]]{MaxEntries: 100, Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := cache.OpenTiered(ctx, l1, l2, &cache.Options[string, int]{TTL: time.Hour, Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close(ctx) })
+		return c, l1
+	}
+	a, _ := open()
+	b, bL1 := open()
+	_ = a.Set(ctx, "k", 1)
+	if v, ok, _ := b.Get(ctx, "k"); !ok || v != 1 {
+		t.Fatalf("B read %d, %v from L2", v, ok)
+	}
+	if _, ok := bL1.Get("k"); !ok {
+		t.Fatal("B's read did not fill its L1")
+	}
+	_ = a.Set(ctx, "k", 2)
+	if _, ok := bL1.Get("k"); ok {
+		t.Fatal("A's write did not clear B's L1")
+	}
+	if v, _, _ := b.Get(ctx, "k"); v != 2 {
+		t.Fatalf("B read %d after A's write, want 2", v)
+	}
+	_ = a.Delete(ctx, "k")
+	if _, ok, _ := b.Get(ctx, "k"); ok {
+		t.Fatal("B still sees k after A deleted it")
+	}
+	// L1 copies live at most L1TTL (default 1 minute), a bound on staleness
+	// when an invalidation is lost.
+	_ = b.Set(ctx, "j", 1)
+	_ = l2.Set(ctx, "j", nil, 0) // overwrite L2 behind the caches' back (corrupt entry)
+	clk.Advance(time.Minute)
+	if _, ok, err := b.Get(ctx, "j"); ok || err == nil || !errors.Is(err, cache.ErrCorrupt) {
+		t.Fatalf("after L1TTL B must read L2 again (got ok=%v err=%v)", ok, err)
+	}
+}
+
+func TestOpenTieredNeedsBroadcaster(t *testing.T) {
+	l1, _ := memorycache.New(&memorycache.Options[string, cache.Entry[int]]{MaxEntries: 10})
+	if _, err := cache.OpenTiered[string, int](ctx, l1, nil, nil); err == nil {
+		t.Fatal("OpenTiered without L2 accepted")
+	}
+}
+
+func TestMetricsExported(t *testing.T) {
+	reader := metric.NewManualReader()
+	mp := metric.NewMeterProvider(metric.WithReader(reader))
+	s, _ := memorycache.New(&memorycache.Options[string, cache.Entry[int]]{MaxEntries: 1})
+	c, err := cache.NewLocal(s, &cache.Options[string, int]{MeterProvider: mp, Name: "users"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var l countingLoader
+	_, _ = c.GetOrLoad(ctx, "a", l.load)
+	_, _ = c.GetOrLoad(ctx, "a", l.load)
+	_, _ = c.GetOrLoad(ctx, "b", l.load) // evicts a (capacity 1)
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				got[m.Name] = float64(d.DataPoints[0].Value)
+			case metricdata.Gauge[float64]:
+				got[m.Name] = d.DataPoints[0].Value
+			}
+		}
+	}
+	want := map[string]float64{"cache.hits": 1, "cache.misses": 2, "cache.loads": 2, "cache.load_errors": 0, "cache.evictions": 1, "cache.hit_ratio": 1.0 / 3}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("metric %s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+}
