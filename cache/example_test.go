@@ -1,0 +1,199 @@
+package cache_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/scalekit-go/scalekit/cache"
+	"github.com/scalekit-go/scalekit/cache/memorycache"
+	"github.com/scalekit-go/scalekit/internal/clock"
+)
+
+type User struct {
+	ID   int
+	Name string
+}
+
+// newUsers builds an in-process Cache[int, User]; examples pass a fake
+// clock so they can show time passing.
+func newUsers(clk clock.Clock, o cache.Options[int, User]) *cache.Cache[int, User] {
+	store, err := memorycache.New(&memorycache.Options[int, cache.Entry[User]]{MaxEntries: 10_000, Clock: clk})
+	if err != nil {
+		panic(err)
+	}
+	o.Clock = clk
+	c, err := cache.NewLocal(store, &o)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+var db = map[int]User{1: {1, "ada"}, 2: {2, "grace"}}
+
+func loadUser(_ context.Context, id int) (User, error) {
+	u, ok := db[id]
+	if !ok {
+		return User{}, cache.ErrNotFound
+	}
+	return u, nil
+}
+
+// Cache-aside: the application reads the cache, loads on a miss and fills
+// the cache itself.
+func Example_cacheAside() {
+	ctx := context.Background()
+	c := newUsers(nil, cache.Options[int, User]{TTL: time.Minute})
+	defer c.Close(ctx)
+	u, ok, _ := c.Get(ctx, 1)
+	if !ok {
+		u, _ = loadUser(ctx, 1)
+		_ = c.Set(ctx, 1, u)
+	}
+	u, ok, _ = c.Get(ctx, 1)
+	fmt.Println(u.Name, ok)
+	// Output: ada true
+}
+
+// Read-through with singleflight and negative caching.
+func ExampleCache_GetOrLoad() {
+	ctx := context.Background()
+	c := newUsers(nil, cache.Options[int, User]{TTL: time.Minute, NegativeTTL: 10 * time.Second})
+	defer c.Close(ctx)
+	u, err := c.GetOrLoad(ctx, 2, loadUser)
+	fmt.Println(u.Name, err)
+	_, err = c.GetOrLoad(ctx, 99, loadUser)
+	fmt.Println(errors.Is(err, cache.ErrNotFound))
+	_, err = c.GetOrLoad(ctx, 99, loadUser) // answered by the negative entry
+	st := c.Stats()
+	fmt.Println(errors.Is(err, cache.ErrNotFound), st.Loads, st.NegativeHits)
+	// Output:
+	// grace <nil>
+	// true
+	// true 2 1
+}
+
+// Write-through updates the source, then the cache; write-around updates
+// the source and invalidates the cache.
+func ExampleCache_WriteThrough() {
+	ctx := context.Background()
+	c := newUsers(nil, cache.Options[int, User]{TTL: time.Minute})
+	defer c.Close(ctx)
+	save := func(_ context.Context, id int, u User) error { db[id] = u; return nil }
+	_ = c.WriteThrough(ctx, 3, User{3, "linus"}, save)
+	u, ok, _ := c.Get(ctx, 3)
+	fmt.Println(u.Name, ok)
+	_ = c.WriteAround(ctx, 3, User{3, "torvalds"}, save)
+	_, ok, _ = c.Get(ctx, 3)
+	fmt.Println(ok, db[3].Name)
+	// Output:
+	// linus true
+	// false torvalds
+}
+
+// Write-behind: Put updates the cache at once; writes to the source are
+// coalesced per key and flushed in batches.
+func ExampleNewWriteBehind() {
+	ctx := context.Background()
+	c := newUsers(nil, cache.Options[int, User]{})
+	flush := func(_ context.Context, batch []cache.Pair[int, User]) error {
+		fmt.Println("flushing", len(batch), "writes")
+		for _, p := range batch {
+			db[p.Key] = p.Value
+		}
+		return nil
+	}
+	w, _ := cache.NewWriteBehind(c, flush, &cache.WriteBehindOptions[int, User]{BatchSize: 100, Interval: time.Second})
+	_ = w.Put(ctx, 4, User{4, "barbara"})
+	_ = w.Put(ctx, 4, User{4, "barbara liskov"}) // coalesced
+	_ = w.Put(ctx, 5, User{5, "edsger"})
+	fmt.Println(w.Stats().Pending)
+	_ = w.Close(ctx) // flushes what is left
+	fmt.Println(db[4].Name)
+	// Output:
+	// 2
+	// flushing 2 writes
+	// barbara liskov
+}
+
+// Stale-while-revalidate serves an expired value at once and reloads it in
+// the background; refresh-ahead reloads hot keys before they expire.
+func Example_staleWhileRevalidate() {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := newUsers(clk, cache.Options[int, User]{TTL: time.Minute, StaleWhileRevalidate: time.Hour, RefreshAhead: 0.9})
+	defer c.Close(ctx)
+	version := 0
+	load := func(_ context.Context, id int) (User, error) {
+		version++
+		return User{id, fmt.Sprint("v", version)}, nil
+	}
+	u, _ := c.GetOrLoad(ctx, 1, load)
+	fmt.Println(u.Name)
+	clk.Advance(2 * time.Minute)
+	u, _ = c.GetOrLoad(ctx, 1, load) // stale, served at once
+	fmt.Println(u.Name)
+	c.Wait() // the background reload
+	u, _ = c.GetOrLoad(ctx, 1, load)
+	fmt.Println(u.Name)
+	// Output:
+	// v1
+	// v1
+	// v2
+}
+
+// Stale-if-error keeps serving the last good value while the source fails.
+func Example_staleIfError() {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := newUsers(clk, cache.Options[int, User]{TTL: time.Minute, StaleIfError: time.Hour, Jitter: 0.1})
+	defer c.Close(ctx)
+	_, _ = c.GetOrLoad(ctx, 1, loadUser)
+	clk.Advance(5 * time.Minute)
+	down := func(context.Context, int) (User, error) { return User{}, errors.New("db down") }
+	u, err := c.GetOrLoad(ctx, 1, down)
+	fmt.Println(u.Name, err)
+	// Output: ada <nil>
+}
+
+// A guard (typically a Bloom filter of existing ids, see package sketch)
+// answers "definitely absent" without touching the store or the loader.
+func Example_guard() {
+	ctx := context.Background()
+	exists := func(id int) bool { _, ok := db[id]; return ok } // stand-in for a Bloom filter
+	c := newUsers(nil, cache.Options[int, User]{Guard: exists, EarlyExpiration: 1, TTL: time.Minute})
+	defer c.Close(ctx)
+	_, err := c.GetOrLoad(ctx, 404, loadUser)
+	fmt.Println(err, c.Stats().GuardRejects, c.Stats().Loads)
+	// Output: cache: not found 1 0
+}
+
+// A tiered cache: each instance has an in-process L1 in front of a shared
+// L2; a write on one instance clears the key from every L1. Production uses
+// rediscache as L2; memorycache.Bytes stands in here.
+func ExampleOpenTiered() {
+	ctx := context.Background()
+	l2, _ := memorycache.NewBytes(&memorycache.BytesOptions{MaxBytes: 64 << 20})
+	open := func() *cache.Cache[int, User] {
+		l1, _ := memorycache.New(&memorycache.Options[string, cache.Entry[User]]{MaxEntries: 1000})
+		c, err := cache.OpenTiered(ctx, l1, l2, &cache.Options[int, User]{TTL: time.Hour, Prefix: "user:"})
+		if err != nil {
+			panic(err)
+		}
+		return c
+	}
+	a, b := open(), open()
+	defer a.Close(ctx)
+	defer b.Close(ctx)
+	_ = a.Set(ctx, 1, User{1, "ada"})
+	u, _, _ := b.Get(ctx, 1) // from L2, now also in b's L1
+	fmt.Println(u.Name)
+	_ = a.Set(ctx, 1, User{1, "ada lovelace"}) // clears b's L1
+	u, _, _ = b.Get(ctx, 1)
+	fmt.Println(u.Name)
+	// Output:
+	// ada
+	// ada lovelace
+}
