@@ -247,14 +247,13 @@ func (s *Store[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) 
 		return false, fmt.Errorf("memorycache: entry cost %d exceeds shard capacity %d: %w", cost, sh.capacity, driver.ErrTooLarge)
 	}
 	var expire int64
-	now := s.now()
 	if ttl > 0 {
-		expire = now + int64(ttl)
+		expire = s.now() + int64(ttl)
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if n := sh.m[key]; n != nil {
-		live := n.expire == 0 || now < n.expire
+		live := n.expire == 0 || s.now() < n.expire
 		if onlyIfAbsent && live {
 			return false, nil
 		}
