@@ -13,13 +13,13 @@ const (
 var benchCaches = []string{"scalekit", "otter", "golang-lru"}
 
 // prefilled returns a cache holding every key of a 2^15 key space (the
-// capacity is the key space, so every Get hits) and a Zipf(0.99) trace
-// over those keys.
+// capacity is twice that, so no key is evicted and every Get hits) and a
+// Zipf(0.99) trace over those keys.
 func prefilled(b *testing.B, name string) (simCache, []uint64) {
 	if name == "scalekit" {
 		name = "scalekit-s3fifo"
 	}
-	c := newSim(b, name, benchSize)
+	c := newSim(b, name, 2*benchSize)
 	z := NewZipf(benchSize, 0.99, 7)
 	trace := make([]uint64, benchTrace)
 	for i := range trace {
@@ -27,6 +27,11 @@ func prefilled(b *testing.B, name string) (simCache, []uint64) {
 	}
 	for k := range uint64(benchSize) {
 		c.set(k)
+	}
+	for k := range uint64(benchSize) {
+		if !c.get(k) {
+			b.Fatalf("%s: key %d missing after prefill", name, k)
+		}
 	}
 	return c, trace
 }
