@@ -110,11 +110,12 @@ func (c *Cache[K, V]) ttl(base time.Duration) time.Duration {
 // entryFor builds the stored entry and its physical TTL (freshness plus
 // the stale window).
 func (c *Cache[K, V]) entryFor(v V, fresh time.Duration, delta time.Duration) (Entry[V], time.Duration) {
-	e := Entry[V]{Value: v, Delta: int64(delta)}
+	now := c.now()
+	e := Entry[V]{Value: v, Delta: int64(delta), Stored: now}
 	if fresh == 0 {
 		return e, 0
 	}
-	e.Fresh = c.now() + int64(fresh)
+	e.Fresh = now + int64(fresh)
 	return e, fresh + c.o.staleWindow()
 }
 

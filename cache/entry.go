@@ -8,7 +8,7 @@ import (
 
 // Entry is what a Cache keeps in a store: the value plus the metadata the
 // strategies need. In-process stores hold Entry values as they are; remote
-// stores hold them encoded (a 18-byte header followed by the codec's
+// stores hold them encoded (a 26-byte header followed by the codec's
 // bytes). Applications only meet Entry when they build a local store for
 // NewLocal or NewTiered.
 type Entry[V any] struct {
@@ -22,6 +22,9 @@ type Entry[V any] struct {
 	// Delta is how long, in nanoseconds, the load that produced the value
 	// took; XFetch uses it.
 	Delta int64
+	// Stored is the unix-nanosecond time the entry was written;
+	// refresh-ahead measures the fraction of the TTL elapsed from it.
+	Stored int64
 }
 
 // Codec turns values into bytes for remote stores. Implementations must be
@@ -42,7 +45,7 @@ func (JSON[V]) Unmarshal(data []byte, v *V) error { return json.Unmarshal(data, 
 
 const (
 	envelopeVersion = 1
-	headerLen       = 18
+	headerLen       = 26
 	flagAbsent      = 1
 )
 
@@ -62,6 +65,7 @@ func encodeEntry[V any](codec Codec[V], e Entry[V]) ([]byte, error) {
 	}
 	binary.BigEndian.PutUint64(buf[2:], uint64(e.Fresh))
 	binary.BigEndian.PutUint64(buf[10:], uint64(e.Delta))
+	binary.BigEndian.PutUint64(buf[18:], uint64(e.Stored))
 	return append(buf, payload...), nil
 }
 
@@ -79,6 +83,7 @@ func decodeEntry[V any](codec Codec[V], data []byte) (Entry[V], error) {
 	e.Absent = data[1]&flagAbsent != 0
 	e.Fresh = int64(binary.BigEndian.Uint64(data[2:]))
 	e.Delta = int64(binary.BigEndian.Uint64(data[10:]))
+	e.Stored = int64(binary.BigEndian.Uint64(data[18:]))
 	if e.Absent {
 		if len(data) != headerLen {
 			return Entry[V]{}, fmt.Errorf("%w: negative entry with payload", ErrCorrupt)

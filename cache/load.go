@@ -94,10 +94,9 @@ func (c *Cache[K, V]) shouldRefreshEarly(e Entry[V], now int64) bool {
 	if e.Fresh == 0 {
 		return false
 	}
-	if c.o.RefreshAhead > 0 {
-		total := float64(c.o.TTL)
-		start := float64(e.Fresh) - total // jitter makes this approximate
-		if float64(now)-start >= c.o.RefreshAhead*total {
+	if c.o.RefreshAhead > 0 && e.Stored > 0 && e.Fresh > e.Stored {
+		total := float64(e.Fresh - e.Stored)
+		if float64(now-e.Stored) >= c.o.RefreshAhead*total {
 			return true
 		}
 	}
