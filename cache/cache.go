@@ -245,7 +245,10 @@ func (c *Cache[K, V]) Wait() { c.bg.Wait() }
 // Close stops new operations, waits for background reloads (or ctx), and
 // releases subscriptions and metric callbacks. It is idempotent.
 func (c *Cache[K, V]) Close(ctx context.Context) error {
-	if c.closed.Swap(true) {
+	c.mu.Lock() // no new flight or refresh may start once Wait below runs
+	already := c.closed.Swap(true)
+	c.mu.Unlock()
+	if already {
 		return nil
 	}
 	done := make(chan struct{})

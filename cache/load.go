@@ -141,6 +141,11 @@ func (c *Cache[K, V]) refreshInBackground(ctx context.Context, key K, loader Loa
 func (c *Cache[K, V]) load(ctx context.Context, key K, loader LoaderFunc[K, V], recheck bool) (V, error) {
 	c.mu.Lock()
 	f, ok := c.flights[key]
+	if !ok && c.closed.Load() {
+		c.mu.Unlock()
+		var zero V
+		return zero, ErrClosed
+	}
 	if !ok {
 		f = &flight[V]{done: make(chan struct{})}
 		c.flights[key] = f
