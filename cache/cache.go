@@ -88,6 +88,9 @@ func newCache[K comparable, V any](b backend[K, V], opts *Options[K, V], remote 
 	if o.Name != "" {
 		c.attrs = []attribute.KeyValue{attribute.String("cache.name", o.Name)}
 	}
+	if remote {
+		c.b = tracedBackend[K, V]{b: b, tracer: c.tracer, attrs: c.attrs}
+	}
 	m, err := registerMetrics(c)
 	if err != nil {
 		return nil, err

@@ -1,12 +1,16 @@
 package cache_test
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/scalekit-go/scalekit/cache"
 	"github.com/scalekit-go/scalekit/cache/memorycache"
@@ -102,6 +106,29 @@ func TestMetricsExported(t *testing.T) {
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("metric %s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+}
+
+func TestRemoteCallsAreTraced(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	store, _ := memorycache.NewBytes(&memorycache.BytesOptions{MaxEntries: 10})
+	c, err := cache.NewRemote(store, &cache.Options[string, int]{TracerProvider: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	_ = c.Set(ctx, "k", 1)
+	_, _ = c.GetOrLoad(ctx, "x", func(context.Context, string) (int, error) { return 2, nil })
+	var names []string
+	for _, s := range rec.Ended() {
+		names = append(names, s.Name())
+	}
+	got := strings.Join(names, ",")
+	for _, want := range []string{"cache.set", "cache.get", "cache.load"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("spans %s, missing %s", got, want)
 		}
 	}
 }

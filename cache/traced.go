@@ -1,0 +1,68 @@
+package cache
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scalekit-go/scalekit/internal/otelx"
+)
+
+// tracedBackend wraps a remote backend with one span per store call. With
+// no tracer provider installed the spans are no-ops.
+type tracedBackend[K comparable, V any] struct {
+	b      backend[K, V]
+	tracer trace.Tracer
+	attrs  []attribute.KeyValue
+}
+
+func (t tracedBackend[K, V]) start(ctx context.Context, op string, n int) (context.Context, trace.Span) {
+	return otelx.Start(ctx, t.tracer, "cache."+op, append(t.attrs, attribute.Int("cache.keys", n))...)
+}
+
+func (t tracedBackend[K, V]) get(ctx context.Context, k K) (Entry[V], bool, error) {
+	ctx, span := t.start(ctx, "get", 1)
+	e, ok, err := t.b.get(ctx, k)
+	span.SetAttributes(attribute.Bool("cache.hit", ok))
+	otelx.End(span, err)
+	return e, ok, err
+}
+
+func (t tracedBackend[K, V]) getMulti(ctx context.Context, ks []K) ([]Entry[V], []bool, error) {
+	ctx, span := t.start(ctx, "get_multi", len(ks))
+	es, oks, err := t.b.getMulti(ctx, ks)
+	otelx.End(span, err)
+	return es, oks, err
+}
+
+func (t tracedBackend[K, V]) set(ctx context.Context, k K, e Entry[V], ttl time.Duration) error {
+	ctx, span := t.start(ctx, "set", 1)
+	err := t.b.set(ctx, k, e, ttl)
+	otelx.End(span, err)
+	return err
+}
+
+func (t tracedBackend[K, V]) setMulti(ctx context.Context, ks []K, es []Entry[V], ttls []time.Duration) error {
+	ctx, span := t.start(ctx, "set_multi", len(ks))
+	err := t.b.setMulti(ctx, ks, es, ttls)
+	otelx.End(span, err)
+	return err
+}
+
+func (t tracedBackend[K, V]) add(ctx context.Context, k K, e Entry[V], ttl time.Duration) (bool, error) {
+	ctx, span := t.start(ctx, "add", 1)
+	added, err := t.b.add(ctx, k, e, ttl)
+	otelx.End(span, err)
+	return added, err
+}
+
+func (t tracedBackend[K, V]) del(ctx context.Context, ks ...K) error {
+	ctx, span := t.start(ctx, "delete", len(ks))
+	err := t.b.del(ctx, ks...)
+	otelx.End(span, err)
+	return err
+}
+
+func (t tracedBackend[K, V]) evictions() uint64 { return t.b.evictions() }
