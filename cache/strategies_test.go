@@ -3,6 +3,8 @@ package cache_test
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -338,5 +340,36 @@ func TestBadOptions(t *testing.T) {
 	_ = c.Close(ctx)
 	if err := c.Set(ctx, "k", 1); !errors.Is(err, cache.ErrClosed) {
 		t.Errorf("Set after Close: %v", err)
+	}
+}
+
+// textCodec is a custom Codec: values are stored as decimal text.
+type textCodec struct{}
+
+func (textCodec) Marshal(v int) ([]byte, error) { return []byte(strconv.Itoa(v)), nil }
+func (textCodec) Unmarshal(b []byte, v *int) error {
+	n, err := strconv.Atoi(string(b))
+	*v = n
+	return err
+}
+
+func TestRemoteWithCustomCodec(t *testing.T) {
+	store, _ := memorycache.NewBytes(&memorycache.BytesOptions{MaxEntries: 10})
+	c, err := cache.NewRemote(store, &cache.Options[string, int]{Codec: textCodec{}, Prefix: "n:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	_ = c.Set(ctx, "k", 1234)
+	raw, ok, _ := store.Get(ctx, "n:k")
+	if !ok || !strings.HasSuffix(string(raw), "1234") {
+		t.Fatalf("stored bytes %q do not end in the codec's encoding", raw)
+	}
+	if v, ok, _ := c.Get(ctx, "k"); !ok || v != 1234 {
+		t.Fatalf("Get = %d, %v", v, ok)
+	}
+	_ = store.Set(ctx, "n:bad", []byte("garbage"), 0)
+	if _, _, err := c.Get(ctx, "bad"); !errors.Is(err, cache.ErrCorrupt) {
+		t.Fatalf("corrupt entry: err %v, want ErrCorrupt", err)
 	}
 }
