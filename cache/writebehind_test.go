@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/scalekit-go/scalekit/cache"
 	"github.com/scalekit-go/scalekit/internal/clock"
 )
@@ -222,5 +225,33 @@ func TestWriteBehindBadInput(t *testing.T) {
 	}
 	if _, err := cache.NewWriteBehind(c, newSink().flush, &cache.WriteBehindOptions[string, int]{BatchSize: -1}); err == nil {
 		t.Fatal("negative BatchSize accepted")
+	}
+}
+
+func TestWriteBehindMetrics(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	clk := clock.NewFake(t0)
+	_, w := newWB(t, clk, newSink(), cache.WriteBehindOptions[string, int]{Interval: time.Hour, MeterProvider: mp})
+	_ = w.Put(ctx, "a", 1)
+	_ = w.Put(ctx, "b", 1)
+	clk.Advance(3 * time.Second)
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Gauge[int64]:
+				got[m.Name] = float64(d.DataPoints[0].Value)
+			case metricdata.Gauge[float64]:
+				got[m.Name] = d.DataPoints[0].Value
+			}
+		}
+	}
+	if got["cache.writebehind.queue_depth"] != 2 || got["cache.writebehind.loss_window"] != 3 {
+		t.Fatalf("metrics %v, want queue_depth 2 and loss_window 3s", got)
 	}
 }
