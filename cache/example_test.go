@@ -197,3 +197,52 @@ func ExampleOpenTiered() {
 	// ada
 	// ada lovelace
 }
+
+// Refresh-ahead reloads an entry in the background when it is read after a
+// fraction of its TTL, so a hot key never expires under its readers.
+func Example_refreshAhead() {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := newUsers(clk, cache.Options[int, User]{TTL: 100 * time.Second, RefreshAhead: 0.8})
+	defer c.Close(ctx)
+	version := 0
+	load := func(_ context.Context, id int) (User, error) {
+		version++
+		return User{id, fmt.Sprint("v", version)}, nil
+	}
+	u, _ := c.GetOrLoad(ctx, 1, load)
+	clk.Advance(50 * time.Second) // 50%: nothing happens
+	u, _ = c.GetOrLoad(ctx, 1, load)
+	fmt.Println(u.Name, c.Stats().Refreshes)
+	clk.Advance(35 * time.Second) // 85%: current value now, reload in background
+	u, _ = c.GetOrLoad(ctx, 1, load)
+	c.Wait()
+	fmt.Println(u.Name, c.Stats().Refreshes)
+	u, _ = c.GetOrLoad(ctx, 1, load)
+	fmt.Println(u.Name)
+	// Output:
+	// v1 0
+	// v1 1
+	// v2
+}
+
+// XFetch (probabilistic early expiration): the closer an entry is to expiry
+// and the slower its last load, the likelier a read reloads it early, so
+// reloads of a hot key spread out instead of stampeding at expiry.
+// (Options.Jitter does the same for many keys written together.)
+func Example_earlyExpiration() {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := newUsers(clk, cache.Options[int, User]{TTL: time.Minute, EarlyExpiration: 1})
+	defer c.Close(ctx)
+	slowLoad := func(_ context.Context, id int) (User, error) {
+		clk.Advance(5 * time.Second) // the query takes 5s
+		return User{id, "ada"}, nil
+	}
+	_, _ = c.GetOrLoad(ctx, 1, slowLoad)
+	clk.Advance(time.Minute - time.Microsecond) // 1µs before expiry: reloads (p ≈ 1 - 2e-7)
+	_, _ = c.GetOrLoad(ctx, 1, slowLoad)
+	c.Wait()
+	fmt.Println(c.Stats().Refreshes, c.Stats().Loads)
+	// Output: 1 2
+}
