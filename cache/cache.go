@@ -134,7 +134,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (value V, ok bool, err err
 	e, ok, err := c.b.get(ctx, key)
 	if err != nil {
 		c.st.misses.Add(1)
-		return value, false, fmt.Errorf("cache: get %v: %w", key, err)
+		return value, false, opErr(ctx, err, "get %v", key)
 	}
 	if !ok || e.Absent || !c.isFresh(e, c.now()) {
 		c.st.misses.Add(1)
@@ -157,7 +157,7 @@ func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 	es, oks, err := c.b.getMulti(ctx, keys)
 	if err != nil {
 		c.st.misses.Add(uint64(len(keys)))
-		return nil, fmt.Errorf("cache: get %d keys: %w", len(keys), err)
+		return nil, opErr(ctx, err, "get %d keys", len(keys))
 	}
 	now := c.now()
 	for i, k := range keys {
@@ -186,7 +186,7 @@ func (c *Cache[K, V]) SetTTL(ctx context.Context, key K, value V, ttl time.Durat
 	}
 	e, phys := c.entryFor(value, c.ttl(ttl), 0)
 	if err := c.b.set(ctx, key, e, phys); err != nil {
-		return fmt.Errorf("cache: set %v: %w", key, err)
+		return opErr(ctx, err, "set %v", key)
 	}
 	return nil
 }
@@ -208,7 +208,7 @@ func (c *Cache[K, V]) SetMulti(ctx context.Context, values map[K]V) error {
 		ks, es, ttls = append(ks, k), append(es, e), append(ttls, phys)
 	}
 	if err := c.b.setMulti(ctx, ks, es, ttls); err != nil {
-		return fmt.Errorf("cache: set %d keys: %w", len(ks), err)
+		return opErr(ctx, err, "set %d keys", len(ks))
 	}
 	return nil
 }
@@ -222,7 +222,7 @@ func (c *Cache[K, V]) Add(ctx context.Context, key K, value V) (bool, error) {
 	e, phys := c.entryFor(value, c.ttl(c.o.TTL), 0)
 	added, err := c.b.add(ctx, key, e, phys)
 	if err != nil {
-		return false, fmt.Errorf("cache: add %v: %w", key, err)
+		return false, opErr(ctx, err, "add %v", key)
 	}
 	return added, nil
 }
@@ -237,7 +237,7 @@ func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) error {
 		return nil
 	}
 	if err := c.b.del(ctx, keys...); err != nil {
-		return fmt.Errorf("cache: delete %v: %w", keys, err)
+		return opErr(ctx, err, "delete %v", keys)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -49,4 +50,13 @@ func (e *PanicError) Unwrap() error {
 		return err
 	}
 	return nil
+}
+
+// opErr wraps a store or source error with the operation, except that a
+// cancelled or expired ctx is returned as ctx.Err(), unwrapped.
+func opErr(ctx context.Context, err error, format string, args ...any) error {
+	if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+		return cerr
+	}
+	return fmt.Errorf("cache: "+format+": %w", append(args, err)...)
 }

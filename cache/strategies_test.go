@@ -373,3 +373,17 @@ func TestRemoteWithCustomCodec(t *testing.T) {
 		t.Fatalf("corrupt entry: err %v, want ErrCorrupt", err)
 	}
 }
+
+func TestCancelledContextUnwrapped(t *testing.T) {
+	store, _ := memorycache.NewBytes(&memorycache.BytesOptions{MaxEntries: 10})
+	c, _ := cache.NewRemote[string, int](store, nil)
+	defer c.Close(ctx)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := c.Get(cctx, "k"); err != context.Canceled {
+		t.Fatalf("Get: %v, want context.Canceled unwrapped", err)
+	}
+	if err := c.Set(cctx, "k", 1); err != context.Canceled {
+		t.Fatalf("Set: %v, want context.Canceled unwrapped", err)
+	}
+}

@@ -1,9 +1,6 @@
 package cache
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
 // WriterFunc writes value under key to the source of truth.
 type WriterFunc[K comparable, V any] func(ctx context.Context, key K, value V) error
@@ -21,7 +18,7 @@ func (c *Cache[K, V]) WriteThrough(ctx context.Context, key K, value V, write Wr
 		return ErrClosed
 	}
 	if err := write(ctx, key, value); err != nil {
-		return fmt.Errorf("cache: write-through %v: %w", key, err)
+		return opErr(ctx, err, "write-through %v", key)
 	}
 	if err := c.Set(ctx, key, value); err != nil {
 		_ = c.b.del(ctx, key)
@@ -42,7 +39,7 @@ func (c *Cache[K, V]) WriteAround(ctx context.Context, key K, value V, write Wri
 		return ErrClosed
 	}
 	if err := write(ctx, key, value); err != nil {
-		return fmt.Errorf("cache: write-around %v: %w", key, err)
+		return opErr(ctx, err, "write-around %v", key)
 	}
 	return c.Delete(ctx, key)
 }
