@@ -216,3 +216,24 @@ func callLoader[K comparable, V any](ctx context.Context, key K, loader LoaderFu
 	}()
 	return loader(ctx, key)
 }
+
+// Warm loads keys with loader and stores them, replacing what is cached
+// (pre-warming before traffic, or on a schedule before a known peak). Keys
+// already being loaded share that load. It returns the errors of the keys
+// that failed, joined; ErrNotFound keys are cached as negative entries when
+// NegativeTTL is set and are not errors.
+func (c *Cache[K, V]) Warm(ctx context.Context, keys []K, loader LoaderFunc[K, V]) error {
+	if loader == nil {
+		return ErrNilLoader
+	}
+	var errs []error
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := c.load(ctx, k, loader, false); err != nil && !errors.Is(err, ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

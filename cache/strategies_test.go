@@ -387,3 +387,27 @@ func TestCancelledContextUnwrapped(t *testing.T) {
 		t.Fatalf("Set: %v, want context.Canceled unwrapped", err)
 	}
 }
+
+func TestWarmPreloads(t *testing.T) {
+	c := newCache(t, clock.NewFake(t0), &cache.Options[string, int]{NegativeTTL: time.Minute})
+	load := func(_ context.Context, k string) (int, error) {
+		switch k {
+		case "missing":
+			return 0, cache.ErrNotFound
+		case "broken":
+			return 0, errors.New("boom")
+		}
+		return len(k), nil
+	}
+	err := c.Warm(ctx, []string{"a", "bb", "missing", "broken"}, load)
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("Warm err = %v, want the broken key's error only", err)
+	}
+	got, _ := c.GetMulti(ctx, []string{"a", "bb"})
+	if got["a"] != 1 || got["bb"] != 2 {
+		t.Fatalf("warmed values %v", got)
+	}
+	if err := c.Warm(ctx, nil, nil); !errors.Is(err, cache.ErrNilLoader) {
+		t.Fatalf("nil loader: %v", err)
+	}
+}
