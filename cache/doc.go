@@ -21,7 +21,8 @@
 //     stale-if-error, TTL jitter, XFetch probabilistic early expiration
 //     (Options.EarlyExpiration);
 //   - negative caching (Options.NegativeTTL) and a Bloom-filter guard
-//     (Options.Guard).
+//     (Options.Guard);
+//   - pre-warming (Warm).
 //
 // Every Cache counts hits, misses, loads, load errors and evictions (Stats)
 // and exports them, with the hit ratio, as OpenTelemetry metrics.
