@@ -76,17 +76,14 @@ func (l Limit) Capacity() int {
 	return l.Rate
 }
 
-// Interval is the time one unit takes to refill (Period/Rate), rounded down
-// to the nanosecond and at least 1ns.
+// Interval is the time one unit takes to refill, Period/Rate, rounded up to
+// a whole nanosecond so that integer-time algorithms never exceed the rate.
 func (l Limit) Interval() time.Duration {
-	if l.Rate <= 0 {
+	if l.Rate <= 0 || l.Period <= 0 {
 		return 0
 	}
-	d := l.Period / time.Duration(l.Rate)
-	if d < 1 {
-		d = 1
-	}
-	return d
+	r := time.Duration(l.Rate)
+	return (l.Period + r - 1) / r
 }
 
 // Decision is the outcome of one Allow call.

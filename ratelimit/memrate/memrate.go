@@ -1,0 +1,222 @@
+package memrate
+
+import (
+	"context"
+	"hash/maphash"
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/ratelimit"
+	"github.com/scalekit-go/scalekit/ratelimit/driver"
+	"github.com/scalekit-go/scalekit/ratelimit/internal/algo"
+)
+
+const shardCount = 64
+
+// DefaultMaxKeys is the default cap on the number of keys a Driver holds.
+const DefaultMaxKeys = 100_000
+
+// Options configure a memrate Driver. The zero value (or nil) is valid.
+type Options struct {
+	// Clock is the time source. Default real time. Tests pass a fake clock.
+	Clock clock.Clock
+	// MaxKeys caps the number of keys held. When a new key would exceed it,
+	// the least recently used key is dropped (its limit restarts fresh,
+	// which is more permissive for that key). Default DefaultMaxKeys.
+	MaxKeys int
+	// Limiter configures the ratelimit.Limiter that New wraps around the
+	// driver; its Clock defaults to Clock.
+	Limiter *ratelimit.Options
+}
+
+// Driver is the in-process rate-limiting backend. It keeps one state per
+// key, sharded by key hash, each shard behind its own mutex. Keys whose
+// state has returned to fresh (idle for long enough that forgetting them
+// changes no decision) are evicted as new keys arrive, and the total number
+// of keys is capped by Options.MaxKeys.
+//
+// TokenBucket keys use a golang.org/x/time/rate.Limiter; the other
+// algorithms use exact integer-nanosecond state.
+//
+// A Driver is safe for concurrent use. Create one with NewDriver.
+type Driver struct {
+	lim         driver.Limit
+	clk         clock.Clock
+	seed        maphash.Seed
+	perShardMax int
+	tbLimit     rate.Limit
+	shards      [shardCount]shard
+}
+
+type shard struct {
+	mu   sync.Mutex
+	m    map[string]*entry
+	head entry // sentinel of the LRU list: head.next is most recent
+	_    [40]byte
+}
+
+type entry struct {
+	key        string
+	prev, next *entry
+	tb         *rate.Limiter
+	st         algo.State
+}
+
+// NewDriver returns an in-process driver enforcing lim.
+func NewDriver(lim driver.Limit, opts *Options) (*Driver, error) {
+	if err := ratelimit.Validate(lim); err != nil {
+		return nil, err
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxKeys <= 0 {
+		o.MaxKeys = DefaultMaxKeys
+	}
+	d := &Driver{
+		lim:         lim,
+		clk:         clock.Or(o.Clock),
+		seed:        maphash.MakeSeed(),
+		perShardMax: (o.MaxKeys + shardCount - 1) / shardCount,
+		tbLimit:     rate.Limit(float64(lim.Rate) / lim.Period.Seconds()),
+	}
+	for i := range d.shards {
+		s := &d.shards[i]
+		s.m = make(map[string]*entry)
+		s.head.next, s.head.prev = &s.head, &s.head
+	}
+	return d, nil
+}
+
+// New returns a ratelimit.Limiter over a new in-process Driver.
+func New(lim driver.Limit, opts *Options) (*ratelimit.Limiter, error) {
+	d, err := NewDriver(lim, opts)
+	if err != nil {
+		return nil, err
+	}
+	var lo ratelimit.Options
+	if opts != nil && opts.Limiter != nil {
+		lo = *opts.Limiter
+	}
+	if lo.Clock == nil {
+		lo.Clock = d.clk
+	}
+	return ratelimit.New(d, &lo)
+}
+
+// Limit returns the limit the driver enforces.
+func (d *Driver) Limit() driver.Limit { return d.lim }
+
+// Len returns the number of keys currently held.
+func (d *Driver) Len() int {
+	n := 0
+	for i := range d.shards {
+		s := &d.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Allow decides n units for key at the clock's current time. It never
+// fails; ctx is unused.
+func (d *Driver) Allow(_ context.Context, key string, n int) (driver.Decision, error) {
+	return d.AllowAt(d.clk.Now(), key, n), nil
+}
+
+// AllowAt decides n units for key at time now. The caller has validated the
+// arguments (ratelimit.Limiter does).
+func (d *Driver) AllowAt(now time.Time, key string, n int) driver.Decision {
+	s := &d.shards[maphash.String(d.seed, key)&(shardCount-1)]
+	s.mu.Lock()
+	e := s.m[key]
+	if e == nil {
+		e = d.insert(s, key, now)
+	} else if s.head.next != e {
+		e.unlink()
+		s.pushFront(e)
+	}
+	var dec driver.Decision
+	if e.tb != nil {
+		dec = d.tokenBucket(e.tb, now, n)
+	} else {
+		dec = algo.Allow(d.lim, &e.st, now.UnixNano(), n)
+	}
+	s.mu.Unlock()
+	return dec
+}
+
+// insert adds a fresh entry for key, first evicting idle entries from the
+// LRU tail and, over the cap, the least recently used one.
+func (d *Driver) insert(s *shard, key string, now time.Time) *entry {
+	for i := 0; i < 4; i++ {
+		t := s.head.prev
+		if t == &s.head || !d.idle(t, now) {
+			break
+		}
+		s.remove(t)
+	}
+	for len(s.m) >= d.perShardMax {
+		s.remove(s.head.prev)
+	}
+	e := &entry{key: key}
+	if d.lim.Algorithm == driver.TokenBucket {
+		e.tb = rate.NewLimiter(d.tbLimit, d.lim.Burst)
+	}
+	s.m[key] = e
+	s.pushFront(e)
+	return e
+}
+
+func (d *Driver) idle(e *entry, now time.Time) bool {
+	if e.tb != nil {
+		return e.tb.TokensAt(now) >= float64(d.lim.Burst)
+	}
+	return algo.Idle(d.lim, &e.st, now.UnixNano())
+}
+
+// tokenBucket decides on an x/time/rate bucket: admitted iff n tokens are
+// present now.
+func (d *Driver) tokenBucket(tb *rate.Limiter, now time.Time, n int) driver.Decision {
+	tokens := tb.TokensAt(now)
+	dec := driver.Decision{Limit: d.lim.Burst}
+	if tokens >= float64(n) && tb.AllowN(now, n) {
+		tokens -= float64(n)
+		dec.Allowed = true
+	} else {
+		dec.RetryAfter = d.tokensDur(float64(n) - tokens)
+	}
+	dec.Remaining = int(math.Floor(tokens + 1e-9))
+	dec.ResetAfter = d.tokensDur(float64(d.lim.Burst) - tokens)
+	return dec
+}
+
+// tokensDur is how long refilling k tokens takes, rounded up.
+func (d *Driver) tokensDur(k float64) time.Duration {
+	if k <= 0 {
+		return 0
+	}
+	return time.Duration(math.Ceil(k / float64(d.tbLimit) * 1e9))
+}
+
+func (s *shard) pushFront(e *entry) {
+	e.prev, e.next = &s.head, s.head.next
+	s.head.next.prev = e
+	s.head.next = e
+}
+
+func (e *entry) unlink() {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+}
+
+func (s *shard) remove(e *entry) {
+	e.unlink()
+	delete(s.m, e.key)
+}
