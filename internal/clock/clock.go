@@ -99,3 +99,11 @@ type realTicker struct{ t *time.Ticker }
 func (r realTicker) C() <-chan time.Time   { return r.t.C }
 func (r realTicker) Stop()                 { r.t.Stop() }
 func (r realTicker) Reset(d time.Duration) { r.t.Reset(d) }
+
+// IsReal reports whether c is the real clock (Real() or nil). Code that may
+// spin-wait for a few microseconds does so only on the real clock; on a fake
+// clock it parks on a timer so that tests can advance time.
+func IsReal(c Clock) bool {
+	_, ok := Or(c).(realClock)
+	return ok
+}

@@ -28,7 +28,7 @@ type Server struct {
 	// or http://… for etcd.
 	URL string
 
-	dir     string                 // data directory root, removed at cleanup
+	dir     string                  // data directory root, removed at cleanup
 	argv    func(port int) []string // command line for a given client port
 	cred    *syscall.Credential     // run as this user (postgres as root)
 	ready   func(ctx context.Context, s *Server) error

@@ -1,0 +1,273 @@
+package idgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scalekit-go/scalekit/idgen/driver"
+	"github.com/scalekit-go/scalekit/internal/backoff"
+	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/internal/otelx"
+)
+
+// ErrClosed is returned by Segment.Next after Close.
+var ErrClosed = errors.New("idgen: generator closed")
+
+// SegmentOptions configures a Segment. A nil *SegmentOptions means the
+// defaults of every field.
+type SegmentOptions struct {
+	// BlockSize is how many IDs one round trip to the source reserves
+	// (default 1000). Larger blocks mean fewer round trips and larger gaps
+	// when a process restarts: the unused rest of its blocks is lost.
+	BlockSize int64
+	// PrefetchAt is the share of the current block that, once handed out,
+	// triggers the background fetch of the next block (default 0.1, as in
+	// Meituan's Leaf). It must be in (0, 1]. Earlier prefetch leaves more
+	// time for the fetch to finish before the block runs out.
+	PrefetchAt float64
+	// Retry is the backoff for failed block fetches (default: 10ms initial,
+	// 1s cap, full jitter).
+	Retry backoff.Policy
+	// Clock is the time source of retries (default the real clock).
+	Clock clock.Clock
+	// TracerProvider and MeterProvider receive spans for block fetches and
+	// the generator's metrics (default the global providers).
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+}
+
+// SegmentStats counts what a Segment did.
+type SegmentStats struct {
+	// Blocks is the number of blocks fetched from the source.
+	Blocks int64
+	// Stalls is the number of Next calls that found the current block used
+	// up and had to wait for the next one. In steady state it stays zero:
+	// prefetching hides the source's latency.
+	Stalls int64
+	// FetchErrors is the number of failed fetches (each was retried).
+	FetchErrors int64
+}
+
+type block struct {
+	next     atomic.Int64 // next id to hand out
+	end      int64        // one past the last id
+	prefetch int64        // handing out this id triggers the prefetch
+}
+
+// Segment hands out unique int64 IDs from blocks reserved in a shared
+// SegmentSource (a ticket server: a PostgreSQL row, a Redis counter). Many
+// processes may share one source; they never hand out the same ID. IDs
+// from one Segment increase; across processes they are unique but
+// interleaved by block.
+//
+// Next is one atomic add on the hot path. The next block is fetched in the
+// background once PrefetchAt of the current block is used, so in steady
+// state Next never waits on the network. A Segment is safe for concurrent
+// use. Create it with NewSegment; the zero value is not usable.
+type Segment struct {
+	src       driver.SegmentSource
+	name      string
+	size      int64
+	prefetchN int64
+	retry     backoff.Policy
+	clk       clock.Clock
+	tracer    trace.Tracer
+
+	cur atomic.Pointer[block]
+
+	mu       sync.Mutex
+	pending  *block        // fetched, not yet current
+	fetching bool          // a fetch is in flight
+	fetched  chan struct{} // closed and replaced when a fetch ends
+	lastErr  error
+	closed   bool
+	ctx      context.Context // canceled by Close
+	cancel   context.CancelFunc
+
+	blocks, stalls, fetchErrs atomic.Int64
+	mBlocks, mStalls          metric.Int64Counter
+	attrs                     metric.MeasurementOption
+}
+
+// NewSegment returns a generator for the sequence called name in src. It
+// does no I/O: the first block is fetched by the first Next.
+func NewSegment(src driver.SegmentSource, name string, opts *SegmentOptions) (*Segment, error) {
+	var o SegmentOptions
+	if opts != nil {
+		o = *opts
+	}
+	switch {
+	case src == nil:
+		return nil, errors.New("idgen: NewSegment with a nil source")
+	case name == "":
+		return nil, errors.New("idgen: NewSegment with an empty sequence name")
+	case o.BlockSize < 0:
+		return nil, fmt.Errorf("idgen: BlockSize %d must be positive", o.BlockSize)
+	case o.PrefetchAt < 0 || o.PrefetchAt > 1:
+		return nil, fmt.Errorf("idgen: PrefetchAt %v must be in (0, 1]", o.PrefetchAt)
+	}
+	if o.BlockSize == 0 {
+		o.BlockSize = 1000
+	}
+	if o.PrefetchAt == 0 {
+		o.PrefetchAt = 0.1
+	}
+	if o.Retry == (backoff.Policy{}) {
+		o.Retry = backoff.Policy{Initial: 10 * time.Millisecond, Max: time.Second}
+	}
+	n := int64(float64(o.BlockSize) * o.PrefetchAt)
+	if n >= o.BlockSize {
+		n = o.BlockSize - 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Segment{
+		src: src, name: name, size: o.BlockSize, prefetchN: n,
+		retry: o.Retry, clk: clock.Or(o.Clock),
+		tracer:  otelx.Tracer(o.TracerProvider, "idgen"),
+		fetched: make(chan struct{}),
+		ctx:     ctx, cancel: cancel,
+	}
+	meter := otelx.Meter(o.MeterProvider, "idgen")
+	s.mBlocks = otelx.Must(meter.Int64Counter("scalekit.idgen.segment.blocks",
+		metric.WithDescription("Blocks of IDs fetched from the segment source")))
+	s.mStalls = otelx.Must(meter.Int64Counter("scalekit.idgen.segment.stalls",
+		metric.WithDescription("Next calls that waited for a block fetch")))
+	s.attrs = metric.WithAttributes(attribute.String("sequence", name))
+	return s, nil
+}
+
+// Next returns a new ID. It waits only when the current block is used up
+// and the next one has not arrived (at start-up, or when the source is
+// slower than the consumption rate). It returns ctx.Err() if ctx ends while
+// waiting and ErrClosed after Close.
+func (s *Segment) Next(ctx context.Context) (int64, error) {
+	for {
+		if b := s.cur.Load(); b != nil {
+			id := b.next.Add(1) - 1
+			if id < b.end {
+				if id == b.prefetch {
+					s.startFetch()
+				}
+				return id, nil
+			}
+		}
+		if err := s.advance(ctx); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// advance makes a fresh block current, fetching one if needed.
+func (s *Segment) advance(ctx context.Context) error {
+	stalled := false
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return ErrClosed
+		}
+		if b := s.cur.Load(); b != nil && b.next.Load() < b.end {
+			s.mu.Unlock()
+			return nil // another goroutine advanced already
+		}
+		if s.pending != nil {
+			s.cur.Store(s.pending)
+			s.pending = nil
+			s.mu.Unlock()
+			return nil
+		}
+		if !stalled && s.cur.Load() != nil {
+			stalled = true
+			s.stalls.Add(1)
+			s.mStalls.Add(ctx, 1, s.attrs)
+		}
+		if !s.fetching {
+			s.fetching = true
+			go s.fetch()
+		}
+		wait := s.fetched
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wait:
+		}
+	}
+}
+
+// startFetch starts a background fetch unless one is in flight or a block
+// is already waiting.
+func (s *Segment) startFetch() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fetching || s.pending != nil || s.closed {
+		return
+	}
+	s.fetching = true
+	go s.fetch()
+}
+
+// fetch reserves one block, retrying with backoff until it succeeds or the
+// Segment is closed.
+func (s *Segment) fetch() {
+	var start int64
+	err := backoff.Retry(s.ctx, s.retry, s.clk, func(ctx context.Context) error {
+		ctx, span := otelx.Start(ctx, s.tracer, "idgen.Segment.fetch",
+			attribute.String("sequence", s.name), attribute.Int64("block_size", s.size))
+		var err error
+		start, err = s.src.NextBlock(ctx, s.name, s.size)
+		otelx.End(span, err)
+		if err != nil {
+			s.fetchErrs.Add(1)
+			s.mu.Lock()
+			s.lastErr = err
+			s.mu.Unlock()
+		}
+		return err
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fetching = false
+	close(s.fetched)
+	s.fetched = make(chan struct{})
+	if err != nil { // closed
+		return
+	}
+	s.blocks.Add(1)
+	s.mBlocks.Add(context.Background(), 1, s.attrs)
+	b := &block{end: start + s.size, prefetch: start + s.prefetchN}
+	b.next.Store(start)
+	s.pending = b
+}
+
+// Stats returns counters of the generator's work so far.
+func (s *Segment) Stats() SegmentStats {
+	return SegmentStats{Blocks: s.blocks.Load(), Stalls: s.stalls.Load(), FetchErrors: s.fetchErrs.Load()}
+}
+
+// LastFetchError returns the most recent error of the source, or nil. A
+// Next that waits because the source fails keeps retrying; this tells why.
+func (s *Segment) LastFetchError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
+// Close stops background fetching; later Next calls return ErrClosed once
+// the current block is used up. The unused IDs of the current and
+// prefetched blocks are lost (the source never hands them out again).
+func (s *Segment) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	return nil
+}
