@@ -1,0 +1,244 @@
+package idgen_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scalekit-go/scalekit/idgen"
+	"github.com/scalekit-go/scalekit/idgen/idgentest"
+	"github.com/scalekit-go/scalekit/idgen/memidgen"
+	"github.com/scalekit-go/scalekit/internal/backoff"
+	"github.com/scalekit-go/scalekit/internal/clock"
+)
+
+func newSegment(t *testing.T, src *memidgen.Source, o *idgen.SegmentOptions) *idgen.Segment {
+	t.Helper()
+	s, err := idgen.NewSegment(src, "orders", o)
+	if err != nil {
+		t.Fatalf("NewSegment: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSegmentBadInput(t *testing.T) {
+	src := memidgen.NewSource()
+	for name, c := range map[string]struct {
+		src  *memidgen.Source
+		seq  string
+		opts *idgen.SegmentOptions
+	}{
+		"nil source":        {nil, "s", nil},
+		"empty name":        {src, "", nil},
+		"negative block":    {src, "s", &idgen.SegmentOptions{BlockSize: -1}},
+		"negative prefetch": {src, "s", &idgen.SegmentOptions{PrefetchAt: -0.1}},
+		"prefetch over 1":   {src, "s", &idgen.SegmentOptions{PrefetchAt: 1.5}},
+	} {
+		var err error
+		if c.src == nil {
+			_, err = idgen.NewSegment(nil, c.seq, c.opts)
+		} else {
+			_, err = idgen.NewSegment(c.src, c.seq, c.opts)
+		}
+		if err == nil {
+			t.Errorf("%s: NewSegment succeeded", name)
+		}
+	}
+}
+
+func TestSegmentSequentialAndPrefetched(t *testing.T) {
+	src := memidgen.NewSource()
+	s := newSegment(t, src, &idgen.SegmentOptions{BlockSize: 100, PrefetchAt: 0.5})
+	ctx := context.Background()
+	for want := int64(1); want <= 1000; want++ {
+		id, err := s.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id != want {
+			t.Fatalf("Next = %d, want %d (one generator alone hands out consecutive IDs)", id, want)
+		}
+		if want%100 == 60 {
+			// Past the prefetch point: the next block arrives in the
+			// background, before this one runs out.
+			waitFor(t, func() bool { return s.Stats().Blocks == want/100+2 })
+		}
+	}
+	st := s.Stats()
+	if st.Stalls != 0 {
+		t.Errorf("Stalls = %d, want 0: every block after the first was prefetched", st.Stalls)
+	}
+	if st.Blocks < 10 || st.Blocks > 11 {
+		t.Errorf("Blocks = %d, want 10 or 11", st.Blocks)
+	}
+}
+
+// waitFor polls cond for up to 5s; the condition depends on a background
+// goroutine of the package, not on time passing.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestSegmentConcurrentUnique(t *testing.T) {
+	src := memidgen.NewSource()
+	// Two generators on one source, as two processes would be.
+	a := newSegment(t, src, &idgen.SegmentOptions{BlockSize: 64})
+	b := newSegment(t, src, &idgen.SegmentOptions{BlockSize: 64})
+	const workers, each = 8, 5000
+	ids := make([][]int64, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		g := a
+		if w%2 == 1 {
+			g = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			prev := int64(0)
+			for range each {
+				id, err := g.Next(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if id <= prev {
+					t.Errorf("IDs of one goroutine went from %d to %d", prev, id)
+					return
+				}
+				prev = id
+				ids[w] = append(ids[w], id)
+			}
+		}()
+	}
+	wg.Wait()
+	var all []int64
+	for _, l := range ids {
+		all = append(all, l...)
+	}
+	if dup, ok := idgentest.FindDuplicate(all); ok {
+		t.Fatalf("ID %d handed out twice", dup)
+	}
+	if len(all) != workers*each {
+		t.Fatalf("%d IDs, want %d", len(all), workers*each)
+	}
+}
+
+// A failing source is retried with backoff; Next waits meanwhile and
+// LastFetchError says why.
+func TestSegmentRetriesFailingSource(t *testing.T) {
+	src := memidgen.NewSource()
+	boom := errors.New("connection refused")
+	src.FailNext(3, boom)
+	fc := clock.NewFake(time.Unix(0, 0))
+	s := newSegment(t, src, &idgen.SegmentOptions{
+		BlockSize: 10, Clock: fc,
+		Retry: backoff.Policy{Initial: time.Second, Max: time.Second, NoJitter: true},
+	})
+	got := make(chan int64, 1)
+	go func() {
+		id, err := s.Next(context.Background())
+		if err != nil {
+			t.Error(err)
+		}
+		got <- id
+	}()
+	for i := range 3 {
+		if err := fc.BlockUntil(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+		if n := s.Stats().FetchErrors; n != int64(i+1) {
+			t.Fatalf("FetchErrors = %d after %d failures", n, i+1)
+		}
+		if !errors.Is(s.LastFetchError(), boom) {
+			t.Fatalf("LastFetchError = %v, want %v", s.LastFetchError(), boom)
+		}
+		select {
+		case id := <-got:
+			t.Fatalf("Next returned %d while the source was failing", id)
+		default:
+		}
+		fc.Advance(time.Second)
+	}
+	select {
+	case id := <-got:
+		if id != 1 {
+			t.Fatalf("Next = %d after recovery, want 1", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Next did not return after the source recovered")
+	}
+}
+
+func TestSegmentNextHonoursContext(t *testing.T) {
+	src := memidgen.NewSource()
+	src.FailNext(1<<30, errors.New("down"))
+	s := newSegment(t, src, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := s.Next(ctx); done <- err }()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Next = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Next ignored its context")
+	}
+}
+
+func TestSegmentClose(t *testing.T) {
+	src := memidgen.NewSource()
+	s := newSegment(t, src, &idgen.SegmentOptions{BlockSize: 5, PrefetchAt: 1})
+	ctx := context.Background()
+	if _, err := s.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The rest of the current block is still handed out, then ErrClosed.
+	var err error
+	for range 10 {
+		if _, err = s.Next(ctx); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, idgen.ErrClosed) {
+		t.Fatalf("Next after Close = %v, want ErrClosed", err)
+	}
+	// Closing twice is harmless.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Close stops a fetch that is retrying a failing source.
+func TestSegmentCloseStopsRetries(t *testing.T) {
+	src := memidgen.NewSource()
+	src.FailNext(1<<30, errors.New("down"))
+	s := newSegment(t, src, &idgen.SegmentOptions{Retry: backoff.Policy{Initial: time.Millisecond, Max: time.Millisecond}})
+	done := make(chan error, 1)
+	go func() { _, err := s.Next(context.Background()); done <- err }()
+	waitFor(t, func() bool { return s.Stats().FetchErrors > 2 })
+	s.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, idgen.ErrClosed) {
+			t.Fatalf("Next = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Next kept waiting after Close")
+	}
+}
