@@ -82,16 +82,6 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // without a status, 0 if nothing was sent).
 func (w *responseWriter) Status() int { return w.status }
 
-// isIdempotentMethod reports whether m is idempotent per RFC 9110 §9.2.2.
-func isIdempotentMethod(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
-		http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
-}
-
 // validToken reports whether s is a non-empty header value of visible ASCII
 // characters (0x21–0x7e) no longer than max.
 func validToken(s string, max int) bool {

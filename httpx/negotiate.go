@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -209,9 +208,4 @@ func DecodeJSON(r *http.Request, v any) error {
 		return fmt.Errorf("%w: trailing data after the JSON value", ErrInvalidJSON)
 	}
 	return nil
-}
-
-// sortStable sorts xs by key descending, keeping the order of equal keys.
-func sortStable[T any](xs []T, key func(T) float64) {
-	sort.SliceStable(xs, func(i, j int) bool { return key(xs[i]) > key(xs[j]) })
 }
