@@ -89,12 +89,26 @@ type Backend struct {
 	closed    chan struct{}
 }
 
-// NewBackend returns a standalone Backend for ep, for use with a Picker
-// outside a Balancer (custom balancers, tests). decay is the time constant
-// of its latency and bandwidth averages (0 means 10s).
-func NewBackend(ep Endpoint, decay time.Duration) *Backend {
-	return newBackend(ep, decay, new(atomic.Int64), time.Time{})
+// NewBackends returns standalone Backends for endpoints, for use with a
+// Policy's Pickers outside a Balancer (custom balancers, tests). They share
+// one in-flight total, which bounded-load hashing needs. decay is the time
+// constant of their latency and bandwidth averages (0 means 10 s). Callers
+// mark calls with Begin and End themselves.
+func NewBackends(endpoints []Endpoint, decay time.Duration) ([]*Backend, error) {
+	shared := new(atomic.Int64)
+	out := make([]*Backend, len(endpoints))
+	for i, e := range endpoints {
+		if err := e.validate(); err != nil {
+			return nil, err
+		}
+		out[i] = newBackend(e, decay, shared, time.Time{})
+	}
+	return out, nil
 }
+
+// maxLatency caps the latency average, so that a long run of failures
+// (each charged extra) cannot push it towards infinity.
+const maxLatency = float64(time.Minute)
 
 func newBackend(ep Endpoint, decay time.Duration, shared *atomic.Int64, now time.Time) *Backend {
 	if decay <= 0 {
@@ -202,7 +216,7 @@ func (b *Backend) observeLatency(now int64, sample float64) {
 		var nv float64
 		switch {
 		case old == 0 || sample > old:
-			nv = sample
+			nv = min(sample, maxLatency)
 		default:
 			w := b.decay(now, b.ewmaAt.Load())
 			// Give each sample at least a small weight so a busy endpoint's

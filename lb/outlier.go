@@ -179,6 +179,9 @@ func (b *Balancer) unEject(be *Backend, gen uint64) {
 	be.od.successes = 0
 	be.od.consecutive = 0
 	be.od.returnedAt = now
+	if b.opts.SlowStart > 0 {
+		be.addedAt = now // ramp back up instead of taking a full share at once
+	}
 	b.rebuildLocked(now)
 	b.mu.Unlock()
 	b.emit([]Event{{Kind: EventHalfOpen, Addr: be.Addr(), Time: now}})

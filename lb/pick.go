@@ -1,7 +1,6 @@
 package lb
 
 import (
-	"math/rand/v2"
 	"time"
 )
 
@@ -70,7 +69,7 @@ func (b *Balancer) Pick(info PickInfo) (Result, error) {
 	}
 	// Scan from a random point: first endpoints not yet tried, then (so a
 	// retry against a one-endpoint set still happens) tried ones.
-	start := rand.IntN(n)
+	start := randN(n)
 	for pass := 0; pass < 2; pass++ {
 		for k := 0; k < n; k++ {
 			be := s.list[(start+k)%n]

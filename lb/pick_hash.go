@@ -2,7 +2,6 @@ package lb
 
 import (
 	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
@@ -104,7 +103,7 @@ type hashPicker struct {
 
 func (p *hashPicker) Pick(info PickInfo) (*Backend, error) {
 	if info.Key == "" {
-		return p.set[rand.IntN(len(p.set))], nil
+		return p.set[randN(len(p.set))], nil
 	}
 	h := hashString(info.Key)
 	n := len(p.hashes)

@@ -2,7 +2,6 @@ package lb
 
 import (
 	"math"
-	"math/rand/v2"
 	"time"
 )
 
@@ -80,7 +79,7 @@ func (p *lcPicker) Pick(PickInfo) (*Backend, error) {
 		}
 		return p.set[i], nil
 	}
-	start := rand.IntN(n)
+	start := randN(n)
 	best, bestCost := start, p.cost(start)
 	for k := 1; k < n; k++ {
 		i := start + k
@@ -142,7 +141,7 @@ func (p *lrtPicker) Pick(info PickInfo) (*Backend, error) {
 		}
 		return p.set[i], nil
 	}
-	start := rand.IntN(n)
+	start := randN(n)
 	best, bestCost := start, p.cost(start, now)
 	for k := 1; k < n; k++ {
 		i := start + k
@@ -193,7 +192,7 @@ func (p *lbwPicker) Pick(info PickInfo) (*Backend, error) {
 		}
 		return p.set[i], nil
 	}
-	start := rand.IntN(n)
+	start := randN(n)
 	best, bestCost := start, p.cost(start, now)
 	for k := 1; k < n; k++ {
 		i := start + k

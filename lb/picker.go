@@ -56,6 +56,10 @@ type Policy interface {
 	Build(ready []Weighted) Picker
 }
 
+// randN returns a pseudo-random int in [0, n). It is a variable so that
+// the simulation benchmark can make every random choice reproducible.
+var randN = rand.IntN
+
 type emptyPicker struct{}
 
 func (emptyPicker) Pick(PickInfo) (*Backend, error) { return nil, ErrNoEndpoint }
@@ -92,7 +96,7 @@ func (rrPolicy) Build(ready []Weighted) Picker {
 	p := &rrPicker{set: backendsOf(ready)}
 	// Start at a random offset so that many clients built at the same
 	// moment do not all hit endpoint 0 first.
-	p.next.Store(rand.Uint64N(uint64(len(ready))))
+	p.next.Store(uint64(randN(len(ready))))
 	return p
 }
 
@@ -125,7 +129,7 @@ func (randomPolicy) Build(ready []Weighted) Picker {
 type randomPicker []*Backend
 
 func (p randomPicker) Pick(PickInfo) (*Backend, error) {
-	return p[rand.IntN(len(p))], nil
+	return p[randN(len(p))], nil
 }
 
 // WeightedRandom returns the policy that picks an endpoint at random with
@@ -155,7 +159,7 @@ type wrandPicker struct {
 }
 
 func (p *wrandPicker) Pick(PickInfo) (*Backend, error) {
-	r := rand.IntN(p.cum[len(p.cum)-1])
+	r := randN(p.cum[len(p.cum)-1])
 	lo, hi := 0, len(p.cum)-1
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -205,7 +209,7 @@ func (swrrPolicy) Build(ready []Weighted) Picker {
 		cur[best] -= total
 		p.set[k] = set[best]
 	}
-	p.next.Store(rand.Uint64N(uint64(total)))
+	p.next.Store(uint64(randN(total)))
 	return p
 }
 
@@ -241,8 +245,8 @@ func gcd(a, b int) int {
 
 // twoDistinct returns two different random indexes in [0, n), n ≥ 2.
 func twoDistinct(n int) (int, int) {
-	i := rand.IntN(n)
-	j := rand.IntN(n - 1)
+	i := randN(n)
+	j := randN(n - 1)
 	if j >= i {
 		j++
 	}
