@@ -59,3 +59,12 @@ func (be *Backend) BreakerState() string {
 	}
 	return be.breaker.State().String()
 }
+
+// BreakerCounts returns the counts of the endpoint's circuit breaker in its
+// current generation (zero when breakers are off).
+func (be *Backend) BreakerCounts() gobreaker.Counts {
+	if be.breaker == nil {
+		return gobreaker.Counts{}
+	}
+	return be.breaker.Counts()
+}

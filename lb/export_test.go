@@ -1,6 +1,9 @@
 package lb
 
-import "math/rand/v2"
+import (
+	"context"
+	"math/rand/v2"
+)
 
 // SetRandForTest makes the pickers' random choices come from r until the
 // returned function restores the default. Not safe while picks run.
@@ -8,4 +11,10 @@ func SetRandForTest(r *rand.Rand) (restore func()) {
 	old := randN
 	randN = r.IntN
 	return func() { randN = old }
+}
+
+// ProbeForTest runs one probe of h against addr.
+var ProbeForTest = func(h *HealthCheck, ctx context.Context, addr string) error {
+	hc := h.withDefaults()
+	return hc.probe(ctx, addr)
 }
