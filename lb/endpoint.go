@@ -190,18 +190,17 @@ func (b *Backend) decay(now, at int64) float64 {
 	return math.Exp(-float64(dt) / b.tau)
 }
 
-// latencyAt returns the peak-EWMA value decayed to time now. Decaying on
-// read lets an endpoint that had one bad spike and then got no traffic
-// recover instead of staying shunned forever.
+// latencyAt returns the peak-EWMA value decayed towards zero by the time
+// since the last sample (as Finagle's peak EWMA does). An endpoint that
+// had a bad spike, or was shunned for failing, and then got no traffic
+// looks cheaper and cheaper until it gets a trial call, whose latency then
+// sets its average again: idle endpoints are probed, not forgotten.
 func (b *Backend) latencyAt(now int64) float64 {
 	v := math.Float64frombits(b.ewma.Load())
 	if v == 0 {
 		return 0
 	}
-	// Decay towards zero is wrong (it would make idle endpoints look
-	// perfect); decay by at most a factor so idle ones drift down slowly.
-	w := b.decay(now, b.ewmaAt.Load())
-	return v * (0.5 + 0.5*w)
+	return v * b.decay(now, b.ewmaAt.Load())
 }
 
 // observeLatency folds sample into the peak-sensitive EWMA: a sample above
