@@ -55,11 +55,25 @@ func TestMetrics(t *testing.T) {
 	b := newBalancer(t, eps, &lb.Options{Name: "api", MeterProvider: mp, Clock: clk,
 		Outlier: &lb.OutlierOptions{ConsecutiveFailures: 2, BaseEjection: time.Hour},
 		Breaker: &lb.BreakerOptions{ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 2 }}})
-	failOn(t, b, bad, 6) // two failures in a row on bad: ejected and breaker open
+	// Round robin: within 6 calls bad fails twice in a row, so it is
+	// ejected and its breaker opens.
+	want := map[string]int64{}
+	for range 6 {
+		r, _ := b.Pick(lb.PickInfo{})
+		want[r.Backend.Addr()]++
+		var e error
+		if r.Backend.Addr() == bad {
+			e = errBoom
+		}
+		r.Done(lb.DoneInfo{Err: e})
+	}
 	held, _ := b.Pick(lb.PickInfo{})
+	want[held.Backend.Addr()]++
 	m := collect(t, reader)
-	if got := m["lb.picks"]; got[bad] != 2 || got[eps[1].Addr] != 2+boolInt(held.Backend.Addr() == eps[1].Addr) {
-		t.Errorf("lb.picks = %v", got)
+	for _, e := range eps {
+		if got := m["lb.picks"][e.Addr]; got != want[e.Addr] {
+			t.Errorf("lb.picks[%s] = %d, want %d", e.Addr, got, want[e.Addr])
+		}
 	}
 	if got := m["lb.ejections"]; got[bad] != 1 || got[eps[1].Addr] != 0 {
 		t.Errorf("lb.ejections = %v", got)
@@ -78,11 +92,4 @@ func TestMetrics(t *testing.T) {
 	if m := collect(t, reader); len(m["lb.picks"]) != 0 {
 		t.Errorf("metrics still reported after Close: %v", m["lb.picks"])
 	}
-}
-
-func boolInt(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -27,7 +27,8 @@ type TCPProxyOptions struct {
 }
 
 // TCPProxy is an L4 load balancer: for each accepted connection it picks
-// an endpoint (use LeastConn for long-lived connections), connects within
+// an endpoint (use LeastConn for long-lived connections; ConsistentHash
+// hashes the client IP), connects within
 // ConnectTimeout, trying other endpoints when connecting fails, and copies
 // bytes both ways until either side closes. An endpoint removed from the
 // Balancer keeps its connections until they end or its drain deadline
@@ -130,7 +131,11 @@ func (p *TCPProxy) report(err error) {
 // handle serves one client connection.
 func (p *TCPProxy) handle(client net.Conn) {
 	defer client.Close()
+	// The client IP is the key of hash policies (IP hash at L4).
 	var info PickInfo
+	if host, _, err := net.SplitHostPort(client.RemoteAddr().String()); err == nil {
+		info.Key = host
+	}
 	for attempt := 0; attempt < p.opts.MaxAttempts; attempt++ {
 		r, err := p.bal.Pick(info)
 		if err != nil {

@@ -1,6 +1,7 @@
 package lbtest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -27,14 +28,15 @@ type Server struct {
 	delay   atomic.Int64 // ns
 	failN   atomic.Int64 // fail one in failN requests (0: never)
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	changed chan struct{} // closed and replaced on every hit
 }
 
 // NewServer starts a Server on a loopback port; it is killed at cleanup.
 func NewServer(t testing.TB, name string) *Server {
 	t.Helper()
-	s := &Server{Name: name, conns: map[net.Conn]struct{}{}}
+	s := &Server{Name: name, conns: map[net.Conn]struct{}{}, changed: make(chan struct{})}
 	s.healthy.Store(true)
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
@@ -57,6 +59,24 @@ func (s *Server) Addr() string { return s.srv.Listener.Addr().String() }
 
 // Hits returns the number of non-health requests served.
 func (s *Server) Hits() int64 { return s.hits.Load() }
+
+// WaitHits blocks until the server has received n non-health requests
+// (counted when they arrive, before the scripted delay) or ctx ends.
+func (s *Server) WaitHits(ctx context.Context, n int64) error {
+	for {
+		s.mu.Lock()
+		ch := s.changed
+		s.mu.Unlock()
+		if s.hits.Load() >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
 
 // SetDelay makes every request wait d before answering.
 func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
@@ -88,6 +108,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := s.hits.Add(1)
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
 	if d := time.Duration(s.delay.Load()); d > 0 {
 		select {
 		case <-time.After(d):
