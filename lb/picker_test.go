@@ -264,3 +264,19 @@ func TestLeastBandwidth(t *testing.T) {
 		t.Errorf("bandwidth 5 minutes later = %.2f B/s, want ≈ 0", bw)
 	}
 }
+
+func TestPolicyAndEventNames(t *testing.T) {
+	seen := map[string]bool{}
+	for _, p := range allPolicies() {
+		if p.Name() == "" || seen[p.Name()] {
+			t.Errorf("policy name %q empty or repeated", p.Name())
+		}
+		seen[p.Name()] = true
+	}
+	if lb.EventEjected.String() != "ejected" || lb.EventBreaker.String() != "breaker" || lb.EventKind(99).String() != "unknown" {
+		t.Error("event kind names")
+	}
+	if (&lb.StatusError{Code: 503}).Error() != "lb: upstream status 503" {
+		t.Error("StatusError text")
+	}
+}

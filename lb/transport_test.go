@@ -238,7 +238,6 @@ func TestTCPProxyKillMidRun(t *testing.T) {
 	p := lb.NewTCPProxy(bal, &lb.TCPProxyOptions{ConnectTimeout: time.Second})
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	go func() { _ = p.Serve(l) }()
-	defer p.Close()
 	var cut, lost atomic.Int64
 	midRun := make(chan struct{})
 	var sent atomic.Int64
@@ -284,6 +283,23 @@ func TestTCPProxyKillMidRun(t *testing.T) {
 		t.Fatalf("%d of 240 requests lost (%d connections cut)", lost.Load(), cut.Load())
 	}
 	t.Logf("%d connections cut by the kill, all retried successfully", cut.Load())
+
+	// Close cuts open connections at once and stops Serve.
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, c, &lineReader{c: c}, "open")
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("connection open after Close")
+	}
+	if err := p.Serve(l); !errors.Is(err, lb.ErrClosed) {
+		t.Fatalf("Serve after Close: %v", err)
+	}
 }
 
 type lineReader struct {
