@@ -23,6 +23,7 @@ func benchPick(b *testing.B, p lb.Policy, keyed bool) {
 		be.Begin()
 		be.End(now, time.Duration(1+i%7)*time.Millisecond, int64(1000*(1+i%5)))
 	}
+	now = now.Add(50 * time.Millisecond) // picks happen after the samples
 	pk := build(b, p, bs)
 	keys := make([]string, 1024)
 	for i := range keys {

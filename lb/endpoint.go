@@ -182,12 +182,20 @@ func (b *Backend) End(now time.Time, latency time.Duration, bytes int64) {
 	}
 }
 
+// decay returns e^(-(now-at)/tau), the weight left to a sample taken at
+// time at. Busy endpoints see samples milliseconds apart against a decay
+// time of seconds, so the common case uses a second-order series (relative
+// error under 2e-7) instead of math.Exp.
 func (b *Backend) decay(now, at int64) float64 {
 	dt := now - at
 	if dt <= 0 {
 		return 1
 	}
-	return math.Exp(-float64(dt) / b.tau)
+	x := float64(dt) / b.tau
+	if x < 0.01 {
+		return 1 - x + x*x/2
+	}
+	return math.Exp(-x)
 }
 
 // latencyAt returns the peak-EWMA value decayed towards zero by the time
