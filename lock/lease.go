@@ -162,6 +162,7 @@ func (l *Lease) Release(ctx context.Context) error {
 		return fmt.Errorf("lock: release %q: %w (%w)", l.key, ErrNotHeld, cause)
 	}
 	l.state = ended
+	l.err = fmt.Errorf("%w: %q: being released", ErrReleased, l.key)
 	if l.timer != nil {
 		l.timer.Stop()
 	}

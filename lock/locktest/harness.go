@@ -48,9 +48,10 @@ type Harness struct {
 	// before Run cheap or conditional on testenv.ChildRole().
 	ChildEnv func(t *testing.T) []string
 	// Resource, when non-nil, returns the fenced resource named name on
-	// the engine (a Redis key behind lock.RedisFence, a table row behind
-	// lock.SQLFence) for the paused-holder test; nil uses a file guarded
-	// by FileResource. Called in the child process too, with the same name.
+	// the engine (a Redis key behind redislock.Fence, a table row behind
+	// lock.SQLFence) for the paused-holder test, which runs only when both
+	// Resource and ChildEnv are set. It is called in the child process
+	// too, with the same name.
 	Resource func(t *testing.T, name string) Resource
 }
 
@@ -60,11 +61,14 @@ type Resource interface {
 	// accepted write carried; otherwise it returns an error wrapping
 	// lock.ErrFenced and changes nothing.
 	Write(ctx context.Context, token int64, value string) error
+	// Read returns the last value stored ("" if none).
+	Read(ctx context.Context) (string, error)
 }
 
 // suite carries the harness with its defaults applied.
 type suite struct {
 	Harness
+	top string // name of the top-level test that called Run
 }
 
 func (s *suite) fake() bool { return s.Clock != nil }
@@ -128,12 +132,23 @@ func (s *suite) stepClock(d time.Duration) {
 func (s *suite) eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	if s.fake() {
+		// Past limit, the fake clock stands still and the condition gets a
+		// few seconds of real time (goroutines of a loaded machine may be
+		// slow to react to the clock).
 		step := s.TTL / 50
+		var deadline time.Time
 		for passed := time.Duration(0); !cond(); passed += step {
-			if passed > limit {
+			if passed <= limit {
+				s.stepClock(step)
+				continue
+			}
+			if deadline.IsZero() {
+				deadline = time.Now().Add(5 * time.Second)
+			}
+			if time.Now().After(deadline) {
 				t.Fatalf("%s: not true within %v of fake time", what, limit)
 			}
-			s.stepClock(step)
+			time.Sleep(2 * time.Millisecond)
 		}
 		return
 	}
