@@ -91,6 +91,11 @@ var (
 
 func (d *Driver) dir(key string) string { return d.prefix + escaper.Replace(key) + "/" }
 
+// Dir returns the etcd key prefix under which key's holder and waiters
+// live, one etcd key per member, for inspection (etcdctl get --prefix) or
+// for an operator who must clear a lock by hand.
+func (d *Driver) Dir(key string) string { return d.dir(key) }
+
 func (d *Driver) member(key, owner string) string { return d.dir(key) + escaper.Replace(owner) }
 
 func ownerOf(dir string, memberKey []byte) string {
