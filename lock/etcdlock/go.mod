@@ -8,6 +8,7 @@ require (
 	github.com/scalekit-go/scalekit v0.0.0-00010101000000-000000000000
 	go.etcd.io/etcd/api/v3 v3.5.26
 	go.etcd.io/etcd/client/v3 v3.5.26
+	go.uber.org/zap v1.17.0
 	google.golang.org/grpc v1.71.1
 )
 
@@ -30,7 +31,6 @@ require (
 	go.opentelemetry.io/otel/trace v1.41.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.uber.org/multierr v1.6.0 // indirect
-	go.uber.org/zap v1.17.0 // indirect
 	golang.org/x/net v0.47.0 // indirect
 	golang.org/x/sys v0.41.0 // indirect
 	golang.org/x/text v0.34.0 // indirect
