@@ -91,6 +91,11 @@ var (
 
 func (d *Driver) dir(key string) string { return d.prefix + escaper.Replace(key) + "/" }
 
+// Dir returns the etcd key prefix under which key's holder and waiters
+// live, one etcd key per member, for inspection (etcdctl get --prefix) or
+// for an operator who must clear a lock by hand.
+func (d *Driver) Dir(key string) string { return d.dir(key) }
+
 func (d *Driver) member(key, owner string) string { return d.dir(key) + escaper.Replace(owner) }
 
 func ownerOf(dir string, memberKey []byte) string {
@@ -122,7 +127,7 @@ func rangeKVs(r *clientv3.TxnResponse, i int) []*mvccpb.KeyValue {
 func (d *Driver) TryAcquire(ctx context.Context, req driver.Request) (int64, error) {
 	g, err := d.cli.Grant(ctx, ttlSeconds(req.TTL))
 	if err != nil {
-		return 0, err
+		return 0, d.cancelled(ctx, err)
 	}
 	dir, me := d.dir(req.Key), d.member(req.Key, req.Owner)
 	resp, err := d.cli.Txn(ctx).
@@ -132,7 +137,7 @@ func (d *Driver) TryAcquire(ctx context.Context, req driver.Request) (int64, err
 		Commit()
 	if err != nil {
 		d.revoke(ctx, g.ID)
-		return 0, err
+		return 0, d.cancelled(ctx, err)
 	}
 	if resp.Succeeded {
 		return resp.Header.Revision, nil
@@ -142,7 +147,7 @@ func (d *Driver) TryAcquire(ctx context.Context, req driver.Request) (int64, err
 	if len(kvs) == 1 && string(kvs[0].Key) == me {
 		// A retry by the holder itself: keep its token, extend its lease.
 		if _, err := d.cli.KeepAliveOnce(ctx, clientv3.LeaseID(kvs[0].Lease)); err != nil {
-			return 0, leaseErr(err)
+			return 0, d.cancelled(ctx, leaseErr(err))
 		}
 		return kvs[0].CreateRevision, nil
 	}
@@ -156,10 +161,10 @@ func (d *Driver) TryAcquire(ctx context.Context, req driver.Request) (int64, err
 func (d *Driver) Renew(ctx context.Context, key, owner string, _ time.Duration) error {
 	lease, err := d.holderLease(ctx, key, owner)
 	if err != nil {
-		return err
+		return d.cancelled(ctx, err)
 	}
 	if _, err := d.cli.KeepAliveOnce(ctx, lease); err != nil {
-		return leaseErr(err)
+		return d.cancelled(ctx, leaseErr(err))
 	}
 	return nil
 }
@@ -195,7 +200,7 @@ func (d *Driver) Release(ctx context.Context, key, owner string) error {
 		Then(clientv3.OpGet(me), firstOp(dir), clientv3.OpDelete(me)).
 		Commit()
 	if err != nil {
-		return err
+		return d.cancelled(ctx, err)
 	}
 	if !resp.Succeeded {
 		return driver.ErrNotHeld
@@ -216,7 +221,7 @@ func (d *Driver) Holder(ctx context.Context, key string) (driver.Holder, bool, e
 	dir := d.dir(key)
 	resp, err := d.cli.Get(ctx, dir, clientv3.WithFirstCreate()...)
 	if err != nil {
-		return driver.Holder{}, false, err
+		return driver.Holder{}, false, d.cancelled(ctx, err)
 	}
 	if len(resp.Kvs) == 0 {
 		return driver.Holder{}, false, nil
@@ -226,7 +231,7 @@ func (d *Driver) Holder(ctx context.Context, key string) (driver.Holder, bool, e
 	if kv.Lease != 0 {
 		ttl, err := d.cli.TimeToLive(ctx, clientv3.LeaseID(kv.Lease))
 		if err != nil {
-			return driver.Holder{}, false, err
+			return driver.Holder{}, false, d.cancelled(ctx, err)
 		}
 		if ttl.TTL < 0 { // expired this instant; its keys are going
 			return driver.Holder{}, false, nil
@@ -239,6 +244,9 @@ func (d *Driver) Holder(ctx context.Context, key string) (driver.Holder, bool, e
 // revoke revokes a lease, best effort, even if ctx has ended: a lease left
 // behind only delays the next holder until it expires.
 func (d *Driver) revoke(ctx context.Context, id clientv3.LeaseID) {
+	if d.cli.Ctx().Err() != nil {
+		return // the client is closed; the lease expires on its own
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	_, _ = d.cli.Revoke(rctx, id)

@@ -22,12 +22,13 @@ import (
 // returning a token it sends one more keep-alive, so the lease has its full
 // TTL from a moment after the call began.
 //
-// Round trips: three when the lock is free (grant, join, keep-alive), plus
-// one read and one watch per predecessor that leaves.
+// Round trips: two when the lock is free (grant, join); otherwise four
+// (grant, join, a check that it is our turn, a keep-alive) plus one read and
+// one watch per predecessor that leaves.
 func (d *Driver) Acquire(ctx context.Context, req driver.Request) (int64, error) {
 	g, err := d.cli.Grant(ctx, ttlSeconds(req.TTL))
 	if err != nil {
-		return 0, err
+		return 0, d.cancelled(ctx, err)
 	}
 	lease := g.ID
 	dir, me := d.dir(req.Key), d.member(req.Key, req.Owner)
@@ -57,6 +58,10 @@ func (d *Driver) Acquire(ctx context.Context, req driver.Request) (int64, error)
 			return 0, fmt.Errorf("etcdlock: member %q vanished", me)
 		}
 		rev, lease = mine[0].CreateRevision, clientv3.LeaseID(mine[0].Lease)
+	}
+	if resp.Succeeded && len(first) == 1 && first[0].CreateRevision == rev {
+		// The lock was free: we hold it on a lease granted just now.
+		return rev, nil
 	}
 	if len(first) == 0 || first[0].CreateRevision != rev {
 		ka, err := d.cli.KeepAlive(kctx, lease)
@@ -128,6 +133,9 @@ func (d *Driver) waitDelete(ctx context.Context, key string, rev int64) error {
 // leave removes a waiter's member key and lease, best effort, even if ctx
 // has ended.
 func (d *Driver) leave(ctx context.Context, me string, lease clientv3.LeaseID) {
+	if d.cli.Ctx().Err() != nil {
+		return // the client is closed; the lease expires on its own
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	_, _ = d.cli.Delete(rctx, me)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/scalekit-go/scalekit/lock/driver"
 )
 
 // Advisory locks are PostgreSQL's own in-memory locks on application-defined
@@ -85,7 +87,7 @@ func UnlockSession(ctx context.Context, conn Querier, key string) error {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("pglock: unlock session %q: %w", key, errNotHeld)
+		return fmt.Errorf("pglock: unlock session %q: %w", key, driver.ErrNotHeld)
 	}
 	return nil
 }

@@ -60,16 +60,19 @@ func checkText(s string) error {
 }
 
 // schemaSQL returns the statements that create the lease table and its
-// token sequence.
+// token sequence. Rows are never deleted: a released or expired lease stays
+// as a row with an empty owner, so that every later acquisition of its key
+// goes through the row lock of ON CONFLICT DO UPDATE and draws its token
+// after the previous holder's (see Driver).
 func schemaSQL(table, seq string) []string {
 	return []string{
 		"CREATE SEQUENCE IF NOT EXISTS " + seq + " AS bigint MINVALUE 1 NO CYCLE",
 		"CREATE TABLE IF NOT EXISTS " + table + ` (
-	key         text PRIMARY KEY,
-	holder      text NOT NULL DEFAULT '',
-	token       bigint NOT NULL,
-	acquired_at timestamptz NOT NULL,
-	expires_at  timestamptz NOT NULL
+	key        text PRIMARY KEY,
+	owner      text NOT NULL DEFAULT '',
+	meta       text NOT NULL DEFAULT '',
+	token      bigint NOT NULL,
+	expires_at timestamptz NOT NULL
 )`,
 	}
 }
