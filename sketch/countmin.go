@@ -174,10 +174,8 @@ func (c *CountMin) Delta() float64 { return math.Exp(-float64(c.t.Load().depth))
 // other. Both must have the same width and depth, or Merge returns an
 // error wrapping ErrIncompatible and leaves c unchanged. Counters are
 // summed, so the merged sketch keeps the ε·N bound for the combined N.
+// Merging a sketch into itself doubles every count.
 func (c *CountMin) Merge(other *CountMin) error {
-	if other == c {
-		return fmt.Errorf("sketch: merge count-min into itself: %w", ErrIncompatible)
-	}
 	other.mu.Lock()
 	ot := other.t.Load()
 	src := append([]uint64(nil), ot.cells...)

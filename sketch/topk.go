@@ -69,7 +69,7 @@ func NewTopK(k int, opts *TopKOptions) (*TopK, error) {
 	}
 	cms, err := NewCountMin(o.Epsilon, o.Delta)
 	if err != nil {
-		return nil, fmt.Errorf("sketch: top-k: %w", err)
+		return nil, err
 	}
 	return &TopK{k: k, cms: cms, heap: make([]TopKItem, 0, k), index: make(map[string]int, k)}, nil
 }
@@ -168,13 +168,14 @@ func (t *TopK) Decay() {
 
 // Merge adds other's counts to t, as if t had also seen every add of
 // other. The candidates are the tracked keys of both; each is re-estimated
-// from the merged sketch and the k largest are kept. Both must have sketches
+// from the merged sketch and the k largest are kept. A key tracked by
+// neither side cannot enter the list by the merge, even if its combined
+// count would place it there; its counts are in the sketch, so it enters
+// on its next Add. Both must have sketches
 // of the same width and depth (the same Epsilon and Delta), or Merge
 // returns an error wrapping ErrIncompatible and leaves t unchanged.
+// Merging a TopK into itself doubles every count.
 func (t *TopK) Merge(other *TopK) error {
-	if other == t {
-		return fmt.Errorf("sketch: merge top-k into itself: %w", ErrIncompatible)
-	}
 	other.mu.Lock()
 	cand := slices.Clone(other.heap)
 	cms := other.cms.Clone()
@@ -182,7 +183,7 @@ func (t *TopK) Merge(other *TopK) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.cms.Merge(cms); err != nil {
-		return fmt.Errorf("sketch: merge top-k: %w", err)
+		return err
 	}
 	seen := make(map[string]bool, len(cand)+len(t.heap))
 	keys := make([]string, 0, len(cand)+len(t.heap))
