@@ -25,9 +25,11 @@ const DefaultPrecision = 14
 // estimate also compacts its state). The zero value is an empty sketch of
 // DefaultPrecision.
 type HyperLogLog struct {
-	mu sync.Mutex
-	sk *hyperloglog.Sketch
-	p  uint8 // precision of sk; 0 until sk is set
+	mu      sync.Mutex
+	sk      *hyperloglog.Sketch
+	p       uint8  // precision of sk; 0 until sk is set
+	count   uint64 // last estimate, valid while counted
+	counted bool
 }
 
 // NewHyperLogLog returns an empty sketch with 2^precision registers;
@@ -45,7 +47,10 @@ func NewHyperLogLog(precision uint8) (*HyperLogLog, error) {
 }
 
 // lazy makes the zero value usable; h.mu must be held.
+// Every caller is about to change the sketch, so the cached count is
+// dropped here.
 func (h *HyperLogLog) lazy() *hyperloglog.Sketch {
+	h.counted = false
 	if h.sk == nil {
 		h.sk, h.p = hyperloglog.New14(), DefaultPrecision
 	}
@@ -73,14 +78,19 @@ func (h *HyperLogLog) AddHash(hash uint64) {
 	h.mu.Unlock()
 }
 
-// Count returns the estimated number of distinct keys added.
+// Count returns the estimated number of distinct keys added. The estimate
+// reads every register (tens to hundreds of microseconds for a dense
+// sketch), so it is cached until the next change.
 func (h *HyperLogLog) Count() uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.sk == nil {
 		return 0
 	}
-	return h.sk.Estimate()
+	if !h.counted {
+		h.count, h.counted = h.sk.Estimate(), true
+	}
+	return h.count
 }
 
 // Precision returns p, the base-2 logarithm of the number of registers.
@@ -181,7 +191,7 @@ func (h *HyperLogLog) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("sketch: unmarshal hyperloglog: %w: %v", ErrCorrupt, err)
 	}
 	h.mu.Lock()
-	h.sk, h.p = sk, p[1]
+	h.sk, h.p, h.counted = sk, p[1], false
 	h.mu.Unlock()
 	return nil
 }

@@ -20,7 +20,9 @@ import (
 const MaxBloomBits = 1 << 32
 
 // The scripts check the shape stored in KEYS[2] (set on first write) against
-// ARGV[1], then touch ARGV[2]=k bit offsets per key, given from ARGV[3] on.
+// ARGV[1], then touch ARGV[2]=k bit offsets per key, given from ARGV[3] on,
+// with one BITFIELD call per batch of keys (at most 7,200 arguments, under
+// the 8,000 Lua's unpack takes).
 
 // bloomAddScript sets the bits of each key and returns, per key, 1 if all
 // its bits were already set (it may have been present), else 0.
@@ -29,13 +31,25 @@ local shape = redis.call('GET', KEYS[2])
 if shape and shape ~= ARGV[1] then return redis.error_reply('` + shapeErrPrefix + `' .. shape) end
 if not shape then redis.call('SET', KEYS[2], ARGV[1]) end
 local k = tonumber(ARGV[2])
+local n = (#ARGV - 2) / k
+local per = math.max(1, math.floor(1800 / k))
 local res = {}
-for i = 0, (#ARGV - 2) / k - 1 do
-  local present = 1
-  for j = 3 + i * k, 2 + (i + 1) * k do
-    if redis.call('SETBIT', KEYS[1], ARGV[j], 1) == 0 then present = 0 end
+for first = 0, n - 1, per do
+  local last = math.min(n, first + per) - 1
+  local cmd = {}
+  local c = 0
+  for a = 3 + first * k, 2 + (last + 1) * k do
+    cmd[c + 1] = 'SET'; cmd[c + 2] = 'u1'; cmd[c + 3] = ARGV[a]; cmd[c + 4] = 1
+    c = c + 4
   end
-  res[i + 1] = present
+  local old = redis.call('BITFIELD', KEYS[1], unpack(cmd))
+  for i = first, last do
+    local present = 1
+    for j = (i - first) * k + 1, (i - first + 1) * k do
+      if old[j] == 0 then present = 0; break end
+    end
+    res[i + 1] = present
+  end
 end
 return res
 `)
@@ -45,13 +59,25 @@ var bloomTestScript = redis.NewScript(`
 local shape = redis.call('GET', KEYS[2])
 if shape and shape ~= ARGV[1] then return redis.error_reply('` + shapeErrPrefix + `' .. shape) end
 local k = tonumber(ARGV[2])
+local n = (#ARGV - 2) / k
+local per = math.max(1, math.floor(2600 / k))
 local res = {}
-for i = 0, (#ARGV - 2) / k - 1 do
-  local present = 1
-  for j = 3 + i * k, 2 + (i + 1) * k do
-    if redis.call('GETBIT', KEYS[1], ARGV[j]) == 0 then present = 0; break end
+for first = 0, n - 1, per do
+  local last = math.min(n, first + per) - 1
+  local cmd = {}
+  local c = 0
+  for a = 3 + first * k, 2 + (last + 1) * k do
+    cmd[c + 1] = 'GET'; cmd[c + 2] = 'u1'; cmd[c + 3] = ARGV[a]
+    c = c + 3
   end
-  res[i + 1] = present
+  local bits = redis.call('BITFIELD_RO', KEYS[1], unpack(cmd))
+  for i = first, last do
+    local present = 1
+    for j = (i - first) * k + 1, (i - first + 1) * k do
+      if bits[j] == 0 then present = 0; break end
+    end
+    res[i + 1] = present
+  end
 end
 return res
 `)
