@@ -3,11 +3,8 @@ package memrate
 import (
 	"context"
 	"hash/maphash"
-	"math"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/scalekit-go/scalekit/internal/clock"
 	"github.com/scalekit-go/scalekit/ratelimit"
@@ -39,8 +36,8 @@ type Options struct {
 // changes no decision) are evicted as new keys arrive, and the total number
 // of keys is capped by Options.MaxKeys.
 //
-// TokenBucket keys use a golang.org/x/time/rate.Limiter; the other
-// algorithms use exact integer-nanosecond state.
+// Every algorithm uses exact integer-nanosecond state (package doc says
+// why not golang.org/x/time/rate).
 //
 // A Driver is safe for concurrent use. Create one with NewDriver.
 type Driver struct {
@@ -48,7 +45,6 @@ type Driver struct {
 	clk         clock.Clock
 	seed        maphash.Seed
 	perShardMax int
-	tbLimit     rate.Limit
 	shards      [shardCount]shard
 }
 
@@ -62,7 +58,6 @@ type shard struct {
 type entry struct {
 	key        string
 	prev, next *entry
-	tb         *rate.Limiter
 	st         algo.State
 }
 
@@ -83,7 +78,6 @@ func NewDriver(lim driver.Limit, opts *Options) (*Driver, error) {
 		clk:         clock.Or(o.Clock),
 		seed:        maphash.MakeSeed(),
 		perShardMax: (o.MaxKeys + shardCount - 1) / shardCount,
-		tbLimit:     rate.Limit(float64(lim.Rate) / lim.Period.Seconds()),
 	}
 	for i := range d.shards {
 		s := &d.shards[i]
@@ -142,12 +136,7 @@ func (d *Driver) AllowAt(now time.Time, key string, n int) driver.Decision {
 		e.unlink()
 		s.pushFront(e)
 	}
-	var dec driver.Decision
-	if e.tb != nil {
-		dec = d.tokenBucket(e.tb, now, n)
-	} else {
-		dec = algo.Allow(d.lim, &e.st, now.UnixNano(), n)
-	}
+	dec := algo.Allow(d.lim, &e.st, now.UnixNano(), n)
 	s.mu.Unlock()
 	return dec
 }
@@ -166,43 +155,13 @@ func (d *Driver) insert(s *shard, key string, now time.Time) *entry {
 		s.remove(s.head.prev)
 	}
 	e := &entry{key: key}
-	if d.lim.Algorithm == driver.TokenBucket {
-		e.tb = rate.NewLimiter(d.tbLimit, d.lim.Burst)
-	}
 	s.m[key] = e
 	s.pushFront(e)
 	return e
 }
 
 func (d *Driver) idle(e *entry, now time.Time) bool {
-	if e.tb != nil {
-		return e.tb.TokensAt(now) >= float64(d.lim.Burst)
-	}
 	return algo.Idle(d.lim, &e.st, now.UnixNano())
-}
-
-// tokenBucket decides on an x/time/rate bucket: admitted iff n tokens are
-// present now.
-func (d *Driver) tokenBucket(tb *rate.Limiter, now time.Time, n int) driver.Decision {
-	tokens := tb.TokensAt(now)
-	dec := driver.Decision{Limit: d.lim.Burst}
-	if tokens >= float64(n) && tb.AllowN(now, n) {
-		tokens -= float64(n)
-		dec.Allowed = true
-	} else {
-		dec.RetryAfter = d.tokensDur(float64(n) - tokens)
-	}
-	dec.Remaining = int(math.Floor(tokens + 1e-9))
-	dec.ResetAfter = d.tokensDur(float64(d.lim.Burst) - tokens)
-	return dec
-}
-
-// tokensDur is how long refilling k tokens takes, rounded up.
-func (d *Driver) tokensDur(k float64) time.Duration {
-	if k <= 0 {
-		return 0
-	}
-	return time.Duration(math.Ceil(k / float64(d.tbLimit) * 1e9))
 }
 
 func (s *shard) pushFront(e *entry) {
