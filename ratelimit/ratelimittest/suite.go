@@ -288,27 +288,40 @@ func (s *suite) waitSleeps(t *testing.T, lim ratelimit.Limit) {
 	clk := clock.NewFake(epoch)
 	l := s.newLimiter(t, lim, clk, s.space(t))
 	d := exhaust(t, l, "k")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- l.Wait(ctx, "k", 1) }()
-	if err := clk.BlockUntil(ctx, 1); err != nil {
-		t.Fatalf("Wait never parked on the clock: %v", err)
+	park := func(what string) {
+		t.Helper()
+		if err := clk.BlockUntil(ctx, 1); err != nil {
+			t.Fatalf("Wait never parked on the clock %s: %v", what, err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Wait returned %v %s, before the clock moved", err, what)
+		default:
+		}
+	}
+	park("for RetryAfter")
+	clk.Advance(d.RetryAfter)
+	if lim.Algorithm == ratelimit.LeakyBucket {
+		// The retry is admitted into the queue behind Burst-1 units still
+		// waiting for their slots: Wait then sleeps that Delay on the
+		// clock too. Wait for it to park again before advancing (checking
+		// Waiters right after Advance would race with the retry).
+		if delay := time.Duration(lim.Burst-1) * lim.Interval(); delay > 0 {
+			park("for the paced slot")
+			clk.Advance(delay)
+		}
 	}
 	select {
 	case err := <-done:
-		t.Fatalf("Wait returned %v before the clock moved", err)
-	default:
-	}
-	clk.Advance(d.RetryAfter)
-	if lim.Algorithm == ratelimit.LeakyBucket {
-		// Admitted now, then paced: Wait sleeps the slot's Delay too.
-		for clk.Waiters() > 0 {
-			clk.Advance(lim.Interval())
+		if err != nil {
+			t.Fatalf("Wait after advancing the clock = %v, want nil", err)
 		}
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("Wait after advancing RetryAfter %v = %v, want nil", d.RetryAfter, err)
+	case <-ctx.Done():
+		t.Fatalf("Wait still blocked after the clock passed RetryAfter %v (clock waiters: %d)", d.RetryAfter, clk.Waiters())
 	}
 }
 
