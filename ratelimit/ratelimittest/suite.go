@@ -346,7 +346,7 @@ func (s *suite) waitCancelled(t *testing.T, lim ratelimit.Limit) {
 // sequence of single units: never more (per-instance limits would admit
 // instances× as much), never less.
 func (s *suite) concurrent(t *testing.T, lim ratelimit.Limit, instances int) {
-	clk := clock.NewFake(epoch.Add(lim.Period / 3))
+	clk := clock.NewFake(epoch.Add((lim.Period / 3).Truncate(s.h.Resolution)))
 	space := s.space(t)
 	ls := make([]*ratelimit.Limiter, instances)
 	for i := range ls {
