@@ -43,7 +43,7 @@ type Driver struct {
 	script *redis.Script
 	prefix string
 	clk    clock.Clock
-	args   [4]int64 // rate, period µs, burst, emission interval µs
+	args   [4]any // rate, period µs, burst, emission interval µs (boxed once)
 }
 
 // maxMicros bounds the products the scripts form, in µs, so that Lua's
@@ -79,7 +79,7 @@ func NewDriver(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Drive
 	d := &Driver{
 		c: c, lim: lim, prefix: o.Prefix, clk: o.Clock,
 		script: scriptFor(lim.Algorithm),
-		args:   [4]int64{int64(lim.Rate), period, int64(lim.Burst), t},
+		args:   [4]any{int64(lim.Rate), period, int64(lim.Burst), t},
 	}
 	return d, nil
 }
@@ -101,8 +101,8 @@ func New(c redis.UniversalClient, lim driver.Limit, opts *Options) (*ratelimit.L
 }
 
 var (
-	gcraScript   = redis.NewScript("local LEAKY = false\n" + prelude + gcraBody)
-	leakyScript  = redis.NewScript("local LEAKY = true\n" + prelude + gcraBody)
+	gcra         = redis.NewScript("local LEAKY = false\n" + gcraScript)
+	leaky        = redis.NewScript("local LEAKY = true\n" + gcraScript)
 	tokenScript  = redis.NewScript(prelude + tokenBucketBody)
 	fixedScript  = redis.NewScript(prelude + fixedWindowBody)
 	windowScript = redis.NewScript(prelude + slidingWindowBody)
@@ -112,9 +112,9 @@ var (
 func scriptFor(a driver.Algorithm) *redis.Script {
 	switch a {
 	case driver.GCRA:
-		return gcraScript
+		return gcra
 	case driver.LeakyBucket:
-		return leakyScript
+		return leaky
 	case driver.TokenBucket:
 		return tokenScript
 	case driver.FixedWindow:
@@ -150,7 +150,7 @@ func (d *Driver) Allow(ctx context.Context, key string, n int) (driver.Decision,
 	return driver.Decision{
 		Allowed:    res[0] == 1,
 		Limit:      d.lim.Capacity(),
-		Remaining:  int(res[1]),
+		Remaining:  int(max(0, res[1])),
 		RetryAfter: time.Duration(res[2]) * time.Microsecond,
 		ResetAfter: time.Duration(res[3]) * time.Microsecond,
 		Delay:      time.Duration(res[4]) * time.Microsecond,

@@ -48,22 +48,31 @@ local function expire(us)
 end
 `
 
-// gcraBody is GCRA (virtual scheduling) on a single timestamp, the
+// gcraScript is GCRA (virtual scheduling) on a single timestamp, the
 // theoretical arrival time; with LEAKY set it is the leaky bucket as a
-// queue and also returns the admitted request's paced delay.
-const gcraBody = `
+// queue and also returns the admitted request's paced delay. It is the hot
+// path of most deployments, so it stands alone, without the prelude's
+// helpers: three commands (TIME, GET, SET) and plain arithmetic.
+// math.floor(a/b) is exact here: a and b are non-negative integers below
+// 2^51, so the rounded quotient never reaches the next integer.
+const gcraScript = `
+local now = tonumber(ARGV[2])
+if now < 0 then
+  local t = redis.call('TIME')
+  now = t[1] * 1000000 + t[2]
+end
+local n, burst, T = tonumber(ARGV[1]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local cap = burst * T
 local tat = tonumber(redis.call('GET', KEYS[1]))
-if tat == nil or tat < now then tat = now end
+if not tat or tat < now then tat = now end
 local newTat = tat + n * T
-local allowAt = newTat - cap
-if allowAt > now then
-  return {0, fdiv(cap - (tat - now), T), allowAt - now, tat - now, 0}
+if newTat - cap > now then
+  return {0, math.floor(math.max(0, cap - tat + now) / T), newTat - cap - now, tat - now, 0}
 end
-redis.call('SET', KEYS[1], num(newTat), 'PX', num(cdiv(newTat - now, 1000) + 1))
+redis.call('SET', KEYS[1], string.format('%.0f', newTat), 'PX', math.floor((newTat - now) / 1000) + 2)
 local delay = 0
 if LEAKY then delay = tat - now end
-return {1, fdiv(cap - (newTat - now), T), 0, newTat - now, delay}
+return {1, math.floor(math.max(0, cap - newTat + now) / T), 0, newTat - now, delay}
 `
 
 // tokenBucketBody keeps tokens as an exact integer count of 1/Period units

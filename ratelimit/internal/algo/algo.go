@@ -128,13 +128,13 @@ func gcra(l driver.Limit, s *State, now int64, n int, queue bool) driver.Decisio
 	d := driver.Decision{Limit: l.Burst}
 	if allowAt := newTat - capT; allowAt > now {
 		d.RetryAfter = dur(allowAt - now)
-		d.Remaining = int((capT - (tat - now)) / t)
+		d.Remaining = int(max(0, capT-(tat-now)) / t) // < 0 only if the clock went back
 		d.ResetAfter = dur(tat - now)
 		return d
 	}
 	s.init, s.a = true, newTat
 	d.Allowed = true
-	d.Remaining = int((capT - (newTat - now)) / t)
+	d.Remaining = int(max(0, capT-(newTat-now)) / t)
 	d.ResetAfter = dur(newTat - now)
 	if queue {
 		d.Delay = dur(tat - now)
