@@ -62,3 +62,21 @@ func problemOf(t *testing.T, w *httptest.ResponseRecorder, status int) map[strin
 	}
 	return m
 }
+
+// newLoopback serves h on a real loopback listener for the test and
+// returns its base URL.
+func newLoopback(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func readAll(t *testing.T, r io.Reader) string {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
