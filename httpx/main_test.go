@@ -80,3 +80,7 @@ func readAll(t *testing.T, r io.Reader) string {
 	}
 	return string(b)
 }
+
+type responseRecorder = httptest.ResponseRecorder
+
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
