@@ -1,0 +1,70 @@
+package lb
+
+import (
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// BreakerOptions gives every endpoint its own circuit breaker
+// (github.com/sony/gobreaker/v2). A zero field means gobreaker's default.
+//
+// Only real calls count: when an open breaker rejects an endpoint, Pick
+// moves on to another endpoint and the rejection is recorded nowhere — not
+// as a failure of the breaker, not by outlier detection. Counting rejections
+// as failures is what keeps the breakers of go-zero and kratos stuck open
+// (every rejected call during the open period re-trips them). An open
+// breaker moves to half-open after Timeout the next time the endpoint is
+// picked, and its trial calls decide whether it closes.
+//
+// gobreaker keeps its own time, so breaker timeouts follow the real clock
+// even when Options.Clock is fake.
+type BreakerOptions struct {
+	// MaxRequests is the number of trial calls allowed while half-open
+	// (default 1).
+	MaxRequests uint32
+	// Interval is the period after which the closed breaker clears its
+	// counts (default: never).
+	Interval time.Duration
+	// Timeout is how long the breaker stays open (default 60 s).
+	Timeout time.Duration
+	// ReadyToTrip decides from the counts whether to open after a failure
+	// (default: more than 5 consecutive failures).
+	ReadyToTrip func(gobreaker.Counts) bool
+}
+
+func (b *Balancer) attachBreaker(be *Backend) {
+	o := b.opts.Breaker
+	if o == nil {
+		return
+	}
+	addr := be.Addr()
+	be.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        addr,
+		MaxRequests: o.MaxRequests,
+		Interval:    o.Interval,
+		Timeout:     o.Timeout,
+		ReadyToTrip: o.ReadyToTrip,
+		OnStateChange: func(_ string, _, to gobreaker.State) {
+			b.emit([]Event{{Kind: EventBreaker, Addr: addr, Time: b.clk.Now(), Detail: to.String()}})
+		},
+	})
+}
+
+// BreakerState returns the state of the endpoint's circuit breaker
+// ("closed", "half-open", "open"), or "" when breakers are off.
+func (be *Backend) BreakerState() string {
+	if be.breaker == nil {
+		return ""
+	}
+	return be.breaker.State().String()
+}
+
+// BreakerCounts returns the counts of the endpoint's circuit breaker in its
+// current generation (zero when breakers are off).
+func (be *Backend) BreakerCounts() gobreaker.Counts {
+	if be.breaker == nil {
+		return gobreaker.Counts{}
+	}
+	return be.breaker.Counts()
+}

@@ -1,0 +1,20 @@
+package lb
+
+import (
+	"context"
+	"math/rand/v2"
+)
+
+// SetRandForTest makes the pickers' random choices come from r until the
+// returned function restores the default. Not safe while picks run.
+func SetRandForTest(r *rand.Rand) (restore func()) {
+	old := randN
+	randN = r.IntN
+	return func() { randN = old }
+}
+
+// ProbeForTest runs one probe of h against addr.
+var ProbeForTest = func(h *HealthCheck, ctx context.Context, addr string) error {
+	hc := h.withDefaults()
+	return hc.probe(ctx, addr)
+}

@@ -1,0 +1,88 @@
+package lb_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/lb"
+	"github.com/scalekit-go/scalekit/lb/lbtest"
+)
+
+// collect returns metric name → endpoint → value.
+func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			vals := map[string]int64{}
+			var points []metricdata.DataPoint[int64]
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				points = d.DataPoints
+			case metricdata.Gauge[int64]:
+				points = d.DataPoints
+			}
+			for _, p := range points {
+				ep, _ := p.Attributes.Value(attribute.Key("lb.endpoint"))
+				if name, _ := p.Attributes.Value(attribute.Key("lb.name")); name.AsString() != "api" {
+					t.Errorf("%s: lb.name = %q", m.Name, name.AsString())
+				}
+				vals[ep.AsString()] = p.Value
+			}
+			out[m.Name] = vals
+		}
+	}
+	return out
+}
+
+func TestMetrics(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	clk := clock.NewFake(t0)
+	eps := lbtest.Addrs(3)
+	bad := eps[0].Addr
+	b := newBalancer(t, eps, &lb.Options{Name: "api", MeterProvider: mp, Clock: clk,
+		Outlier: &lb.OutlierOptions{ConsecutiveFailures: 2, BaseEjection: time.Hour},
+		Breaker: &lb.BreakerOptions{ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 2 }}})
+	failOn(t, b, bad, 6) // two failures in a row on bad: ejected and breaker open
+	held, _ := b.Pick(lb.PickInfo{})
+	m := collect(t, reader)
+	if got := m["lb.picks"]; got[bad] != 2 || got[eps[1].Addr] != 2+boolInt(held.Backend.Addr() == eps[1].Addr) {
+		t.Errorf("lb.picks = %v", got)
+	}
+	if got := m["lb.ejections"]; got[bad] != 1 || got[eps[1].Addr] != 0 {
+		t.Errorf("lb.ejections = %v", got)
+	}
+	if got := m["lb.inflight"]; got[held.Backend.Addr()] != 1 || got[bad] != 0 {
+		t.Errorf("lb.inflight = %v", got)
+	}
+	if got := m["lb.breaker.state"]; got[bad] != int64(gobreaker.StateOpen) || got[eps[2].Addr] != int64(gobreaker.StateClosed) {
+		t.Errorf("lb.breaker.state = %v", got)
+	}
+	if got := m["lb.endpoint.up"]; got[bad] != 0 || got[eps[1].Addr] != 1 {
+		t.Errorf("lb.endpoint.up = %v", got)
+	}
+	held.Done(lb.DoneInfo{})
+	_ = b.Close()
+	if m := collect(t, reader); len(m["lb.picks"]) != 0 {
+		t.Errorf("metrics still reported after Close: %v", m["lb.picks"])
+	}
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

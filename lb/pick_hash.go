@@ -1,0 +1,196 @@
+package lb
+
+import (
+	"math"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+)
+
+// HashOptions tunes ConsistentHash. A nil *HashOptions means the defaults.
+type HashOptions struct {
+	// Replicas is the number of points each unit of weight puts on the ring
+	// (default 100). More points even out the key distribution and cost
+	// memory and build time, not pick time beyond one binary search.
+	Replicas int
+	// Epsilon bounds the load: no endpoint takes more than
+	// ceil((1+Epsilon) × average) in-flight calls, weighted (default 0.25).
+	// A key whose endpoint is full walks on along the ring to the next one
+	// with room. Negative disables the bound (plain consistent hashing).
+	Epsilon float64
+}
+
+// ConsistentHash returns consistent hashing with bounded loads (Mirrokni,
+// Thorup and Zadimoghaddam; the method of HAProxy and Vimeo): keys map to
+// points on a ring, so adding or removing one endpoint moves only the keys
+// it gains or loses, and no endpoint carries more than (1+ε)× the average
+// load. The key comes from PickInfo.Key (see KeyFromIP, KeyFromHeader,
+// KeyFromCookie); an empty key picks at random.
+func ConsistentHash(o *HashOptions) Policy {
+	p := hashPolicy{replicas: 100, eps: 0.25}
+	if o != nil {
+		if o.Replicas > 0 {
+			p.replicas = o.Replicas
+		}
+		if o.Epsilon != 0 {
+			p.eps = o.Epsilon
+		}
+	}
+	return p
+}
+
+type hashPolicy struct {
+	replicas int
+	eps      float64
+}
+
+func (hashPolicy) Name() string { return "consistent_hash" }
+
+type ringPoint struct {
+	hash  uint64
+	owner int32
+}
+
+func (p hashPolicy) Build(ready []Weighted) Picker {
+	if len(ready) == 0 {
+		return emptyPicker{}
+	}
+	w := weightsOf(ready)
+	// Keep the ring a reasonable size when weights are large.
+	nw := normaliseWeights(w)
+	points := make([]ringPoint, 0, len(ready)*p.replicas)
+	totalW := 0
+	for i, r := range ready {
+		totalW += nw[i]
+		addr := r.Backend.Addr()
+		for k := 0; k < nw[i]*p.replicas; k++ {
+			points = append(points, ringPoint{hashString(addr + "#" + strconv.Itoa(k)), int32(i)})
+		}
+	}
+	slices.SortFunc(points, func(a, b ringPoint) int {
+		switch {
+		case a.hash < b.hash:
+			return -1
+		case a.hash > b.hash:
+			return 1
+		}
+		return 0
+	})
+	hp := &hashPicker{
+		set:    backendsOf(ready),
+		hashes: make([]uint64, len(points)),
+		owners: make([]int32, len(points)),
+		share:  make([]float64, len(ready)),
+		eps:    p.eps,
+	}
+	for i, pt := range points {
+		hp.hashes[i], hp.owners[i] = pt.hash, pt.owner
+	}
+	for i := range ready {
+		hp.share[i] = float64(nw[i]) / float64(totalW)
+	}
+	return hp
+}
+
+type hashPicker struct {
+	set    []*Backend
+	hashes []uint64
+	owners []int32
+	share  []float64 // weight share of each endpoint
+	eps    float64
+}
+
+func (p *hashPicker) Pick(info PickInfo) (*Backend, error) {
+	if info.Key == "" {
+		return p.set[randN(len(p.set))], nil
+	}
+	h := hashString(info.Key)
+	n := len(p.hashes)
+	// first point with hash >= h
+	lo, hi := 0, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if p.hashes[m] < h {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == n {
+		lo = 0
+	}
+	if p.eps < 0 || len(p.set) == 1 {
+		return p.set[p.owners[lo]], nil
+	}
+	// Bounded loads: the total includes the call being placed.
+	total := float64(p.set[0].shared.Load() + 1)
+	f := 1 + p.eps
+	for k := 0; k < n; k++ {
+		i := lo + k
+		if i >= n {
+			i -= n
+		}
+		o := p.owners[i]
+		b := p.set[o]
+		if float64(b.inflight.Load()) < math.Ceil(f*total*p.share[o]) {
+			return b, nil
+		}
+	}
+	return p.set[p.owners[lo]], nil
+}
+
+// KeyFunc extracts the affinity key of a request for hash policies and
+// sticky fallbacks. It must be safe for concurrent use.
+type KeyFunc func(r *http.Request) string
+
+// KeyFromIP keys on the client IP: the first X-Forwarded-For entry when
+// trustForwarded is set (behind another proxy), else the remote address.
+func KeyFromIP(trustForwarded bool) KeyFunc {
+	return func(r *http.Request) string {
+		if trustForwarded {
+			if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+				for i := 0; i < len(xff); i++ {
+					if xff[i] == ',' {
+						xff = xff[:i]
+						break
+					}
+				}
+				return trimSpace(xff)
+			}
+		}
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return r.RemoteAddr
+		}
+		return host
+	}
+}
+
+// KeyFromHeader keys on the value of header name (for example a user or
+// tenant ID header).
+func KeyFromHeader(name string) KeyFunc {
+	name = http.CanonicalHeaderKey(name)
+	return func(r *http.Request) string { return r.Header.Get(name) }
+}
+
+// KeyFromCookie keys on the value of cookie name.
+func KeyFromCookie(name string) KeyFunc {
+	return func(r *http.Request) string {
+		c, err := r.Cookie(name)
+		if err != nil {
+			return ""
+		}
+		return c.Value
+	}
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}

@@ -1,0 +1,214 @@
+package lb
+
+import (
+	"math"
+	"time"
+)
+
+// DefaultExactBelow is the set size up to which load-aware policies scan
+// every endpoint; larger sets use power-of-two-choices.
+const DefaultExactBelow = 16
+
+// LoadOptions tunes the load-aware policies. A nil *LoadOptions means the
+// defaults.
+type LoadOptions struct {
+	// ExactBelow: sets of at most this many endpoints are scanned in full
+	// for the exact minimum; larger sets compare two random endpoints
+	// (power of two choices), which is O(1) and avoids herding every client
+	// onto the same momentarily idle endpoint (default DefaultExactBelow;
+	// negative means always P2C).
+	ExactBelow int
+}
+
+func (o *LoadOptions) exactBelow() int {
+	if o == nil || o.ExactBelow == 0 {
+		return DefaultExactBelow
+	}
+	return o.ExactBelow
+}
+
+// loadSet is the shared shape of the load-aware pickers: backends, their
+// weights, and a cost function (lower is better).
+type loadSet struct {
+	set    []*Backend
+	weight []float64
+	exact  bool
+}
+
+func newLoadSet(ready []Weighted, o *LoadOptions) loadSet {
+	ls := loadSet{set: backendsOf(ready), weight: make([]float64, len(ready))}
+	for i, w := range weightsOf(ready) {
+		ls.weight[i] = float64(w)
+	}
+	ls.exact = len(ready) <= o.exactBelow()
+	return ls
+}
+
+// LeastConn returns the least-connections policy: the endpoint with the
+// fewest in-flight calls per unit of weight wins. Small sets are scanned
+// exactly (ties broken by a random starting point); large ones use power
+// of two choices.
+func LeastConn(o *LoadOptions) Policy { return lcPolicy{o} }
+
+type lcPolicy struct{ o *LoadOptions }
+
+func (lcPolicy) Name() string { return "least_conn" }
+
+func (p lcPolicy) Build(ready []Weighted) Picker {
+	if len(ready) == 0 {
+		return emptyPicker{}
+	}
+	return &lcPicker{newLoadSet(ready, p.o)}
+}
+
+type lcPicker struct{ loadSet }
+
+func (p *lcPicker) cost(i int) float64 {
+	return float64(p.set[i].inflight.Load()+1) / p.weight[i]
+}
+
+func (p *lcPicker) Pick(PickInfo) (*Backend, error) {
+	n := len(p.set)
+	if n == 1 {
+		return p.set[0], nil
+	}
+	if !p.exact {
+		i, j := twoDistinct(n)
+		if p.cost(j) < p.cost(i) {
+			i = j
+		}
+		return p.set[i], nil
+	}
+	start := randN(n)
+	best, bestCost := start, p.cost(start)
+	for k := 1; k < n; k++ {
+		i := start + k
+		if i >= n {
+			i -= n
+		}
+		if c := p.cost(i); c < bestCost {
+			best, bestCost = i, c
+		}
+	}
+	return p.set[best], nil
+}
+
+// LeastResponseTime returns the least-response-time policy: power of two
+// choices over cost = peak-EWMA latency × (in-flight + 1) / weight, the
+// method of Finagle, Linkerd and go-zero. Peak EWMA reacts at once to a
+// latency spike and forgets it gradually, so a slow endpoint is shunned
+// quickly and retried once it recovers. An endpoint with no latency sample
+// yet costs nothing while idle (so it gets probed) and is treated as very
+// expensive while its first call is still running.
+func LeastResponseTime(o *LoadOptions) Policy { return lrtPolicy{o} }
+
+type lrtPolicy struct{ o *LoadOptions }
+
+func (lrtPolicy) Name() string { return "least_response_time" }
+
+func (p lrtPolicy) Build(ready []Weighted) Picker {
+	if len(ready) == 0 {
+		return emptyPicker{}
+	}
+	return &lrtPicker{newLoadSet(ready, p.o)}
+}
+
+type lrtPicker struct{ loadSet }
+
+func (p *lrtPicker) cost(i int, now int64) float64 {
+	b := p.set[i]
+	in := float64(b.inflight.Load())
+	lat := b.latencyAt(now)
+	if lat == 0 {
+		if in == 0 {
+			return 0
+		}
+		return math.MaxFloat64 / 4
+	}
+	return lat * (in + 1) / p.weight[i]
+}
+
+func (p *lrtPicker) Pick(info PickInfo) (*Backend, error) {
+	n := len(p.set)
+	if n == 1 {
+		return p.set[0], nil
+	}
+	now := nowNanos(info)
+	if !p.exact {
+		i, j := twoDistinct(n)
+		if p.cost(j, now) < p.cost(i, now) {
+			i = j
+		}
+		return p.set[i], nil
+	}
+	start := randN(n)
+	best, bestCost := start, p.cost(start, now)
+	for k := 1; k < n; k++ {
+		i := start + k
+		if i >= n {
+			i -= n
+		}
+		if c := p.cost(i, now); c < bestCost {
+			best, bestCost = i, c
+		}
+	}
+	return p.set[best], nil
+}
+
+// LeastBandwidth returns the least-bandwidth policy: the endpoint that
+// moved the fewest bytes per second recently (per unit of weight) wins. The
+// rate is an exponentially decayed byte count fed by DoneInfo.Bytes.
+func LeastBandwidth(o *LoadOptions) Policy { return lbwPolicy{o} }
+
+type lbwPolicy struct{ o *LoadOptions }
+
+func (lbwPolicy) Name() string { return "least_bandwidth" }
+
+func (p lbwPolicy) Build(ready []Weighted) Picker {
+	if len(ready) == 0 {
+		return emptyPicker{}
+	}
+	return &lbwPicker{newLoadSet(ready, p.o)}
+}
+
+type lbwPicker struct{ loadSet }
+
+func (p *lbwPicker) cost(i int, now int64) float64 {
+	// In-flight calls break ties between endpoints that moved nothing yet.
+	b := p.set[i]
+	return (b.bytesAt(now) + float64(b.inflight.Load())) / p.weight[i]
+}
+
+func (p *lbwPicker) Pick(info PickInfo) (*Backend, error) {
+	n := len(p.set)
+	if n == 1 {
+		return p.set[0], nil
+	}
+	now := nowNanos(info)
+	if !p.exact {
+		i, j := twoDistinct(n)
+		if p.cost(j, now) < p.cost(i, now) {
+			i = j
+		}
+		return p.set[i], nil
+	}
+	start := randN(n)
+	best, bestCost := start, p.cost(start, now)
+	for k := 1; k < n; k++ {
+		i := start + k
+		if i >= n {
+			i -= n
+		}
+		if c := p.cost(i, now); c < bestCost {
+			best, bestCost = i, c
+		}
+	}
+	return p.set[best], nil
+}
+
+func nowNanos(info PickInfo) int64 {
+	if info.Now.IsZero() {
+		return time.Now().UnixNano()
+	}
+	return info.Now.UnixNano()
+}

@@ -1,0 +1,225 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+)
+
+// Transport is an http.RoundTripper "smart client": every request goes to
+// an endpoint its Balancer picks, the request URL's scheme and host are
+// replaced by the endpoint's, idempotent requests that fail (connection
+// errors, or a retryable status) are retried on another endpoint, and
+// every attempt's latency, bytes and outcome are fed back to the Balancer
+// when the response body is closed.
+//
+//	client := &http.Client{Transport: &lb.Transport{Balancer: users}}
+//	resp, err := client.Get("http://users/v1/users/42") // "users" is a logical name
+//
+// A request is idempotent when its method is GET, HEAD, OPTIONS, TRACE,
+// PUT or DELETE or it carries an Idempotency-Key header, and its body can
+// be sent again (no body, or Request.GetBody set, as http.NewRequest does
+// for in-memory bodies).
+//
+// A Transport is safe for concurrent use once its fields are set; the zero
+// value is not usable (Balancer is required).
+type Transport struct {
+	// Balancer picks the endpoints. Required.
+	Balancer *Balancer
+	// Base sends each attempt (default http.DefaultTransport).
+	Base http.RoundTripper
+	// Scheme is the scheme used to reach endpoints (default "http").
+	Scheme string
+	// PreserveHost keeps the request's Host header instead of using the
+	// endpoint address (for virtual-hosted backends).
+	PreserveHost bool
+	// MaxAttempts bounds the attempts of an idempotent request, each on a
+	// different endpoint when possible (default 3; 1 disables retries).
+	MaxAttempts int
+	// Key gives hash policies their affinity key (default none).
+	Key KeyFunc
+	// RetryStatus reports whether a response status is retried for
+	// idempotent requests (default 502, 503 and 504).
+	RetryStatus func(status int) bool
+	// FailureStatus reports whether a status counts as a failure of the
+	// endpoint for outlier detection and breakers (default ≥ 500).
+	FailureStatus func(status int) bool
+}
+
+// StatusError is the error fed back to the Balancer for a response whose
+// status counts as a failure.
+type StatusError struct{ Code int }
+
+func (e *StatusError) Error() string { return fmt.Sprintf("lb: upstream status %d", e.Code) }
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.Balancer == nil {
+		closeBody(req)
+		return nil, errors.New("lb: Transport without a Balancer")
+	}
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	attempts := t.MaxAttempts
+	if attempts <= 0 {
+		attempts = 3
+	}
+	if !replayable(req) {
+		attempts = 1
+	}
+	note, _ := req.Context().Value(noteKey{}).(*pickNote)
+	info := PickInfo{Request: req}
+	if t.Key != nil {
+		info.Key = t.Key(req)
+	}
+	if note != nil {
+		info.Sticky = note.sticky
+	}
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		r, err := t.Balancer.Pick(info)
+		if err != nil {
+			closeBody(req)
+			if lastErr != nil {
+				return nil, fmt.Errorf("%w (after %d attempts, last: %v)", err, attempt-1, lastErr)
+			}
+			return nil, err
+		}
+		out, err := t.outbound(req, r.Backend, attempt)
+		if err != nil {
+			r.Done(DoneInfo{})
+			return nil, err
+		}
+		resp, err := base.RoundTrip(out)
+		last := attempt >= attempts
+		if err != nil {
+			r.Done(DoneInfo{Err: err})
+			if req.Context().Err() != nil || last {
+				return nil, err
+			}
+			lastErr = err
+			info.Avoid = append(info.Avoid, r.Backend)
+			continue
+		}
+		var ferr error
+		if t.isFailure(resp.StatusCode) {
+			ferr = &StatusError{resp.StatusCode}
+		}
+		if !last && t.isRetryStatus(resp.StatusCode) {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			_ = resp.Body.Close()
+			r.Done(DoneInfo{Err: ferr})
+			lastErr = &StatusError{resp.StatusCode}
+			info.Avoid = append(info.Avoid, r.Backend)
+			continue
+		}
+		if note != nil {
+			note.picked = r.Backend
+		}
+		resp.Body = &doneBody{rc: resp.Body, r: r, err: ferr}
+		return resp, nil
+	}
+}
+
+// outbound builds the request of one attempt.
+func (t *Transport) outbound(req *http.Request, be *Backend, attempt int) (*http.Request, error) {
+	out := req.Clone(req.Context())
+	if attempt > 1 && req.Body != nil && req.Body != http.NoBody {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("lb: rewind request body: %w", err)
+		}
+		out.Body = body
+	}
+	out.URL.Scheme = t.Scheme
+	if out.URL.Scheme == "" {
+		out.URL.Scheme = "http"
+	}
+	out.URL.Host = be.Addr()
+	if !t.PreserveHost {
+		out.Host = ""
+	}
+	return out, nil
+}
+
+func (t *Transport) isRetryStatus(s int) bool {
+	if t.RetryStatus != nil {
+		return t.RetryStatus(s)
+	}
+	return s == http.StatusBadGateway || s == http.StatusServiceUnavailable || s == http.StatusGatewayTimeout
+}
+
+func (t *Transport) isFailure(s int) bool {
+	if t.FailureStatus != nil {
+		return t.FailureStatus(s)
+	}
+	return s >= 500
+}
+
+// replayable reports whether req may be sent again on another endpoint.
+func replayable(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete, "":
+	default:
+		if req.Header.Get("Idempotency-Key") == "" {
+			return false
+		}
+	}
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+// doneBody reports the call done when the body is fully read or closed.
+type doneBody struct {
+	rc   io.ReadCloser
+	r    Result
+	err  error
+	n    int64
+	once sync.Once
+}
+
+func (b *doneBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	if err != nil {
+		e := b.err
+		if err != io.EOF && e == nil {
+			e = err
+		}
+		b.finish(e)
+	}
+	return n, err
+}
+
+func (b *doneBody) Close() error {
+	err := b.rc.Close()
+	b.finish(b.err)
+	return err
+}
+
+func (b *doneBody) finish(err error) {
+	b.once.Do(func() { b.r.Done(DoneInfo{Err: err, Bytes: b.n}) })
+}
+
+// pickNote carries sticky-session state between ReverseProxy and the
+// Transport through the request context.
+type pickNote struct {
+	sticky string
+	picked *Backend
+}
+
+type noteKey struct{}
+
+func withNote(ctx context.Context, n *pickNote) context.Context {
+	return context.WithValue(ctx, noteKey{}, n)
+}
