@@ -223,12 +223,21 @@ func (g *Snowflake) Decode(id int64) (Parts, error) { return g.layout.Decode(id)
 // BackwardsPolicy. It returns ctx.Err() if ctx ends while waiting, and an
 // error wrapping ErrNodeLeaseLost once a bound node lease is lost.
 func (g *Snowflake) Next(ctx context.Context) (int64, error) {
+	fresh := false
 	for {
 		nowTick, err := g.tickOfNs(g.nowNs())
 		if err != nil {
 			return 0, err
 		}
 		id, until, err := g.next(nowTick)
+		if err != nil && !fresh && errors.Is(err, ErrClockBackwards) {
+			// This goroutine may have been descheduled between reading
+			// the clock and comparing with the last tick, while others
+			// issued IDs: its reading is stale, not the clock. Read
+			// again once before blaming the clock.
+			fresh = true
+			continue
+		}
 		if err != nil || until == 0 {
 			return id, err
 		}
