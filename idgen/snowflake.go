@@ -50,6 +50,7 @@ const (
 	BorrowFromFuture
 )
 
+// String returns the policy's name, as in the constants above.
 func (p BackwardsPolicy) String() string {
 	switch p {
 	case WaitForClock:
