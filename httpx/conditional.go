@@ -119,7 +119,7 @@ func ETags(opts *ETagsOptions) Middleware {
 			}
 			hd := w.Header()
 			if bw.status != http.StatusOK {
-				bw.release()
+				bw.release(true)
 				return
 			}
 			var v Validators
@@ -140,7 +140,7 @@ func ETags(opts *ETagsOptions) Middleware {
 			if CheckPreconditions(w, r, v) {
 				return
 			}
-			bw.release()
+			bw.release(true)
 		})
 	}
 }
@@ -173,7 +173,7 @@ func (w *bufferWriter) Write(p []byte) (int, error) {
 		w.status = http.StatusOK
 	}
 	if w.buf.Len()+len(p) > w.max {
-		w.release()
+		w.release(false)
 		return w.ResponseWriter.Write(p)
 	}
 	return w.buf.Write(p)
@@ -185,7 +185,7 @@ func (w *bufferWriter) Flush() {
 		if w.status == 0 {
 			w.status = http.StatusOK
 		}
-		w.release()
+		w.release(false)
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
@@ -194,10 +194,12 @@ func (w *bufferWriter) Flush() {
 
 func (w *bufferWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// release sends the held status and body and switches to streaming.
-func (w *bufferWriter) release() {
+// release sends the held status and body and switches to streaming. final
+// says the handler has returned, so the buffer is the whole body and its
+// length can be declared.
+func (w *bufferWriter) release(final bool) {
 	w.passthrough = true
-	if w.buf.Len() > 0 && w.ResponseWriter.Header().Get("Content-Length") == "" {
+	if final && w.buf.Len() > 0 && w.ResponseWriter.Header().Get("Content-Length") == "" {
 		w.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(w.buf.Len()))
 	}
 	w.ResponseWriter.WriteHeader(w.status)

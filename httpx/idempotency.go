@@ -67,7 +67,8 @@ type idemRecord struct {
 // duplicate arriving while the first is still running gets 409 with
 // Retry-After; the same key with a different method, path or body gets 422.
 // 5xx responses are not stored: the key is released so the client can
-// retry. A store failure answers 503.
+// retry, and so are 408, 409, 425 and 429. A store failure answers 503. The
+// fingerprint covers the method, path, query and body.
 func Idempotency(store driver.Store, opts *IdempotencyOptions) Middleware {
 	var o IdempotencyOptions
 	if opts != nil {
@@ -125,7 +126,7 @@ func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store 
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	h := sha256.New()
-	h.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
+	h.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n"))
 	h.Write(body)
 	fp := base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])
 	skey := o.Prefix
@@ -190,12 +191,12 @@ func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store 
 	}()
 	next.ServeHTTP(cw, r)
 	completed = true
-	st := cw.status
-	if st == 0 {
-		st = http.StatusOK
+	if cw.status == 0 { // nothing written: net/http sends 200 with these headers
+		cw.WriteHeader(http.StatusOK)
 	}
+	st := cw.status
 	sctx := context.WithoutCancel(ctx)
-	if st >= 500 || cw.overflow {
+	if st >= 500 || transientStatus[st] || cw.overflow {
 		if err := store.Delete(sctx, skey); err != nil {
 			idemLog(o).LogAttrs(ctx, slog.LevelWarn, "idempotency: release key", slog.String("key", key), slog.Any("error", err))
 		}
@@ -223,6 +224,13 @@ func idemStoreFailed(w http.ResponseWriter, r *http.Request, o *IdempotencyOptio
 	idemLog(o).LogAttrs(r.Context(), slog.LevelError, "idempotency store", slog.Any("error", err))
 	w.Header().Set("Retry-After", "1")
 	WriteProblem(w, r, NewProblem(http.StatusServiceUnavailable, "idempotency store unavailable"))
+}
+
+// transientStatus are 4xx answers that say "not now" rather than "never":
+// they are not stored, so a retry with the same key runs the handler again.
+var transientStatus = map[int]bool{
+	http.StatusRequestTimeout: true, http.StatusConflict: true,
+	http.StatusTooEarly: true, http.StatusTooManyRequests: true,
 }
 
 // unstoredHeaders are response headers not replayed.

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -70,7 +71,9 @@ type RateLimitOptions struct {
 // reset, per the IETF RateLimit header draft) and, unless disabled, the
 // X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (Unix
 // seconds, as GitHub and others send it) equivalents. When l fails (its
-// failure policy returned an error) the answer is 503 with Retry-After.
+// failure policy returned an error) the answer is 503 with Retry-After; a
+// request whose cost exceeds the limiter's capacity (it could never be
+// admitted) or whose key is empty is a 400.
 //
 // Chain two RateLimits for a per-client and a global limit:
 //
@@ -100,10 +103,18 @@ func RateLimit(l RateLimiter, opts *RateLimitOptions) Middleware {
 			if o.Prefix != "" {
 				key = o.Prefix + key
 			}
+			if key == "" {
+				Error(w, r, badInput("httpx: empty rate-limit key"))
+				return
+			}
 			d, err := l.Allow(r.Context(), key, n)
 			if err != nil {
 				if r.Context().Err() != nil {
 					return // client gone
+				}
+				if errors.Is(err, ratelimit.ErrExceedsCapacity) {
+					Error(w, r, badInput("httpx: request cost "+strconv.Itoa(n)+" exceeds the rate limit"))
+					return
 				}
 				retry := d.RetryAfter
 				if retry <= 0 {

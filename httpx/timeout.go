@@ -43,7 +43,7 @@ func Timeout(d time.Duration, opts *TimeoutOptions) Middleware {
 			if !o.IgnoreHeader {
 				if v := r.Header.Get(HeaderTimeout); v != "" {
 					ms, err := strconv.ParseInt(v, 10, 64)
-					if err != nil || ms <= 0 {
+					if err != nil || ms <= 0 || v[0] == '+' {
 						Error(w, r, ErrInvalidTimeout)
 						return
 					}

@@ -50,6 +50,7 @@ const (
 	BorrowFromFuture
 )
 
+// String returns the policy's name, as in the constants above.
 func (p BackwardsPolicy) String() string {
 	switch p {
 	case WaitForClock:
@@ -112,7 +113,39 @@ type Snowflake struct {
 	// tick<<SeqBits | seq + 1. Zero means none yet.
 	state atomic.Uint64
 
+	// anchor pairs a wall-clock reading with a monotonic one, for the
+	// real clock only: reading the monotonic clock alone (time.Since)
+	// costs a third of time.Now on common virtual machines. It is renewed
+	// every anchorFor so that steps of the wall clock show within that
+	// time, and then go through the BackwardsPolicy like any other.
+	anchor atomic.Pointer[anchor]
+
 	waits metric.Int64Counter
+}
+
+// anchorFor is how long a wall/monotonic anchor is used before the wall
+// clock is read again.
+const anchorFor = time.Second
+
+type anchor struct {
+	mono   time.Time // carries a monotonic reading
+	wallNs int64     // mono's wall time, Unix nanoseconds
+}
+
+// nowNs returns the clock's current time in Unix nanoseconds.
+func (g *Snowflake) nowNs() int64 {
+	if !g.realClk {
+		return g.clk.Now().UnixNano()
+	}
+	a := g.anchor.Load()
+	if a != nil {
+		if el := time.Since(a.mono); el < anchorFor {
+			return a.wallNs + int64(el)
+		}
+	}
+	now := time.Now()
+	g.anchor.Store(&anchor{mono: now, wallNs: now.UnixNano()})
+	return now.UnixNano()
 }
 
 // NewSnowflake returns a generator for node id node. It returns an error if
@@ -191,12 +224,21 @@ func (g *Snowflake) Decode(id int64) (Parts, error) { return g.layout.Decode(id)
 // BackwardsPolicy. It returns ctx.Err() if ctx ends while waiting, and an
 // error wrapping ErrNodeLeaseLost once a bound node lease is lost.
 func (g *Snowflake) Next(ctx context.Context) (int64, error) {
+	fresh := false
 	for {
-		nowTick, err := g.tickOf(g.clk.Now())
+		nowTick, err := g.tickOfNs(g.nowNs())
 		if err != nil {
 			return 0, err
 		}
 		id, until, err := g.next(nowTick)
+		if err != nil && !fresh && errors.Is(err, ErrClockBackwards) {
+			// This goroutine may have been descheduled between reading
+			// the clock and comparing with the last tick, while others
+			// issued IDs: its reading is stale, not the clock. Read
+			// again once before blaming the clock.
+			fresh = true
+			continue
+		}
 		if err != nil || until == 0 {
 			return id, err
 		}
@@ -227,10 +269,12 @@ func (g *Snowflake) NextAt(now time.Time) (int64, error) {
 	return 0, ErrSequenceExhausted
 }
 
-func (g *Snowflake) tickOf(now time.Time) (int64, error) {
-	ns := now.UnixNano() - g.epochNs
+func (g *Snowflake) tickOf(now time.Time) (int64, error) { return g.tickOfNs(now.UnixNano()) }
+
+func (g *Snowflake) tickOfNs(unixNs int64) (int64, error) {
+	ns := unixNs - g.epochNs
 	if ns < 0 {
-		return 0, fmt.Errorf("%w: clock reads %v, before the epoch %v", ErrClockBackwards, now, g.layout.Epoch)
+		return 0, fmt.Errorf("%w: clock reads %v, before the epoch %v", ErrClockBackwards, time.Unix(0, unixNs).UTC(), g.layout.Epoch)
 	}
 	return ns / g.tickNs, nil
 }
@@ -288,12 +332,12 @@ const spinBelow = 2 * time.Millisecond
 // waitUntil blocks until the clock reaches tick, or ctx ends.
 func (g *Snowflake) waitUntil(ctx context.Context, tick int64) error {
 	g.waits.Add(ctx, 1)
-	target := time.Unix(0, g.epochNs+tick*g.tickNs)
+	targetNs := g.epochNs + tick*g.tickNs
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		d := target.Sub(g.clk.Now())
+		d := time.Duration(targetNs - g.nowNs())
 		if d <= 0 {
 			return nil
 		}

@@ -52,11 +52,18 @@ func Validate(l Limit) error {
 		if l.Burst < 1 {
 			return bad("burst must be ≥ 1 for %v, got %d", l.Algorithm, l.Burst)
 		}
+		if int64(l.Burst) > maxBurstPeriod/int64(l.Period) {
+			return bad("burst·period too large (%d × %v)", l.Burst, l.Period)
+		}
 	} else if l.Burst != 0 {
 		return bad("burst applies only to bucket algorithms; %v takes rate per period (got burst %d)", l.Algorithm, l.Burst)
 	}
 	return nil
 }
+
+// maxBurstPeriod bounds Burst·Period (in ns) so that integer-time bucket
+// state never overflows.
+const maxBurstPeriod = 1 << 61
 
 func checkArgs(l Limit, key string, n int) error {
 	if key == "" {

@@ -65,8 +65,18 @@ func (s *Server) Kill(t testing.TB) {
 	if proc == nil {
 		return
 	}
+	// Freeze the leader so it forks no more workers, then kill it and
+	// every descendant: PostgreSQL backends call setsid(), so they are not
+	// in the leader's process group, and they keep answering clients on
+	// open connections after the postmaster is gone.
+	_ = syscall.Kill(-proc.Pid, syscall.SIGSTOP)
+	pids := append(descendants(proc.Pid), proc.Pid)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 	_ = syscall.Kill(-proc.Pid, syscall.SIGKILL)
 	<-exited
+	waitGone(pids)
 }
 
 // take detaches the running process from s.
@@ -109,6 +119,9 @@ func (s *Server) signal(t testing.TB, sig syscall.Signal) {
 	}
 	if err := syscall.Kill(-pid, sig); err != nil {
 		t.Fatalf("testenv: signal %v to %s: %v", sig, s.Kind, err)
+	}
+	for _, p := range descendants(pid) { // workers outside the group
+		_ = syscall.Kill(p, sig)
 	}
 }
 

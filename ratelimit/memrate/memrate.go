@@ -3,11 +3,8 @@ package memrate
 import (
 	"context"
 	"hash/maphash"
-	"math"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/scalekit-go/scalekit/internal/clock"
 	"github.com/scalekit-go/scalekit/ratelimit"
@@ -39,8 +36,8 @@ type Options struct {
 // changes no decision) are evicted as new keys arrive, and the total number
 // of keys is capped by Options.MaxKeys.
 //
-// TokenBucket keys use a golang.org/x/time/rate.Limiter; the other
-// algorithms use exact integer-nanosecond state.
+// Every algorithm uses exact integer-nanosecond state (package doc says
+// why not golang.org/x/time/rate).
 //
 // A Driver is safe for concurrent use. Create one with NewDriver.
 type Driver struct {
@@ -48,8 +45,14 @@ type Driver struct {
 	clk         clock.Clock
 	seed        maphash.Seed
 	perShardMax int
-	tbLimit     rate.Limit
-	shards      [shardCount]shard
+	// With no Clock option, time is read from the monotonic clock only
+	// (one clock read instead of time.Now's two): base plus the monotonic
+	// time elapsed since it, in Unix nanoseconds. It cannot jump when the
+	// wall clock is stepped.
+	realTime bool
+	base     time.Time
+	baseNs   int64
+	shards   [shardCount]shard
 }
 
 type shard struct {
@@ -62,7 +65,6 @@ type shard struct {
 type entry struct {
 	key        string
 	prev, next *entry
-	tb         *rate.Limiter
 	st         algo.State
 }
 
@@ -83,7 +85,10 @@ func NewDriver(lim driver.Limit, opts *Options) (*Driver, error) {
 		clk:         clock.Or(o.Clock),
 		seed:        maphash.MakeSeed(),
 		perShardMax: (o.MaxKeys + shardCount - 1) / shardCount,
-		tbLimit:     rate.Limit(float64(lim.Rate) / lim.Period.Seconds()),
+	}
+	if o.Clock == nil {
+		d.realTime, d.base = true, time.Now()
+		d.baseNs = d.base.UnixNano()
 	}
 	for i := range d.shards {
 		s := &d.shards[i]
@@ -127,12 +132,19 @@ func (d *Driver) Len() int {
 // Allow decides n units for key at the clock's current time. It never
 // fails; ctx is unused.
 func (d *Driver) Allow(_ context.Context, key string, n int) (driver.Decision, error) {
-	return d.AllowAt(d.clk.Now(), key, n), nil
+	if d.realTime {
+		return d.allowAt(d.baseNs+int64(time.Since(d.base)), key, n), nil
+	}
+	return d.allowAt(d.clk.Now().UnixNano(), key, n), nil
 }
 
 // AllowAt decides n units for key at time now. The caller has validated the
 // arguments (ratelimit.Limiter does).
 func (d *Driver) AllowAt(now time.Time, key string, n int) driver.Decision {
+	return d.allowAt(now.UnixNano(), key, n)
+}
+
+func (d *Driver) allowAt(now int64, key string, n int) driver.Decision {
 	s := &d.shards[maphash.String(d.seed, key)&(shardCount-1)]
 	s.mu.Lock()
 	e := s.m[key]
@@ -142,19 +154,14 @@ func (d *Driver) AllowAt(now time.Time, key string, n int) driver.Decision {
 		e.unlink()
 		s.pushFront(e)
 	}
-	var dec driver.Decision
-	if e.tb != nil {
-		dec = d.tokenBucket(e.tb, now, n)
-	} else {
-		dec = algo.Allow(d.lim, &e.st, now.UnixNano(), n)
-	}
+	dec := algo.Allow(d.lim, &e.st, now, n)
 	s.mu.Unlock()
 	return dec
 }
 
 // insert adds a fresh entry for key, first evicting idle entries from the
 // LRU tail and, over the cap, the least recently used one.
-func (d *Driver) insert(s *shard, key string, now time.Time) *entry {
+func (d *Driver) insert(s *shard, key string, now int64) *entry {
 	for i := 0; i < 4; i++ {
 		t := s.head.prev
 		if t == &s.head || !d.idle(t, now) {
@@ -166,43 +173,13 @@ func (d *Driver) insert(s *shard, key string, now time.Time) *entry {
 		s.remove(s.head.prev)
 	}
 	e := &entry{key: key}
-	if d.lim.Algorithm == driver.TokenBucket {
-		e.tb = rate.NewLimiter(d.tbLimit, d.lim.Burst)
-	}
 	s.m[key] = e
 	s.pushFront(e)
 	return e
 }
 
-func (d *Driver) idle(e *entry, now time.Time) bool {
-	if e.tb != nil {
-		return e.tb.TokensAt(now) >= float64(d.lim.Burst)
-	}
-	return algo.Idle(d.lim, &e.st, now.UnixNano())
-}
-
-// tokenBucket decides on an x/time/rate bucket: admitted iff n tokens are
-// present now.
-func (d *Driver) tokenBucket(tb *rate.Limiter, now time.Time, n int) driver.Decision {
-	tokens := tb.TokensAt(now)
-	dec := driver.Decision{Limit: d.lim.Burst}
-	if tokens >= float64(n) && tb.AllowN(now, n) {
-		tokens -= float64(n)
-		dec.Allowed = true
-	} else {
-		dec.RetryAfter = d.tokensDur(float64(n) - tokens)
-	}
-	dec.Remaining = int(math.Floor(tokens + 1e-9))
-	dec.ResetAfter = d.tokensDur(float64(d.lim.Burst) - tokens)
-	return dec
-}
-
-// tokensDur is how long refilling k tokens takes, rounded up.
-func (d *Driver) tokensDur(k float64) time.Duration {
-	if k <= 0 {
-		return 0
-	}
-	return time.Duration(math.Ceil(k / float64(d.tbLimit) * 1e9))
+func (d *Driver) idle(e *entry, now int64) bool {
+	return algo.Idle(d.lim, &e.st, now)
 }
 
 func (s *shard) pushFront(e *entry) {

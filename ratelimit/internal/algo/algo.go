@@ -1,6 +1,6 @@
-// Package algo implements the integer-time rate-limiting algorithms shared by
-// the in-process backend: GCRA, leaky bucket (queue), fixed window, sliding
-// log and sliding-window counter. Times are nanoseconds on any fixed origin.
+// Package algo implements the integer-time rate-limiting algorithms of the
+// in-process backend: token bucket (exact rational refill), GCRA, leaky
+// bucket (queue), fixed window, sliding log and sliding-window counter. Times are nanoseconds on any fixed origin.
 // A State is not safe for concurrent use; callers lock around it.
 package algo
 
@@ -15,8 +15,8 @@ import (
 // has never been seen.
 type State struct {
 	init bool
-	a    int64 // GCRA: TAT; leaky: next free slot; windows: window index
-	cur  int64 // windows: units admitted in window a
+	a    int64 // token bucket: last refill; GCRA: TAT; leaky: next free slot; windows: window index
+	cur  int64 // token bucket: tokens·Period; windows: units admitted in window a
 	prev int64 // sliding window: units admitted in window a-1
 	log  stampLog
 }
@@ -25,6 +25,8 @@ type State struct {
 // The caller has validated l and 1 ≤ n ≤ l.Capacity().
 func Allow(l driver.Limit, s *State, now int64, n int) driver.Decision {
 	switch l.Algorithm {
+	case driver.TokenBucket:
+		return tokenBucket(l, s, now, n)
 	case driver.GCRA:
 		return gcra(l, s, now, n, false)
 	case driver.LeakyBucket:
@@ -47,10 +49,13 @@ func Idle(l driver.Limit, s *State, now int64) bool {
 	}
 	p := int64(l.Period)
 	switch l.Algorithm {
+	case driver.TokenBucket:
+		refill(l, s, now)
+		return s.cur == int64(l.Burst)*p
 	case driver.GCRA, driver.LeakyBucket:
 		return s.a <= now
 	case driver.FixedWindow:
-		return s.cur == 0 || floorDiv(now, p) != s.a
+		return s.cur == 0 || floorDiv(now, p) > s.a
 	case driver.SlidingLog:
 		t, ok := s.log.newest()
 		return !ok || t+p <= now
@@ -59,6 +64,52 @@ func Idle(l driver.Limit, s *State, now int64) bool {
 		return idx >= s.a+2 || (idx == s.a+1 && s.cur == 0) || (idx == s.a && s.cur == 0 && s.prev == 0)
 	}
 	return true
+}
+
+// refill brings a token bucket's state to now. Tokens are counted in units
+// of 1/Period, so that refilling Rate tokens per Period is exactly Rate per
+// nanosecond: no rounding, ever. A clock that went back refills nothing.
+func refill(l driver.Limit, s *State, now int64) {
+	full := int64(l.Burst) * int64(l.Period)
+	if !s.init {
+		s.init, s.a, s.cur = true, now, full
+		return
+	}
+	if now <= s.a {
+		return
+	}
+	need := full - s.cur
+	if el := now - s.a; el >= ceilDiv(need, int64(l.Rate)) {
+		s.cur = full
+	} else {
+		s.cur += el * int64(l.Rate)
+	}
+	s.a = now
+}
+
+// tokenBucket admits n units iff n whole tokens are present at now.
+func tokenBucket(l driver.Limit, s *State, now int64, n int) driver.Decision {
+	refill(l, s, now)
+	p, r := int64(l.Period), int64(l.Rate)
+	full := int64(l.Burst) * p
+	want := int64(n) * p
+	d := driver.Decision{Limit: l.Burst}
+	if s.cur >= want {
+		s.cur -= want
+		d.Allowed = true
+	} else {
+		d.RetryAfter = dur(ceilDiv(want-s.cur, r))
+	}
+	d.Remaining = int(s.cur / p)
+	d.ResetAfter = dur(ceilDiv(full-s.cur, r))
+	return d
+}
+
+func ceilDiv(a, b int64) int64 {
+	if a <= 0 {
+		return 0
+	}
+	return (a + b - 1) / b
 }
 
 // gcra is the virtual-scheduling GCRA. tat is the theoretical arrival time
@@ -77,13 +128,13 @@ func gcra(l driver.Limit, s *State, now int64, n int, queue bool) driver.Decisio
 	d := driver.Decision{Limit: l.Burst}
 	if allowAt := newTat - capT; allowAt > now {
 		d.RetryAfter = dur(allowAt - now)
-		d.Remaining = int((capT - (tat - now)) / t)
+		d.Remaining = int(max(0, capT-(tat-now)) / t) // < 0 only if the clock went back
 		d.ResetAfter = dur(tat - now)
 		return d
 	}
 	s.init, s.a = true, newTat
 	d.Allowed = true
-	d.Remaining = int((capT - (newTat - now)) / t)
+	d.Remaining = int(max(0, capT-(newTat-now)) / t)
 	d.ResetAfter = dur(newTat - now)
 	if queue {
 		d.Delay = dur(tat - now)

@@ -1,0 +1,111 @@
+package pglock_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/scalekit-go/scalekit/internal/testenv"
+	"github.com/scalekit-go/scalekit/lock"
+	"github.com/scalekit-go/scalekit/lock/driver"
+	"github.com/scalekit-go/scalekit/lock/locktest"
+)
+
+// envURL carries the database URL to the child processes of the suite.
+const envURL = "SCALEKIT_PGLOCK_TEST_URL"
+
+// TestConformance runs locktest against a PostgreSQL server of its own
+// (the restart test stops and starts it), with child processes for the
+// multi-process and paused-holder tests.
+func TestConformance(t *testing.T) {
+	url := os.Getenv(envURL)
+	var srv *testenv.Server
+	if testenv.ChildRole() == "" {
+		srv = testenv.NewPostgres(t)
+		url = srv.URL
+	}
+	admin := pool(t, url)
+	locktest.Run(t, locktest.Harness{
+		New: func(t *testing.T) driver.Locker { return open(t, url, nil) },
+		Restart: func(t *testing.T) {
+			// A graceful stop waits for clients: end every session first
+			// (the pools reconnect on their next call).
+			terminateOthers(t, url)
+			admin.Reset()
+			srv.Restart(t)
+		},
+		TokensSurviveRestart: true,
+		DropKey: func(t *testing.T, key string) {
+			if _, err := admin.Exec(context.Background(), "DELETE FROM scalekit_locks WHERE key = $1", key); err != nil {
+				t.Fatal(err)
+			}
+		},
+		ChildEnv: func(*testing.T) []string { return []string{envURL + "=" + url} },
+		Resource: func(t *testing.T, name string) locktest.Resource { return newFencedRow(t, admin, name) },
+	})
+}
+
+func terminateOthers(t *testing.T, url string) {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if _, err := c.Exec(context.Background(),
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fencedRow is a row of a table that accepts a write only if it carries a
+// fencing token at least as large as the row's: the check is in the
+// UPDATE's WHERE clause, so it is atomic with the write.
+type fencedRow struct {
+	db   *pgxpool.Pool
+	name string
+}
+
+const fencedDDL = `CREATE TABLE IF NOT EXISTS fenced (
+	name        text PRIMARY KEY,
+	value       text NOT NULL,
+	fence_token bigint NOT NULL
+)`
+
+// fencedWrite inserts the row or updates it when the stored token is not
+// larger than the writer's.
+const fencedWrite = `INSERT INTO fenced AS f (name, value, fence_token) VALUES ($1, $2, $3)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value, fence_token = excluded.fence_token
+WHERE f.fence_token <= excluded.fence_token`
+
+func newFencedRow(t *testing.T, db *pgxpool.Pool, name string) *fencedRow {
+	t.Helper()
+	if _, err := db.Exec(context.Background(), fencedDDL); err != nil {
+		t.Fatal(err)
+	}
+	return &fencedRow{db: db, name: name}
+}
+
+func (r *fencedRow) Write(ctx context.Context, token int64, value string) error {
+	tag, err := r.db.Exec(ctx, fencedWrite, r.name, value, token)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("write %q with token %d: %w", r.name, token, lock.ErrFenced)
+	}
+	return nil
+}
+
+func (r *fencedRow) Read(ctx context.Context) (string, error) {
+	var v string
+	err := r.db.QueryRow(ctx, "SELECT value FROM fenced WHERE name = $1", r.name).Scan(&v)
+	if err == pgx.ErrNoRows {
+		return "", nil
+	}
+	return v, err
+}

@@ -1,0 +1,162 @@
+package pglock_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/scalekit-go/scalekit/internal/testenv"
+	"github.com/scalekit-go/scalekit/lock"
+)
+
+// fencedUpdate is the protected write: it changes the row only if the
+// writer's token is newer than the one the row was last written with.
+const fencedUpdate = "UPDATE accounts SET balance = $1, fence_token = $2 WHERE id = 1 AND fence_token < $2"
+
+const (
+	rolePausedHolder = "pglock-paused-holder"
+	envFenceKey      = "SCALEKIT_PGLOCK_FENCE_KEY"
+)
+
+// A holder process is stopped with SIGSTOP past its TTL. Meanwhile another
+// holder takes the lock (with a larger token) and writes. The stopped
+// process resumes, still believing it holds the lock, and writes with its
+// old token: the fenced UPDATE matches no row, so the stale write is lost
+// instead of overwriting the newer one.
+func TestPausedHolderIsFenced(t *testing.T) {
+	if testenv.ChildRole() == rolePausedHolder {
+		pausedHolder(t)
+		return
+	}
+	url := testenv.PostgresURL(t)
+	p := pool(t, url)
+	if _, err := p.Exec(bg, "CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL, fence_token bigint NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Exec(bg, "INSERT INTO accounts VALUES (1, 100, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	const key = "account:1"
+	cmd := testenv.Child(t, "TestPausedHolderIsFenced", rolePausedHolder, envURL+"="+url, envFenceKey+"="+key)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	testenv.StartChild(t, cmd)
+	lines := bufio.NewScanner(stdout)
+	expect := func(prefix string) string {
+		t.Helper()
+		for lines.Scan() {
+			if rest, ok := strings.CutPrefix(lines.Text(), prefix); ok {
+				return rest
+			}
+		}
+		t.Fatalf("child ended without printing %q\nstderr:\n%s", prefix, stderr.String())
+		return ""
+	}
+	oldToken, err := strconv.ParseInt(expect("token "), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pid := cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}()
+
+	// The stopped holder cannot renew: its lease runs out and we get in.
+	lk, err := lock.New(open(t, url, nil), &lock.Options{TTL: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l *lock.Lease
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, err = lk.TryAcquire(bg, key, nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lock of a stopped holder not free after 10s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	defer func() { _ = l.Release(bg) }()
+	if l.Token() <= oldToken {
+		t.Fatalf("new token %d not above the stopped holder's %d", l.Token(), oldToken)
+	}
+	tag, err := p.Exec(bg, fencedUpdate, 200, l.Token())
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("the new holder's fenced write: rows=%d err=%v", tag.RowsAffected(), err)
+	}
+
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	if _, err := io.WriteString(stdin, "write\n"); err != nil {
+		t.Fatal(err)
+	}
+	if got := expect("rows "); got != "0" {
+		t.Fatalf("the resumed holder's write with stale token %d changed %s rows, want 0", oldToken, got)
+	}
+	_ = stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v\n%s", err, stderr.String())
+	}
+	var balance, token int64
+	if err := p.QueryRow(bg, "SELECT balance, fence_token FROM accounts WHERE id = 1").Scan(&balance, &token); err != nil {
+		t.Fatal(err)
+	}
+	if balance != 200 || token != l.Token() {
+		t.Fatalf("row = balance %d token %d, want the new holder's 200 with token %d", balance, token, l.Token())
+	}
+}
+
+// pausedHolder is the child: it takes the lock with background renewal,
+// reports its token, and when told to (after being stopped and resumed)
+// writes with that token without looking at Done, as a careless holder
+// would.
+func pausedHolder(t *testing.T) {
+	url := os.Getenv(envURL)
+	lk, err := lock.New(open(t, url, nil), &lock.Options{TTL: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	l, err := lk.Acquire(ctx, os.Getenv(envFenceKey), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("token %d\n", l.Token())
+	in := bufio.NewScanner(os.Stdin)
+	if !in.Scan() {
+		t.Fatal("no go-ahead from the parent")
+	}
+	tag, err := pool(t, url).Exec(ctx, fencedUpdate, 50, l.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("rows %d\n", tag.RowsAffected())
+}

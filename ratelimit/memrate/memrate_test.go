@@ -1,0 +1,129 @@
+package memrate_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/ratelimit"
+	"github.com/scalekit-go/scalekit/ratelimit/memrate"
+)
+
+var t0 = time.Unix(1_750_000_000, 0)
+
+func newDriver(t *testing.T, lim ratelimit.Limit, o *memrate.Options) *memrate.Driver {
+	t.Helper()
+	d, err := memrate.NewDriver(lim, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// Idle keys (whose limit is fully restored) are dropped as new keys arrive,
+// for every algorithm, so a stream of distinct keys keeps memory bounded
+// without MaxKeys ever being reached.
+func TestIdleKeysEvicted(t *testing.T) {
+	for _, alg := range []ratelimit.Algorithm{ratelimit.TokenBucket, ratelimit.LeakyBucket, ratelimit.FixedWindow,
+		ratelimit.SlidingLog, ratelimit.SlidingWindow, ratelimit.GCRA} {
+		t.Run(alg.String(), func(t *testing.T) {
+			lim := ratelimit.Limit{Algorithm: alg, Rate: 10, Period: time.Second}
+			if alg.Bucket() {
+				lim.Burst = 5
+			}
+			clk := clock.NewFake(t0)
+			d := newDriver(t, lim, &memrate.Options{Clock: clk})
+			ctx := context.Background()
+			const perSecond = 1000
+			maxLen := 0
+			for sec := 0; sec < 20; sec++ {
+				for i := 0; i < perSecond; i++ {
+					key := fmt.Sprintf("k%d-%d", sec, i)
+					if _, err := d.Allow(ctx, key, 1); err != nil {
+						t.Fatal(err)
+					}
+					clk.Advance(time.Second / perSecond)
+				}
+				maxLen = max(maxLen, d.Len())
+			}
+			// A key is idle at most 2 periods after its last use (sliding
+			// window: two windows), so about 2,000–3,000 keys are live
+			// at any time; without eviction there would be 20,000.
+			if maxLen > 3*perSecond+200 {
+				t.Fatalf("Len peaked at %d over 20,000 distinct keys; idle keys are not evicted", maxLen)
+			}
+			t.Logf("%v: Len peaked at %d", alg, maxLen)
+		})
+	}
+}
+
+// Eviction never forgets a key that is still limited: an exhausted key
+// stays denied however many new keys arrive.
+func TestEvictionKeepsLimitedKeys(t *testing.T) {
+	lim := ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 1, Period: time.Hour, Burst: 1}
+	clk := clock.NewFake(t0)
+	d := newDriver(t, lim, &memrate.Options{Clock: clk})
+	ctx := context.Background()
+	if dec, _ := d.Allow(ctx, "hot", 1); !dec.Allowed {
+		t.Fatal("first unit denied")
+	}
+	for i := 0; i < 5000; i++ {
+		clk.Advance(time.Millisecond)
+		_, _ = d.Allow(ctx, fmt.Sprint("other", i), 1)
+	}
+	if dec, _ := d.Allow(ctx, "hot", 1); dec.Allowed {
+		t.Fatal("exhausted key admitted again after other keys arrived: it was evicted while limited")
+	}
+}
+
+// MaxKeys caps the number of keys even when none is idle.
+func TestMaxKeys(t *testing.T) {
+	lim := ratelimit.Limit{Algorithm: ratelimit.SlidingLog, Rate: 5, Period: time.Hour}
+	d := newDriver(t, lim, &memrate.Options{Clock: clock.NewFake(t0), MaxKeys: 640})
+	for i := 0; i < 10_000; i++ {
+		_ = d.AllowAt(t0, fmt.Sprint("k", i), 1)
+	}
+	if n := d.Len(); n > 640 {
+		t.Fatalf("Len = %d with MaxKeys 640", n)
+	}
+}
+
+func TestNewRejectsBadLimit(t *testing.T) {
+	if _, err := memrate.New(ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 1, Period: time.Second}, nil); err == nil {
+		t.Fatal("burst 0 accepted")
+	}
+}
+
+// TestXTimeRateIsNotExact documents why TokenBucket does not use
+// golang.org/x/time/rate: over the same fake-clock request sequence its
+// float64 refill decides differently from the exact token bucket (which
+// ratelimittest checks against a rational-arithmetic model).
+func TestXTimeRateIsNotExact(t *testing.T) {
+	lim := ratelimit.Limit{Algorithm: ratelimit.TokenBucket, Rate: 3, Period: time.Second, Burst: 2}
+	d := newDriver(t, lim, nil)
+	x := rate.NewLimiter(rate.Limit(3), 2)
+	rng := rand.New(rand.NewSource(1))
+	now := t0
+	x.AllowN(now, 0) // start full at t0
+	differ := 0
+	const steps = 200_000
+	for i := 0; i < steps; i++ {
+		// Gaps around whole refill intervals, where rounding decides.
+		gap := time.Duration(rng.Intn(3)) * (time.Second / 3)
+		gap += time.Duration(rng.Intn(5) - 2)
+		now = now.Add(max(0, gap))
+		n := 1 + rng.Intn(2)
+		if d.AllowAt(now, "k", n).Allowed != x.AllowN(now, n) {
+			differ++
+		}
+	}
+	t.Logf("x/time/rate differs from the exact token bucket in %d of %d decisions", differ, steps)
+	if differ == 0 {
+		t.Fatal("x/time/rate agreed on every decision; the package doc's reason to avoid it is stale")
+	}
+}

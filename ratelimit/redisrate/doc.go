@@ -1,0 +1,25 @@
+// Package redisrate is the distributed backend of package ratelimit: every
+// algorithm as a single Lua script on Redis, so that any number of
+// instances sharing one Redis (or Redis Cluster) admit one global limit.
+//
+// Each decision is one EVALSHA round trip on one key (EVAL once when the
+// server answers NOSCRIPT, after a restart or SCRIPT FLUSH); one key per
+// decision means every decision's state is in one hash slot, and the driver
+// works on any redis.UniversalClient: a Client, a ClusterClient or a
+// FailoverClient. The scripts read the time from the Redis server (TIME),
+// so instances with skewed clocks still agree; they work in whole
+// microseconds (a Period must be a whole number of µs, and a bucket's
+// emission interval Period/Rate is rounded up to one, never more
+// permissive). Keys expire when their state has returned to fresh, so idle
+// keys cost no memory.
+//
+// GCRA keeps one timestamp per key and is the cheapest; the sliding-window
+// counter keeps two counts; the sliding log keeps up to Rate entries per key
+// (a sorted set) and costs O(Rate) per decision.
+//
+// When Redis is unreachable the Allow error goes to the ratelimit.Limiter,
+// whose Options decide: a local Fallback limiter (for example memrate with a
+// per-instance share of the limit), FailOpen, FailClosed or FailError. Set
+// short client timeouts (redis.Options.DialTimeout, ReadTimeout) so that an
+// outage costs milliseconds per decision, not seconds.
+package redisrate

@@ -1,0 +1,158 @@
+package redisrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/ratelimit"
+	"github.com/scalekit-go/scalekit/ratelimit/driver"
+)
+
+// DefaultPrefix is the default prefix of every key the driver writes.
+const DefaultPrefix = "ratelimit:"
+
+// Options configure a redisrate Driver. The zero value (or nil) is valid.
+type Options struct {
+	// Prefix is prepended to every key. Limiters with different limits
+	// must use different prefixes. Default DefaultPrefix.
+	Prefix string
+	// Clock, when set, supplies the time of every decision (sent to the
+	// script as an argument) instead of the Redis server's clock. Leave it
+	// nil in production: the server clock is the one clock every instance
+	// shares. Tests set a fake clock to drive the scripts exactly.
+	Clock clock.Clock
+	// Limiter configures the ratelimit.Limiter that New wraps around the
+	// driver (failure policy, fallback, metrics).
+	Limiter *ratelimit.Options
+}
+
+// Driver is the Redis rate-limiting backend: one Lua script per algorithm,
+// run with EVALSHA (EVAL when the server answers NOSCRIPT), one round trip
+// and one key per decision, so it works unchanged on Redis Cluster. Time is
+// the Redis server's (TIME) unless Options.Clock is set.
+//
+// A Driver is safe for concurrent use. Create one with NewDriver.
+type Driver struct {
+	c      redis.UniversalClient
+	lim    driver.Limit
+	script *redis.Script
+	prefix string
+	clk    clock.Clock
+	args   [4]any // rate, period µs, burst, emission interval µs (boxed once)
+}
+
+// maxMicros bounds the products the scripts form, in µs, so that Lua's
+// doubles stay exact (2^53 is about 9.0e15; Unix µs are about 1.8e15).
+const maxMicros = 1 << 51
+
+// NewDriver returns a driver enforcing lim on c. It does no I/O. Besides
+// ratelimit.Validate's checks, it rejects a Period that is not a whole
+// number of microseconds and limits whose state would not fit exactly in
+// the scripts' arithmetic; the error wraps ratelimit.ErrInvalidLimit.
+func NewDriver(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Driver, error) {
+	if c == nil {
+		return nil, errors.New("redisrate: nil client")
+	}
+	if err := ratelimit.Validate(lim); err != nil {
+		return nil, err
+	}
+	if lim.Period%time.Microsecond != 0 {
+		return nil, fmt.Errorf("%w: redisrate works in whole microseconds; period %v is not", ratelimit.ErrInvalidLimit, lim.Period)
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	period := lim.Period.Microseconds()
+	t := (period + int64(lim.Rate) - 1) / int64(lim.Rate)
+	if int64(lim.Rate) > maxMicros/period || int64(lim.Burst) > maxMicros/period {
+		return nil, fmt.Errorf("%w: rate or burst × period too large for redisrate (%d, %d × %v)", ratelimit.ErrInvalidLimit, lim.Rate, lim.Burst, lim.Period)
+	}
+	d := &Driver{
+		c: c, lim: lim, prefix: o.Prefix, clk: o.Clock,
+		script: scriptFor(lim.Algorithm),
+		args:   [4]any{int64(lim.Rate), period, int64(lim.Burst), t},
+	}
+	return d, nil
+}
+
+// New returns a ratelimit.Limiter over a new Driver.
+func New(c redis.UniversalClient, lim driver.Limit, opts *Options) (*ratelimit.Limiter, error) {
+	d, err := NewDriver(c, lim, opts)
+	if err != nil {
+		return nil, err
+	}
+	var lo ratelimit.Options
+	if opts != nil && opts.Limiter != nil {
+		lo = *opts.Limiter
+	}
+	if lo.Clock == nil && d.clk != nil {
+		lo.Clock = d.clk
+	}
+	return ratelimit.New(d, &lo)
+}
+
+var (
+	gcra         = redis.NewScript("local LEAKY = false\n" + gcraScript)
+	leaky        = redis.NewScript("local LEAKY = true\n" + gcraScript)
+	tokenScript  = redis.NewScript(prelude + tokenBucketBody)
+	fixedScript  = redis.NewScript(prelude + fixedWindowBody)
+	windowScript = redis.NewScript(prelude + slidingWindowBody)
+	logScript    = redis.NewScript(prelude + slidingLogBody)
+)
+
+func scriptFor(a driver.Algorithm) *redis.Script {
+	switch a {
+	case driver.GCRA:
+		return gcra
+	case driver.LeakyBucket:
+		return leaky
+	case driver.TokenBucket:
+		return tokenScript
+	case driver.FixedWindow:
+		return fixedScript
+	case driver.SlidingLog:
+		return logScript
+	}
+	return windowScript
+}
+
+// Limit returns the limit the driver enforces.
+func (d *Driver) Limit() driver.Limit { return d.lim }
+
+// Key returns the Redis key that holds key's state.
+func (d *Driver) Key(key string) string { return d.prefix + key }
+
+// Allow runs the algorithm's script for key: one EVALSHA round trip (plus
+// one EVAL the first time a server has not seen the script). It returns
+// go-redis's error unchanged when Redis cannot decide.
+func (d *Driver) Allow(ctx context.Context, key string, n int) (driver.Decision, error) {
+	now := int64(-1)
+	if d.clk != nil {
+		now = d.clk.Now().UnixMicro()
+	}
+	res, err := d.script.Run(ctx, d.c, []string{d.prefix + key},
+		n, now, d.args[0], d.args[1], d.args[2], d.args[3]).Int64Slice()
+	if err != nil {
+		return driver.Decision{}, err
+	}
+	if len(res) != 5 {
+		return driver.Decision{}, fmt.Errorf("redisrate: script returned %d values, want 5", len(res))
+	}
+	return driver.Decision{
+		Allowed:    res[0] == 1,
+		Limit:      d.lim.Capacity(),
+		Remaining:  int(max(0, res[1])),
+		RetryAfter: time.Duration(res[2]) * time.Microsecond,
+		ResetAfter: time.Duration(res[3]) * time.Microsecond,
+		Delay:      time.Duration(res[4]) * time.Microsecond,
+	}, nil
+}

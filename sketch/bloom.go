@@ -1,0 +1,304 @@
+package sketch
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/bits-and-blooms/bloom/v3"
+)
+
+// Limits on a Bloom filter's shape, so a typo or a corrupt header cannot
+// make a constructor try to allocate terabytes.
+const (
+	// MaxBloomBits is the largest number of bits a Bloom filter may have
+	// (2^35 bits = 4 GiB).
+	MaxBloomBits = 1 << 35
+	// MaxBloomHashes is the largest number of hash functions.
+	MaxBloomHashes = 64
+)
+
+// Bloom is a Bloom filter: a set that answers "definitely absent" or
+// "probably present". It wraps bits-and-blooms/bloom/v3 and adds locking,
+// validation and a versioned, checksummed encoding.
+//
+// A Bloom is safe for concurrent use: tests take a shared lock, so readers
+// run in parallel; adds take an exclusive one. Create one with NewBloom or
+// NewBloomWithSize. The zero value holds nothing and is only useful as the
+// target of UnmarshalBinary; adding to it panics.
+type Bloom struct {
+	mu sync.RWMutex
+	f  *bloom.BloomFilter
+}
+
+// BloomSize returns the number of bits m and hash functions k of a filter
+// that holds n keys with false-positive probability fpRate, as NewBloom
+// sizes it: m = ⌈−n·ln p / (ln 2)²⌉, k = ⌈ln 2 · m/n⌉.
+func BloomSize(n uint64, fpRate float64) (m, k uint64, err error) {
+	if n == 0 {
+		return 0, 0, fmt.Errorf("sketch: bloom capacity 0: %w", ErrInvalidParameter)
+	}
+	if !(fpRate > 0 && fpRate < 1) {
+		return 0, 0, fmt.Errorf("sketch: bloom false-positive rate %v not in (0, 1): %w", fpRate, ErrInvalidParameter)
+	}
+	fm := math.Ceil(-float64(n) * math.Log(fpRate) / (math.Ln2 * math.Ln2))
+	if fm > MaxBloomBits {
+		return 0, 0, fmt.Errorf("sketch: bloom of %d keys at rate %v needs %.0f bits, over MaxBloomBits: %w", n, fpRate, fm, ErrInvalidParameter)
+	}
+	m = uint64(fm)
+	k = uint64(math.Ceil(math.Ln2 * float64(m) / float64(n)))
+	return m, max(k, 1), nil
+}
+
+// NewBloom returns an empty filter sized to hold n keys with a
+// false-positive probability of fpRate (for example 0.01) once they are
+// added. More keys raise the rate; see EstimatedFalsePositiveRate.
+func NewBloom(n uint64, fpRate float64) (*Bloom, error) {
+	m, k, err := BloomSize(n, fpRate)
+	if err != nil {
+		return nil, err
+	}
+	return NewBloomWithSize(m, k)
+}
+
+// NewBloomWithSize returns an empty filter of m bits and k hash functions.
+// Filters that are to be merged must have the same m and k.
+func NewBloomWithSize(m, k uint64) (*Bloom, error) {
+	if err := checkBloomSize(m, k); err != nil {
+		return nil, err
+	}
+	return &Bloom{f: bloom.New(uint(m), uint(k))}, nil
+}
+
+// NewBloomFromWords returns a filter of m bits and k hash functions whose
+// bits are words: bit i is words[i/64]>>(i%64)&1, the layout Words returns.
+// It is how filters stored elsewhere (see package redissketch) become local
+// ones. words must have ⌈m/64⌉ elements and no bit set at or past m; it is
+// copied.
+func NewBloomFromWords(m, k uint64, words []uint64) (*Bloom, error) {
+	if err := checkBloomSize(m, k); err != nil {
+		return nil, err
+	}
+	if err := checkBloomWords(m, words); err != nil {
+		return nil, err
+	}
+	return &Bloom{f: bloom.FromWithM(append([]uint64(nil), words...), uint(m), uint(k))}, nil
+}
+
+func checkBloomSize(m, k uint64) error {
+	if m == 0 || m > MaxBloomBits {
+		return fmt.Errorf("sketch: bloom of %d bits, want 1…%d: %w", m, uint64(MaxBloomBits), ErrInvalidParameter)
+	}
+	if k == 0 || k > MaxBloomHashes {
+		return fmt.Errorf("sketch: bloom with %d hash functions, want 1…%d: %w", k, MaxBloomHashes, ErrInvalidParameter)
+	}
+	return nil
+}
+
+func checkBloomWords(m uint64, words []uint64) error {
+	if want := (m + 63) / 64; uint64(len(words)) != want {
+		return fmt.Errorf("sketch: bloom of %d bits needs %d words, got %d: %w", m, want, len(words), ErrInvalidParameter)
+	}
+	if r := m % 64; r != 0 && words[len(words)-1]>>r != 0 {
+		return fmt.Errorf("sketch: bloom of %d bits has bits set past the end: %w", m, ErrInvalidParameter)
+	}
+	return nil
+}
+
+// Add adds key to the filter.
+func (b *Bloom) Add(key []byte) {
+	b.mu.Lock()
+	b.f.Add(key)
+	b.mu.Unlock()
+}
+
+// AddString adds key to the filter (without copying it).
+func (b *Bloom) AddString(key string) { b.Add(stringBytes(key)) }
+
+// Test reports whether key may be in the filter: false means it was
+// certainly never added; true means it was added or is a false positive.
+func (b *Bloom) Test(key []byte) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.f != nil && b.f.Test(key)
+}
+
+// TestString is Test for a string key.
+func (b *Bloom) TestString(key string) bool { return b.Test(stringBytes(key)) }
+
+// TestAndAdd adds key and reports whether it may have been present before,
+// in one atomic step: of several goroutines adding the same new key at
+// once, exactly one sees false.
+func (b *Bloom) TestAndAdd(key []byte) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.f.TestOrAdd(key)
+}
+
+// TestAndAddString is TestAndAdd for a string key.
+func (b *Bloom) TestAndAddString(key string) bool { return b.TestAndAdd(stringBytes(key)) }
+
+// Bits returns the number of bits m.
+func (b *Bloom) Bits() uint64 {
+	if b.f == nil {
+		return 0
+	}
+	return uint64(b.f.Cap())
+}
+
+// Hashes returns the number of hash functions k.
+func (b *Bloom) Hashes() uint64 {
+	if b.f == nil {
+		return 0
+	}
+	return uint64(b.f.K())
+}
+
+// Words returns a copy of the filter's bits, bit i being
+// words[i/64]>>(i%64)&1 (the layout NewBloomFromWords takes).
+func (b *Bloom) Words() []uint64 {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.f == nil {
+		return nil
+	}
+	return append([]uint64(nil), b.f.BitSet().Words()...)
+}
+
+// BloomLocations appends to dst the k bit positions (each < m) that key sets
+// in a filter of m bits and k hash functions, and returns the extended
+// slice. It is the hashing every Bloom uses, exposed so that filters kept
+// elsewhere (package redissketch) stay bit-for-bit compatible.
+func BloomLocations(dst []uint64, key []byte, m, k uint64) []uint64 {
+	for _, l := range bloom.Locations(key, uint(k)) {
+		dst = append(dst, l%m)
+	}
+	return dst
+}
+
+// EstimatedCount estimates how many distinct keys were added, from the
+// fraction of bits set.
+func (b *Bloom) EstimatedCount() uint64 {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.f == nil {
+		return 0
+	}
+	return uint64(b.f.ApproximatedSize())
+}
+
+// EstimatedFalsePositiveRate is the probability that Test of a key never
+// added returns true, given the bits set now: (set bits / m)^k.
+func (b *Bloom) EstimatedFalsePositiveRate() float64 {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.f == nil {
+		return 0
+	}
+	fill := float64(b.f.BitSet().Count()) / float64(b.f.Cap())
+	return math.Pow(fill, float64(b.f.K()))
+}
+
+// Merge adds every key of other to b (a bitwise OR). Both must have the
+// same number of bits and hash functions, or Merge returns an error
+// wrapping ErrIncompatible and leaves b unchanged. other is not modified;
+// merging a filter into itself is a no-op.
+func (b *Bloom) Merge(other *Bloom) error {
+	if other == b {
+		return nil
+	}
+	other.mu.RLock()
+	src := other.f
+	if src != nil {
+		src = src.Copy()
+	}
+	other.mu.RUnlock()
+	if src == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.f == nil || b.f.Cap() != src.Cap() || b.f.K() != src.K() {
+		return fmt.Errorf("sketch: merge bloom m=%d k=%d into m=%d k=%d: %w",
+			src.Cap(), src.K(), b.Bits(), b.Hashes(), ErrIncompatible)
+	}
+	return b.f.Merge(src)
+}
+
+// Clone returns an independent copy of b.
+func (b *Bloom) Clone() *Bloom {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.f == nil {
+		return &Bloom{}
+	}
+	return &Bloom{f: b.f.Copy()}
+}
+
+// Clear removes every key.
+func (b *Bloom) Clear() {
+	b.mu.Lock()
+	if b.f != nil {
+		b.f.ClearAll()
+	}
+	b.mu.Unlock()
+}
+
+// Bloom payload: m uint64, k uint8, then ⌈m/64⌉ words, each uint64.
+const bloomFixed = 8 + 1
+
+// MarshalBinary encodes the filter: a "SKBF" header with the format
+// version, m, k, the bits, and a CRC-32C checksum.
+func (b *Bloom) MarshalBinary() ([]byte, error) { return b.AppendBinary(nil) }
+
+// AppendBinary appends the encoding MarshalBinary returns to dst.
+func (b *Bloom) AppendBinary(dst []byte) ([]byte, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.f == nil {
+		return nil, fmt.Errorf("sketch: marshal zero Bloom: %w", ErrInvalidParameter)
+	}
+	words := b.f.BitSet().Words()
+	start := len(dst)
+	dst = appendHeader(dst, magicBloom)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(b.f.Cap()))
+	dst = append(dst, byte(b.f.K()))
+	for _, w := range words {
+		dst = binary.BigEndian.AppendUint64(dst, w)
+	}
+	return appendTrailer(dst, start), nil
+}
+
+// UnmarshalBinary replaces b's contents with the filter encoded in data
+// (by MarshalBinary). Malformed data gives an error wrapping ErrCorrupt or
+// ErrUnsupportedVersion and leaves b unchanged.
+func (b *Bloom) UnmarshalBinary(data []byte) error {
+	p, err := openEnvelope(data, magicBloom, "sketch: unmarshal bloom")
+	if err != nil {
+		return err
+	}
+	if len(p) < bloomFixed {
+		return fmt.Errorf("sketch: unmarshal bloom: %w: payload of %d bytes", ErrCorrupt, len(p))
+	}
+	m, k := binary.BigEndian.Uint64(p), uint64(p[8])
+	if checkBloomSize(m, k) != nil {
+		return fmt.Errorf("sketch: unmarshal bloom: %w: m=%d k=%d", ErrCorrupt, m, k)
+	}
+	p = p[bloomFixed:]
+	if n := (m + 63) / 64; uint64(len(p)) != n*8 {
+		return fmt.Errorf("sketch: unmarshal bloom: %w: m=%d needs %d bytes of bits, have %d", ErrCorrupt, m, n*8, len(p))
+	}
+	words := make([]uint64, len(p)/8)
+	for i := range words {
+		words[i] = binary.BigEndian.Uint64(p[8*i:])
+	}
+	if checkBloomWords(m, words) != nil {
+		return fmt.Errorf("sketch: unmarshal bloom: %w: bits set past m=%d", ErrCorrupt, m)
+	}
+	f := bloom.FromWithM(words, uint(m), uint(k))
+	b.mu.Lock()
+	b.f = f
+	b.mu.Unlock()
+	return nil
+}

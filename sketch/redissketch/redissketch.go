@@ -1,0 +1,71 @@
+package redissketch
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scalekit-go/scalekit/internal/otelx"
+	"github.com/scalekit-go/scalekit/sketch"
+)
+
+// DefaultPrefix is the key prefix used when Options.KeyPrefix is empty.
+const DefaultPrefix = "scalekit:sketch:"
+
+// Options configures a Bloom or a HyperLogLog. A nil *Options means the
+// defaults of every field.
+type Options struct {
+	// KeyPrefix is prepended to every key (default DefaultPrefix).
+	KeyPrefix string
+	// TracerProvider receives a span per Redis call; nil means the global
+	// provider (no cost when none is installed).
+	TracerProvider trace.TracerProvider
+}
+
+// keyBase returns prefix{name}: every key of one sketch starts with it, so
+// they share a Redis Cluster hash slot (the first {…} is the hash tag).
+func keyBase(name string, opts *Options) (string, trace.Tracer, error) {
+	if name == "" {
+		return "", nil, fmt.Errorf("redissketch: empty sketch name: %w", sketch.ErrInvalidParameter)
+	}
+	p := DefaultPrefix
+	var tp trace.TracerProvider
+	if opts != nil {
+		if opts.KeyPrefix != "" {
+			p = opts.KeyPrefix
+		}
+		tp = opts.TracerProvider
+	}
+	return p + "{" + name + "}", otelx.Tracer(tp, "sketch/redissketch"), nil
+}
+
+func checkClient(c redis.UniversalClient) error {
+	if c == nil {
+		return errors.New("redissketch: nil Redis client")
+	}
+	return nil
+}
+
+// shapeErrPrefix starts the error reply of a script that found a Bloom
+// filter of another shape under the key.
+const shapeErrPrefix = "SKETCHSHAPE "
+
+// shapeError turns a script's shape error reply into an error wrapping
+// sketch.ErrIncompatible; other errors are wrapped with op and returned.
+func shapeError(op, key string, m, k uint64, err error) error {
+	if err == nil {
+		return nil
+	}
+	var re redis.Error
+	if errors.As(err, &re) && strings.HasPrefix(re.Error(), shapeErrPrefix) {
+		return fmt.Errorf("redissketch: %s %s: Redis holds a filter of shape %s, this one is m=%d k=%d: %w",
+			op, key, strings.TrimPrefix(re.Error(), shapeErrPrefix), m, k, sketch.ErrIncompatible)
+	}
+	return fmt.Errorf("redissketch: %s %s: %w", op, key, err)
+}
+
+func keyAttr(key string) attribute.KeyValue { return attribute.String("scalekit.sketch.key", key) }
