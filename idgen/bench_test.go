@@ -132,6 +132,7 @@ func benchRefill(b *testing.B, latency time.Duration) {
 	}
 	after := seg.Stats()
 	b.ReportMetric(float64(after.Stalls-before.Stalls), "stalls")
+	b.ReportMetric(float64(after.StallTime-before.StallTime)/float64(time.Microsecond), "stall-µs")
 	b.ReportMetric(float64(after.Blocks-before.Blocks), "blocks")
 }
 

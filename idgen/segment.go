@@ -52,6 +52,11 @@ type SegmentStats struct {
 	// up and had to wait for the next one. In steady state it stays zero:
 	// prefetching hides the source's latency.
 	Stalls int64
+	// StallTime is the total time those Next calls waited. A stall of a
+	// few microseconds usually means the process itself was descheduled
+	// while the fetch finished; a long one means the source is slower than
+	// consumption, or failing.
+	StallTime time.Duration
 	// FetchErrors is the number of failed fetches (each was retried).
 	FetchErrors int64
 }
@@ -93,6 +98,7 @@ type Segment struct {
 	cancel   context.CancelFunc
 
 	blocks, stalls, fetchErrs atomic.Int64
+	stallNs                   atomic.Int64
 	mBlocks, mStalls          metric.Int64Counter
 	attrs                     metric.MeasurementOption
 }
@@ -168,6 +174,12 @@ func (s *Segment) Next(ctx context.Context) (int64, error) {
 // advance makes a fresh block current, fetching one if needed.
 func (s *Segment) advance(ctx context.Context) error {
 	stalled := false
+	var since time.Time
+	defer func() {
+		if stalled {
+			s.stallNs.Add(int64(s.clk.Since(since)))
+		}
+	}()
 	for {
 		s.mu.Lock()
 		if s.closed {
@@ -186,6 +198,7 @@ func (s *Segment) advance(ctx context.Context) error {
 		}
 		if !stalled && s.cur.Load() != nil {
 			stalled = true
+			since = s.clk.Now()
 			s.stalls.Add(1)
 			s.mStalls.Add(ctx, 1, s.attrs)
 		}
@@ -250,7 +263,7 @@ func (s *Segment) fetch() {
 
 // Stats returns counters of the generator's work so far.
 func (s *Segment) Stats() SegmentStats {
-	return SegmentStats{Blocks: s.blocks.Load(), Stalls: s.stalls.Load(), FetchErrors: s.fetchErrs.Load()}
+	return SegmentStats{Blocks: s.blocks.Load(), Stalls: s.stalls.Load(), StallTime: time.Duration(s.stallNs.Load()), FetchErrors: s.fetchErrs.Load()}
 }
 
 // LastFetchError returns the most recent error of the source, or nil. A

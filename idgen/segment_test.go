@@ -242,3 +242,67 @@ func TestSegmentCloseStopsRetries(t *testing.T) {
 		t.Fatal("Next kept waiting after Close")
 	}
 }
+
+// gatedSource blocks every NextBlock after the first until a value is sent
+// on gate.
+type gatedSource struct {
+	*memidgen.Source
+	gate  chan struct{}
+	calls int
+	mu    sync.Mutex
+}
+
+func (g *gatedSource) NextBlock(ctx context.Context, name string, size int64) (int64, error) {
+	g.mu.Lock()
+	g.calls++
+	first := g.calls == 1
+	g.mu.Unlock()
+	if !first {
+		select {
+		case <-g.gate:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	return g.Source.NextBlock(ctx, name, size)
+}
+
+func TestSegmentStallTime(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	src := &gatedSource{Source: memidgen.NewSource(), gate: make(chan struct{})}
+	seg, err := idgen.NewSegment(src, "orders", &idgen.SegmentOptions{BlockSize: 10, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	ctx := context.Background()
+	for range 10 { // the first block; its prefetch is held at the gate
+		if _, err := seg.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan int64, 1)
+	go func() {
+		id, err := seg.Next(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- id
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for seg.Stats().Stalls == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Next did not stall on a held fetch")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	clk.Advance(7 * time.Millisecond)
+	src.gate <- struct{}{}
+	if id := <-got; id != 11 {
+		t.Fatalf("id after the stall = %d, want 11", id)
+	}
+	st := seg.Stats()
+	if st.Stalls != 1 || st.StallTime != 7*time.Millisecond {
+		t.Fatalf("Stats = %+v, want 1 stall of 7ms", st)
+	}
+}
