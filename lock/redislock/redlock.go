@@ -171,9 +171,20 @@ func (r *Redlock) TryAcquire(ctx context.Context, req driver.Request) (int64, er
 				top = x.tok
 			}
 		}
-		r.each(ctx, func(ctx context.Context, _ int, n *Locker) (int64, error) {
-			return 0, raiseScript.Run(ctx, n.c, []string{n.FenceKey(req.Key)}, top).Err()
-		})
+		behind := false
+		for _, x := range rs {
+			behind = behind || (x.err == nil && x.tok < top)
+		}
+		if behind {
+			// Raise the counters behind, so that any later majority,
+			// which shares a server with this one, counts past top.
+			r.each(ctx, func(ctx context.Context, i int, n *Locker) (int64, error) {
+				if rs[i].err != nil || rs[i].tok >= top {
+					return 0, nil
+				}
+				return 0, raiseScript.Run(ctx, n.c, []string{n.FenceKey(req.Key)}, top).Err()
+			})
+		}
 		return top, nil
 	}
 	if ok > 0 {
