@@ -40,3 +40,30 @@ func Example() {
 	// released: true
 	// next token 2
 }
+
+func ExampleElection() {
+	ctx := context.Background()
+	lk, _ := lock.New(memlock.New(nil), nil)
+	a, _ := lock.NewElection(lk, "scheduler/leader", nil)
+	b, _ := lock.NewElection(lk, "scheduler/leader", nil)
+
+	term, err := a.Campaign(ctx, "10.0.0.1:8080")
+	if err != nil {
+		panic(err)
+	}
+	leader, _, _ := b.Leader(ctx)
+	fmt.Println("leader", leader.Meta, "term", leader.Token)
+
+	_ = a.Resign(ctx)
+	<-term.Done() // leadership ends with the lease: lost or, here, released
+	fmt.Println("a stepped down:", errors.Is(term.Err(), lock.ErrReleased))
+
+	term2, _ := b.Campaign(ctx, "10.0.0.2:8080")
+	leader, _, _ = a.Leader(ctx)
+	fmt.Println("leader", leader.Meta, "term", term2.Token())
+	_ = b.Resign(ctx)
+	// Output:
+	// leader 10.0.0.1:8080 term 1
+	// a stepped down: true
+	// leader 10.0.0.2:8080 term 2
+}

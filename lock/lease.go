@@ -8,11 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-
 	"github.com/scalekit-go/scalekit/internal/backoff"
 	"github.com/scalekit-go/scalekit/internal/clock"
-	"github.com/scalekit-go/scalekit/internal/otelx"
 	"github.com/scalekit-go/scalekit/lock/driver"
 )
 
@@ -68,7 +65,7 @@ func (lk *Locker) newLease(key, owner string, token int64, start time.Time, s se
 		valid: start.Add(s.ttl - margin(s.ttl)),
 	}
 	l.mu.Lock()
-	l.scheduleLocked(lk.clk.Now(), l.firstWait())
+	l.scheduleLocked(start, l.firstWait()) // start is close enough to now, and a clock read less
 	l.mu.Unlock()
 	return l
 }
@@ -116,9 +113,9 @@ func (l *Lease) ValidUntil() time.Time {
 // lost and the error wraps both ErrLeaseLost and ErrNotHeld. Other errors
 // leave the lease valid until ValidUntil.
 func (l *Lease) Renew(ctx context.Context) error {
-	ctx, span := otelx.Start(ctx, l.lk.tracer, "lock.Renew", attribute.String("lock.key", l.key))
+	ctx, span := l.lk.start(ctx, "lock.Renew", l.key)
 	err := l.renewOnce(ctx)
-	otelx.End(span, err)
+	end(span, err)
 	return err
 }
 
@@ -162,13 +159,13 @@ func (l *Lease) Release(ctx context.Context) error {
 		return fmt.Errorf("lock: release %q: %w (%w)", l.key, ErrNotHeld, cause)
 	}
 	l.state = ended
-	l.err = fmt.Errorf("%w: %q: being released", ErrReleased, l.key)
+	l.err = ErrReleased
 	if l.timer != nil {
 		l.timer.Stop()
 	}
 	l.mu.Unlock()
 
-	ctx, span := otelx.Start(ctx, l.lk.tracer, "lock.Release", attribute.String("lock.key", l.key))
+	ctx, span := l.lk.start(ctx, "lock.Release", l.key)
 	err := l.lk.d.Release(ctx, l.key, l.owner)
 	if err != nil && !errors.Is(err, driver.ErrNotHeld) && l.lk.retryable(err) && ctx.Err() == nil {
 		err = backoff.Retry(ctx, backoff.Policy{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond, MaxAttempts: 3}, l.lk.clk,
@@ -182,7 +179,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	}
 	switch {
 	case err == nil:
-		l.finish(fmt.Errorf("%w: %q", ErrReleased, l.key))
+		l.finish(ErrReleased)
 	case errors.Is(err, driver.ErrNotHeld):
 		l.lk.lost.Add(context.Background(), 1)
 		l.finish(fmt.Errorf("%w: %q: not held at release: %w", ErrLeaseLost, l.key, err))
@@ -191,7 +188,7 @@ func (l *Lease) Release(ctx context.Context) error {
 		l.finish(fmt.Errorf("%w: %q (the engine release failed, the key stays locked until its TTL runs out: %v)", ErrReleased, l.key, err))
 		err = opErr(ctx, "release", l.key, err)
 	}
-	otelx.End(span, err)
+	end(span, err)
 	return err
 }
 

@@ -38,6 +38,7 @@ type Locker struct {
 	retry  driver.Retryable // nil when the driver cannot tell
 	notify driver.Notifier
 	queue  driver.Queuer
+	local  bool // the driver does no I/O: no spans
 
 	tracer  trace.Tracer
 	acquire metric.Int64Counter
@@ -94,6 +95,7 @@ func New(d driver.Locker, opts *Options) (*Locker, error) {
 	lk.retry, _ = d.(driver.Retryable)
 	lk.notify, _ = d.(driver.Notifier)
 	lk.queue, _ = d.(driver.Queuer)
+	_, lk.local = d.(driver.Local)
 	lk.tracer = otelx.Tracer(o.TracerProvider, "lock")
 	m := otelx.Meter(o.MeterProvider, "lock")
 	lk.acquire = otelx.Must(m.Int64Counter("scalekit.lock.acquires",
@@ -116,13 +118,13 @@ func (lk *Locker) TryAcquire(ctx context.Context, key string, opts *AcquireOptio
 	if err != nil {
 		return nil, err
 	}
-	ctx, span := otelx.Start(ctx, lk.tracer, "lock.TryAcquire", attribute.String("lock.key", key))
+	ctx, span := lk.start(ctx, "lock.TryAcquire", key)
 	owner := newOwner()
 	l, err := lk.try(ctx, key, owner, s)
 	if err != nil && !errors.Is(err, ErrLocked) {
 		lk.abandon(ctx, key, owner, s.ttl)
 	}
-	otelx.End(span, ignoreLocked(err))
+	end(span, ignoreLocked(err))
 	return l, err
 }
 
@@ -135,11 +137,11 @@ func (lk *Locker) Acquire(ctx context.Context, key string, opts *AcquireOptions)
 	if err != nil {
 		return nil, err
 	}
-	ctx, span := otelx.Start(ctx, lk.tracer, "lock.Acquire", attribute.String("lock.key", key))
+	ctx, span := lk.start(ctx, "lock.Acquire", key)
 	start := lk.clk.Now()
 	l, err := lk.acquireWait(ctx, key, s)
 	lk.waited.Record(context.Background(), lk.clk.Since(start).Seconds())
-	otelx.End(span, err)
+	end(span, err)
 	return l, err
 }
 
@@ -274,4 +276,20 @@ func newOwner() string {
 		b[16+i] = hexDigits[c>>(60-4*i)&0xf]
 	}
 	return string(b[:])
+}
+
+// start starts a span for an operation on key, unless the driver is local
+// (then span is nil).
+func (lk *Locker) start(ctx context.Context, name, key string) (context.Context, trace.Span) {
+	if lk.local {
+		return ctx, nil
+	}
+	return otelx.Start(ctx, lk.tracer, name, attribute.String("lock.key", key))
+}
+
+// end ends span (if any) with err.
+func end(span trace.Span, err error) {
+	if span != nil {
+		otelx.End(span, err)
+	}
 }

@@ -135,3 +135,10 @@ type Limited interface {
 type Retryable interface {
 	IsRetryable(err error) bool
 }
+
+// Local is an optional marker interface of a Locker that does no I/O (an
+// in-process engine such as memlock). Package lock records its metrics but
+// starts no spans for it, so the in-process path pays nothing for tracing.
+type Local interface {
+	Local()
+}

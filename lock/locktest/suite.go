@@ -50,6 +50,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("FencingTokensSurviveRestart", s.testTokensSurviveRestart)
 	t.Run("DoneClosesWhenKeyDropped", s.testDoneOnDrop)
 	t.Run("DoneClosesWhenNotRenewed", s.testDoneNotRenewed)
+	t.Run("Election", s.testElection)
 	t.Run("MutualExclusionGoroutines", s.testMutexGoroutines)
 	t.Run("MutualExclusionProcesses", s.testMutexProcesses)
 	t.Run("PausedHolderIsFenced", s.testPausedHolder)

@@ -220,3 +220,7 @@ func (m *Locker) Notify(ctx context.Context, key string) (<-chan struct{}, func(
 	}
 	return e.freed, func() {}, nil
 }
+
+// Local implements driver.Local: the engine is in-process, so package lock
+// starts no spans for it.
+func (m *Locker) Local() {}

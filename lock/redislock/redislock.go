@@ -1,0 +1,252 @@
+package redislock
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scalekit-go/scalekit/lock/driver"
+)
+
+// Defaults of Options.
+const (
+	// DefaultPrefix starts every key the driver writes.
+	DefaultPrefix = "lock:"
+	// DefaultMaxKeyLen is the longest lock key accepted by default.
+	DefaultMaxKeyLen = 1024
+)
+
+// Options configures a Locker. A nil *Options means the defaults.
+type Options struct {
+	// Prefix starts every Redis key the driver writes (default
+	// DefaultPrefix). Give each application its own.
+	Prefix string
+	// MaxKeyLen is the longest lock key accepted (default
+	// DefaultMaxKeyLen).
+	MaxKeyLen int
+}
+
+// Locker is a lock/driver.Locker on one Redis deployment (standalone,
+// Sentinel or Cluster, through redis.UniversalClient).
+//
+// A lease is a string key "<prefix>{<key>}" written with SET NX PX that
+// holds the owner, the fencing token and the metadata; renewal and release
+// are Lua scripts that act only if the stored owner matches. The fencing
+// token comes from INCR on the counter "<prefix>{<key>}:fence", which has
+// no TTL and shares the lease's hash slot, so both keys are touched by one
+// script even on a Cluster. Tokens therefore keep increasing across an
+// engine restart as long as Redis persists its data (AOF with
+// appendfsync always for a guarantee; with everysec a crash can lose the
+// last second of increments). Counters are kept forever: one small key per
+// distinct lock key ever used.
+//
+// Every call is one round trip. Locker is safe for concurrent use; the
+// zero value is not usable, call New.
+type Locker struct {
+	c      redis.UniversalClient
+	prefix string
+	limits driver.Limits
+}
+
+var (
+	_ driver.Locker    = (*Locker)(nil)
+	_ driver.Limited   = (*Locker)(nil)
+	_ driver.Retryable = (*Locker)(nil)
+)
+
+// New returns a driver over c. It does no I/O.
+func New(c redis.UniversalClient, opts *Options) *Locker {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.MaxKeyLen <= 0 {
+		o.MaxKeyLen = DefaultMaxKeyLen
+	}
+	return &Locker{c: c, prefix: o.Prefix, limits: driver.Limits{MaxKeyLen: o.MaxKeyLen}}
+}
+
+// Limits implements driver.Limited.
+func (d *Locker) Limits() driver.Limits { return d.limits }
+
+// LeaseKey returns the Redis key that holds the lease on key. Its value is
+// "<owner>\n<token>\n<meta>".
+func (d *Locker) LeaseKey(key string) string { return leaseKey(d.prefix, key) }
+
+// FenceKey returns the Redis key of key's fencing-token counter.
+func (d *Locker) FenceKey(key string) string { return leaseKey(d.prefix, key) + ":fence" }
+
+// leaseKey puts key in a hash tag so that the lease and its counter share
+// a Cluster slot. A key with braces of its own would end the tag early, so
+// such keys are tagged by a digest instead (and kept readable after it).
+func leaseKey(prefix, key string) string {
+	if strings.ContainsAny(key, "{}") {
+		sum := sha256.Sum256([]byte(key))
+		return prefix + "{#" + hex.EncodeToString(sum[:12]) + "}" + key
+	}
+	return prefix + "{" + key + "}"
+}
+
+// The scripts share the value format "<owner>\n<token>\n<meta>". Owner ids
+// contain no newline (package lock makes them hex).
+var (
+	acquireScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then
+  local nl = string.find(v, '\n', 1, true)
+  if string.sub(v, 1, nl - 1) ~= ARGV[1] then return 0 end
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  local rest = string.sub(v, nl + 1)
+  return tonumber(string.sub(rest, 1, string.find(rest, '\n', 1, true) - 1))
+end
+local t = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '\n' .. t .. '\n' .. ARGV[3], 'NX', 'PX', ARGV[2])
+return t`)
+	renewScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0`)
+	releaseScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`)
+	holderScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+return {v, redis.call('PTTL', KEYS[1])}`)
+)
+
+func checkOwner(owner string) error {
+	if owner == "" || strings.ContainsRune(owner, '\n') {
+		return fmt.Errorf("redislock: owner id %q is empty or has a newline", owner)
+	}
+	return nil
+}
+
+func ms(d time.Duration) int64 {
+	if m := d.Milliseconds(); m > 0 {
+		return m
+	}
+	return 1
+}
+
+// TryAcquire implements driver.Locker with one script: SET NX PX of the
+// lease and INCR of the counter, or PEXPIRE if owner already holds key.
+func (d *Locker) TryAcquire(ctx context.Context, req driver.Request) (int64, error) {
+	if err := checkOwner(req.Owner); err != nil {
+		return 0, err
+	}
+	lk := d.LeaseKey(req.Key)
+	tok, err := acquireScript.Run(ctx, d.c, []string{lk, lk + ":fence"}, req.Owner, ms(req.TTL), req.Meta).Int64()
+	if err != nil {
+		return 0, err
+	}
+	if tok == 0 {
+		return 0, driver.ErrLocked
+	}
+	return tok, nil
+}
+
+// Renew implements driver.Locker.
+func (d *Locker) Renew(ctx context.Context, key, owner string, ttl time.Duration) error {
+	ok, err := renewScript.Run(ctx, d.c, []string{d.LeaseKey(key)}, owner, ms(ttl)).Int64()
+	if err != nil {
+		return err
+	}
+	if ok == 0 {
+		return driver.ErrNotHeld
+	}
+	return nil
+}
+
+// Release implements driver.Locker.
+func (d *Locker) Release(ctx context.Context, key, owner string) error {
+	ok, err := releaseScript.Run(ctx, d.c, []string{d.LeaseKey(key)}, owner).Int64()
+	if err != nil {
+		return err
+	}
+	if ok == 0 {
+		return driver.ErrNotHeld
+	}
+	return nil
+}
+
+// Holder implements driver.Locker.
+func (d *Locker) Holder(ctx context.Context, key string) (driver.Holder, bool, error) {
+	res, err := holderScript.Run(ctx, d.c, []string{d.LeaseKey(key)}).Slice()
+	if errors.Is(err, redis.Nil) {
+		return driver.Holder{}, false, nil
+	}
+	if err != nil {
+		return driver.Holder{}, false, err
+	}
+	if len(res) != 2 {
+		return driver.Holder{}, false, fmt.Errorf("redislock: unexpected holder reply %v", res)
+	}
+	v, _ := res[0].(string)
+	pttl, _ := res[1].(int64)
+	h, err := parseValue(v)
+	if err != nil {
+		return driver.Holder{}, false, err
+	}
+	if pttl > 0 {
+		h.TTL = time.Duration(pttl) * time.Millisecond
+	}
+	return h, true, nil
+}
+
+func parseValue(v string) (driver.Holder, error) {
+	parts := strings.SplitN(v, "\n", 3)
+	if len(parts) != 3 {
+		return driver.Holder{}, fmt.Errorf("redislock: malformed lease value %q", v)
+	}
+	tok, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return driver.Holder{}, fmt.Errorf("redislock: malformed token in lease value %q", v)
+	}
+	return driver.Holder{Owner: parts[0], Token: tok, Meta: parts[2]}, nil
+}
+
+// IsRetryable implements driver.Retryable: network errors, timeouts, and
+// the replies Redis gives while it loads, fails over or reshards.
+func (d *Locker) IsRetryable(err error) bool { return isRetryable(err) }
+
+func isRetryable(err error) bool {
+	if err == nil || errors.Is(err, driver.ErrLocked) || errors.Is(err, driver.ErrNotHeld) || errors.Is(err, redis.ErrClosed) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var re redis.Error
+	if errors.As(err, &re) {
+		for _, p := range []string{"LOADING", "READONLY", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "BUSY", "MOVED", "ASK"} {
+			if strings.HasPrefix(re.Error(), p) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,151 @@
+package redislock_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scalekit-go/scalekit/internal/testenv"
+	"github.com/scalekit-go/scalekit/lock"
+	"github.com/scalekit-go/scalekit/lock/driver"
+	"github.com/scalekit-go/scalekit/lock/locktest"
+	"github.com/scalekit-go/scalekit/lock/redislock"
+)
+
+// redlockOver starts n dedicated Redis servers and returns them with a
+// function that opens a Redlock over new clients of all of them.
+func redlockOver(t *testing.T, n int, durable bool) ([]*testenv.Server, func(t *testing.T) *redislock.Redlock) {
+	t.Helper()
+	srvs := make([]*testenv.Server, n)
+	for i := range srvs {
+		srvs[i] = testenv.NewRedis(t, &testenv.RedisOptions{Durable: durable})
+	}
+	open := func(t *testing.T) *redislock.Redlock {
+		cs := make([]redis.UniversalClient, n)
+		for i, s := range srvs {
+			cs[i] = redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+			c := cs[i]
+			t.Cleanup(func() { _ = c.Close() })
+		}
+		r, err := redislock.NewRedlock(cs, &redislock.RedlockOptions{Options: redislock.Options{Prefix: "locktest:"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	return srvs, open
+}
+
+func TestRedlockConformance(t *testing.T) {
+	if testenv.ChildRole() != "" {
+		return
+	}
+	srvs, open := redlockOver(t, 3, false)
+	locktest.Run(t, locktest.Harness{
+		New: func(t *testing.T) driver.Locker { return open(t) },
+		TTL: 400 * time.Millisecond,
+		DropKey: func(t *testing.T, k string) {
+			lk := redislock.New(nil, &redislock.Options{Prefix: "locktest:"}).LeaseKey(k)
+			for _, s := range srvs {
+				if err := s.Client(t).Del(context.Background(), lk).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
+	})
+}
+
+func TestRedlockSurvivesMinorityAndFailsCleanlyWithout(t *testing.T) {
+	ctx := context.Background()
+	srvs, open := redlockOver(t, 3, true) // killed servers come back with their counters
+	r := open(t)
+	if r.Quorum() != 2 {
+		t.Fatalf("Quorum of 3 = %d", r.Quorum())
+	}
+	lk, err := lock.New(r, &lock.Options{TTL: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l1, err := lk.TryAcquire(ctx, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l1.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	srvs[0].Kill(t)
+	l2, err := lk.TryAcquire(ctx, "k", nil)
+	if err != nil {
+		t.Fatalf("TryAcquire with one of three servers down: %v", err)
+	}
+	if l2.Token() <= l1.Token() {
+		t.Fatalf("token %d after %d", l2.Token(), l1.Token())
+	}
+	if _, err := lk.TryAcquire(ctx, "k", nil); !errors.Is(err, lock.ErrLocked) {
+		t.Fatalf("second holder with one server down = %v, want ErrLocked", err)
+	}
+	time.Sleep(time.Second) // two TTLs: renewals must keep it on the two live servers
+	if l2.Err() != nil {
+		t.Fatalf("lease lost with a majority up: %v", l2.Err())
+	}
+	h, held, err := lk.Holder(ctx, "k")
+	if err != nil || !held || h.Owner != l2.Owner() || h.Token != l2.Token() {
+		t.Fatalf("Holder = %+v %v %v, want owner %s token %d", h, held, err, l2.Owner(), l2.Token())
+	}
+
+	srvs[1].Kill(t)
+	start := time.Now()
+	_, err = lk.TryAcquire(ctx, "other", nil)
+	if !errors.Is(err, redislock.ErrNoQuorum) || errors.Is(err, lock.ErrLocked) {
+		t.Fatalf("TryAcquire with two of three servers down = %v, want ErrNoQuorum", err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := lk.Acquire(actx, "other", nil); !errors.Is(err, redislock.ErrNoQuorum) {
+		t.Fatalf("Acquire with two of three servers down = %v, want ErrNoQuorum at once", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("failing without a quorum took %v", d)
+	}
+	select {
+	case <-l2.Done():
+	case <-time.After(3 * time.Second):
+		t.Fatal("the lease did not end after its majority was lost")
+	}
+	if err := l2.Err(); !errors.Is(err, lock.ErrLeaseLost) {
+		t.Fatalf("Err() after losing the majority = %v, want ErrLeaseLost", err)
+	}
+
+	srvs[0].Start(t)
+	srvs[1].Start(t)
+	var l3 *lock.Lease
+	deadline := time.Now().Add(5 * time.Second)
+	for l3 == nil {
+		if l3, err = lk.TryAcquire(ctx, "k", nil); err != nil && time.Now().After(deadline) {
+			t.Fatalf("TryAcquire after the servers came back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if l3.Token() <= l2.Token() {
+		t.Fatalf("token %d after %d (the servers' counters are durable)", l3.Token(), l2.Token())
+	}
+	_ = l3.Release(ctx)
+}
+
+func TestNewRedlockBadInput(t *testing.T) {
+	if _, err := redislock.NewRedlock(nil, nil); err == nil {
+		t.Error("NewRedlock with no servers succeeded")
+	}
+	if _, err := redislock.NewRedlock([]redis.UniversalClient{nil}, nil); err == nil {
+		t.Error("NewRedlock with a nil client succeeded")
+	}
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	if _, err := redislock.NewRedlock([]redis.UniversalClient{c}, &redislock.RedlockOptions{DriftFactor: 0.7}); err == nil {
+		t.Error("NewRedlock with DriftFactor 0.7 succeeded")
+	}
+}
