@@ -16,7 +16,6 @@ import (
 	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/lock"
 	"github.com/scalekit-go/scalekit/lock/driver"
-	"github.com/scalekit-go/scalekit/lock/locktest"
 	"github.com/scalekit-go/scalekit/lock/pglock"
 )
 
@@ -134,52 +133,6 @@ func TestExpiry(t *testing.T) {
 	tok2, err := d.TryAcquire(bg, req("k", "B", time.Minute))
 	if err != nil || tok2 <= tok1 {
 		t.Fatalf("TryAcquire after expiry = %d, %v; want a token above %d", tok2, err, tok1)
-	}
-}
-
-// Many goroutines on two pools (standing for two processes) contend for one
-// key through package lock; the history checker fails on any overlap or on
-// tokens out of order.
-func TestMutualExclusion(t *testing.T) {
-	url := testenv.PostgresURL(t)
-	var lks []*lock.Locker
-	for range 2 {
-		lk, err := lock.New(open(t, url, nil), &lock.Options{TTL: 5 * time.Second, PollInitial: time.Millisecond, PollMax: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		lks = append(lks, lk)
-	}
-	var hist locktest.History
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			lk := lks[g%2]
-			for range 10 {
-				l, err := lk.Acquire(bg, "contended", nil)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				start := time.Now().UnixNano()
-				time.Sleep(100 * time.Microsecond)
-				end := time.Now().UnixNano()
-				hist.Add(locktest.Hold{Holder: fmt.Sprint(g), Token: l.Token(), Start: start, End: end})
-				if err := l.Release(bg); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if n := len(hist.Holds()); n != 80 {
-		t.Fatalf("%d holds recorded, want 80", n)
-	}
-	if err := hist.Check(); err != nil {
-		t.Fatal(err)
 	}
 }
 
