@@ -30,7 +30,10 @@ func redlockOver(t *testing.T, n int, durable bool) ([]*testenv.Server, func(t *
 			c := cs[i]
 			t.Cleanup(func() { _ = c.Close() })
 		}
-		r, err := redislock.NewRedlock(cs, &redislock.RedlockOptions{Options: redislock.Options{Prefix: "locktest:"}})
+		r, err := redislock.NewRedlock(cs, &redislock.RedlockOptions{
+			Options:     redislock.Options{Prefix: "locktest:"},
+			NodeTimeout: 300 * time.Millisecond, // generous: the test machine is shared and often overloaded
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
