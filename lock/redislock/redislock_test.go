@@ -107,3 +107,53 @@ func TestDriverDetails(t *testing.T) {
 		t.Fatalf("connection refused = %v, want a retryable error", err)
 	}
 }
+
+// A waiter is woken by the release's pub/sub message, long before its
+// backoff (1 minute here) would let it poll again.
+func TestReleaseWakesWaiter(t *testing.T) {
+	ctx := context.Background()
+	d := redislock.New(testenv.RedisClient(t), &redislock.Options{Prefix: testenv.Prefix(t)})
+	lk, err := lock.New(d, &lock.Options{PollInitial: time.Minute, PollMax: time.Minute, Wait: lock.WaitNative})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := lk.TryAcquire(ctx, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		l, err := lk.Acquire(ctx, "k", nil)
+		if err == nil {
+			err = l.Release(ctx)
+		}
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let the waiter subscribe and park
+	start := time.Now()
+	if err := held.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("waiter woke %v after the release", time.Since(start))
+	case <-time.After(5 * time.Second): // a poll would come after up to a minute
+		t.Fatal("waiter not woken by the release")
+	}
+	// The notify connection is closed once nobody waits: Notify and stop
+	// leave nothing behind.
+	ready, stop, err := d.Notify(ctx, "k2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	stop()
+	select {
+	case <-ready:
+		t.Fatal("notified without a release")
+	default:
+	}
+}
