@@ -22,24 +22,32 @@ import (
 // one round trip to the server.
 func benchDriver(b *testing.B) (*etcdlock.Driver, *atomic.Int64) {
 	b.Helper()
-	var n atomic.Int64
+	return countingDriver(b, testenv.EtcdEndpoints(b), testenv.Prefix(b)+"/")
+}
+
+// countingDriver returns a Driver on a client of its own that counts its
+// unary RPCs (streams, such as watches and keep-alive streams, are not
+// counted).
+func countingDriver(b testing.TB, endpoints []string, prefix string) (*etcdlock.Driver, *atomic.Int64) {
+	b.Helper()
+	n := new(atomic.Int64)
 	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		n.Add(1)
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: testenv.EtcdEndpoints(b), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
 		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(count)},
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = cli.Close() })
-	d, err := etcdlock.New(cli, &etcdlock.Options{Prefix: testenv.Prefix(b) + "/"})
+	d, err := etcdlock.New(cli, &etcdlock.Options{Prefix: prefix})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return d, &n
+	return d, n
 }
 
 // BenchmarkDriverAcquireRelease is one TryAcquire and one Release of a free
