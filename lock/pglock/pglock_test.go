@@ -206,6 +206,12 @@ func TestBadInput(t *testing.T) {
 	if _, err := pglock.New(p, &pglock.Options{ListenIdle: -1}); err == nil {
 		t.Error("New with negative ListenIdle succeeded")
 	}
+	if _, err := pglock.New(p, &pglock.Options{Table: strings.Repeat("t", 60)}); err == nil {
+		t.Error("New whose default channel name is over 63 bytes succeeded")
+	}
+	if _, err := pglock.New(p, &pglock.Options{Table: strings.Repeat("t", 60), Channel: "short"}); err != nil {
+		t.Errorf("New with a long table and a short channel: %v", err)
+	}
 
 	d := open(t, testenv.PostgresURL(t), nil)
 	long := strings.Repeat("x", pglock.MaxKeyLen+1)
