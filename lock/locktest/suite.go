@@ -208,8 +208,8 @@ func (s *suite) testRenewal(t *testing.T) {
 	k := key(t)
 	l := mustAcquire(t, a, k, nil)
 	s.pass(t, 3*s.TTL)
-	if closed(l.Done()) {
-		t.Fatalf("lease lost although renewed in the background: %v", l.Err())
+	if err := l.Err(); err != nil {
+		t.Fatalf("lease lost although renewed in the background every %v (TTL %v): %v", s.TTL/3, s.TTL, err)
 	}
 	expectLocked(t, b, k, "its holder keeps renewing")
 	if err := l.Release(ctx); err != nil {
