@@ -3,6 +3,8 @@ package redislock_test
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,18 +17,16 @@ import (
 	"github.com/scalekit-go/scalekit/lock/redislock"
 )
 
-// redlockOver starts n dedicated Redis servers and returns them with a
-// function that opens a Redlock over new clients of all of them.
-func redlockOver(t *testing.T, n int, durable bool) ([]*testenv.Server, func(t *testing.T) *redislock.Redlock) {
-	t.Helper()
-	srvs := make([]*testenv.Server, n)
-	for i := range srvs {
-		srvs[i] = testenv.NewRedis(t, &testenv.RedisOptions{Durable: durable})
-	}
-	open := func(t *testing.T) *redislock.Redlock {
-		cs := make([]redis.UniversalClient, n)
-		for i, s := range srvs {
-			cs[i] = redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+// envRedlockAddrs passes the servers' addresses to child processes.
+const envRedlockAddrs = "SCALEKIT_TEST_REDLOCK_ADDRS"
+
+// redlockOn returns a function that opens a Redlock over new clients of
+// the servers at addrs.
+func redlockOn(addrs []string) func(t *testing.T) *redislock.Redlock {
+	return func(t *testing.T) *redislock.Redlock {
+		cs := make([]redis.UniversalClient, len(addrs))
+		for i, a := range addrs {
+			cs[i] = redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 			c := cs[i]
 			t.Cleanup(func() { _ = c.Close() })
 		}
@@ -39,17 +39,48 @@ func redlockOver(t *testing.T, n int, durable bool) ([]*testenv.Server, func(t *
 		}
 		return r
 	}
-	return srvs, open
 }
 
-func TestRedlockConformance(t *testing.T) {
-	if testenv.ChildRole() != "" {
-		return
+// redlockOver starts n dedicated Redis servers and returns them with a
+// function that opens a Redlock over new clients of all of them.
+func redlockOver(t *testing.T, n int, durable bool) ([]*testenv.Server, func(t *testing.T) *redislock.Redlock) {
+	t.Helper()
+	srvs := make([]*testenv.Server, n)
+	addrs := make([]string, n)
+	for i := range srvs {
+		srvs[i] = testenv.NewRedis(t, &testenv.RedisOptions{Durable: durable})
+		addrs[i] = srvs[i].Addr
 	}
-	srvs, open := redlockOver(t, 3, false)
+	return srvs, redlockOn(addrs)
+}
+
+// TestRedlockConformance runs locktest over three servers, with child
+// processes (which reach the parent's servers through envRedlockAddrs)
+// and the paused-holder test, fenced by a value on the first server.
+func TestRedlockConformance(t *testing.T) {
+	var addrs []string
+	var srvs []*testenv.Server
+	switch testenv.ChildRole() {
+	case "":
+		srvs, _ = redlockOver(t, 3, false)
+		for _, s := range srvs {
+			addrs = append(addrs, s.Addr)
+		}
+	default:
+		addrs = strings.Split(os.Getenv(envRedlockAddrs), ",")
+		if len(addrs) != 3 {
+			return // a child of another test
+		}
+	}
+	open := redlockOn(addrs)
+	fenceOn := func(t *testing.T) *redis.Client {
+		c := redis.NewClient(&redis.Options{Addr: addrs[0]})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
 	locktest.Run(t, locktest.Harness{
 		New: func(t *testing.T) driver.Locker { return open(t) },
-		TTL: 400 * time.Millisecond,
+		TTL: time.Second, // renewals must keep up on a loaded machine
 		DropKey: func(t *testing.T, k string) {
 			lk := redislock.New(nil, &redislock.Options{Prefix: "locktest:"}).LeaseKey(k)
 			for _, s := range srvs {
@@ -57,6 +88,10 @@ func TestRedlockConformance(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+		},
+		ChildEnv: func(*testing.T) []string { return []string{envRedlockAddrs + "=" + strings.Join(addrs, ",")} },
+		Resource: func(t *testing.T, name string) locktest.Resource {
+			return redislock.NewFence(fenceOn(t), "locktest:fenced:"+name)
 		},
 	})
 }
