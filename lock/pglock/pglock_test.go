@@ -51,6 +51,7 @@ func req(key, owner string, ttl time.Duration) driver.Request {
 // The driver contract, call by call, against a real server: two drivers on
 // separate pools stand for two processes.
 func TestDriverContract(t *testing.T) {
+	t.Parallel()
 	url := testenv.PostgresURL(t)
 	a, b := open(t, url, nil), open(t, url, nil)
 
@@ -194,6 +195,7 @@ func TestTokensSurviveRestart(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	if _, err := pglock.New(nil, nil); err == nil {
 		t.Error("New(nil) succeeded")
 	}
@@ -250,6 +252,7 @@ func TestBadInput(t *testing.T) {
 // A table name is quoted, never spliced into SQL, and schema-qualified
 // names work; the sequence lives next to the table.
 func TestTableNames(t *testing.T) {
+	t.Parallel()
 	url := testenv.PostgresURL(t)
 	p := pool(t, url)
 	if _, err := p.Exec(bg, "CREATE SCHEMA locks"); err != nil {
@@ -286,6 +289,7 @@ func TestTableNames(t *testing.T) {
 }
 
 func TestIsRetryable(t *testing.T) {
+	t.Parallel()
 	d, err := pglock.New(pool(t, "postgres://127.0.0.1:1/none"), nil)
 	if err != nil {
 		t.Fatal(err)
