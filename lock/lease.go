@@ -91,11 +91,32 @@ func (l *Lease) Done() <-chan struct{} { return l.done }
 
 // Err returns nil while the lease is held. Afterwards it returns an error
 // wrapping ErrLeaseLost (with the reason) if the lease was lost, or one
-// wrapping ErrReleased after Release.
+// wrapping ErrReleased after Release. Err checks the validity deadline
+// itself, so it reports the loss even if the background goroutine that
+// closes Done has not run yet (on an overloaded machine, say): nil from
+// Err means the lease was valid at the time of the call.
 func (l *Lease) Err() error {
+	l.mu.Lock()
+	expired := l.state == held && !l.lk.clk.Now().Before(l.valid)
+	l.mu.Unlock()
+	if expired {
+		l.loseExpired()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.err
+}
+
+// loseExpired marks the lease lost because its validity ran out.
+func (l *Lease) loseExpired() {
+	l.mu.Lock()
+	last := l.lastErr
+	l.mu.Unlock()
+	if last != nil {
+		l.lose(fmt.Errorf("%w: %q: renewal failed until its validity ran out: %w", ErrLeaseLost, l.key, last))
+	} else {
+		l.lose(fmt.Errorf("%w: %q: not renewed before its validity ran out", ErrLeaseLost, l.key))
+	}
 }
 
 // ValidUntil returns the local time until which the lease is known to be
@@ -253,14 +274,7 @@ func (l *Lease) tick() {
 	l.mu.Unlock()
 	now := l.lk.clk.Now()
 	if !now.Before(valid) {
-		l.mu.Lock()
-		last := l.lastErr
-		l.mu.Unlock()
-		if last != nil {
-			l.lose(fmt.Errorf("%w: %q: renewal failed until its validity ran out: %w", ErrLeaseLost, l.key, last))
-		} else {
-			l.lose(fmt.Errorf("%w: %q: not renewed before its validity ran out", ErrLeaseLost, l.key))
-		}
+		l.loseExpired()
 		return
 	}
 	if !l.renew {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -320,5 +321,57 @@ func TestIsRetryable(t *testing.T) {
 		if got := d.IsRetryable(c.err); got != c.want {
 			t.Errorf("IsRetryable(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+// A release wakes only the next waiter: the waiters further back send no
+// request at all (each watches its own predecessor, not the holder).
+func TestNoThunderingHerd(t *testing.T) {
+	eps, prefix := testenv.EtcdEndpoints(t), testenv.Prefix(t)+"/"
+	admin := client(t, eps)
+	ad := newDriver(t, eps, prefix)
+	holder := newDriver(t, eps, prefix)
+	if _, err := holder.TryAcquire(bg, req("k", "H")); err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	calls := make([]*atomic.Int64, n)
+	acquired := make(chan int, n)
+	for i := range n {
+		d, c := countingDriver(t, eps, prefix)
+		calls[i] = c
+		go func() {
+			if _, err := d.Acquire(ctx, req("k", fmt.Sprint("W", i))); err == nil {
+				acquired <- i
+			}
+		}()
+		waitMembers(t, admin, ad, "k", int64(i+2))
+	}
+	time.Sleep(100 * time.Millisecond) // let every waiter settle on its watch
+	before := make([]int64, n)
+	for i, c := range calls {
+		before[i] = c.Load()
+	}
+	if err := holder.Release(bg, "k", "H"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case i := <-acquired:
+		if i != 0 {
+			t.Fatalf("waiter %d got the lock first, want waiter 0", i)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no waiter got the lock within 10s of the release")
+	}
+	time.Sleep(200 * time.Millisecond) // a herd would show up here
+	for i := 1; i < n; i++ {
+		if d := calls[i].Load() - before[i]; d != 0 {
+			t.Errorf("waiter %d sent %d requests after a release that was not its turn", i, d)
+		}
+	}
+	if d := calls[0].Load() - before[0]; d == 0 {
+		t.Error("the next waiter sent no request, yet got the lock")
 	}
 }

@@ -39,11 +39,18 @@ const (
 // the multi-process helper runs it in each child.
 func Contend(t testing.TB, lk *lock.Locker, k, prefix string, workers, rounds int, hs *History) {
 	t.Helper()
+	for _, err := range contend(lk, k, prefix, workers, rounds, hs) {
+		t.Error(err)
+	}
+}
+
+// contend is Contend returning its errors.
+func contend(lk *lock.Locker, k, prefix string, workers, rounds int, hs *History) []error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var inside atomic.Int32
 	var wg sync.WaitGroup
-	errc := make(chan error, workers)
+	errc := make(chan error, workers*(rounds+1))
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -74,9 +81,11 @@ func Contend(t testing.TB, lk *lock.Locker, k, prefix string, workers, rounds in
 	}
 	wg.Wait()
 	close(errc)
+	var errs []error
 	for err := range errc {
-		t.Error(err)
+		errs = append(errs, err)
 	}
+	return errs
 }
 
 func (s *suite) testMutexGoroutines(t *testing.T) {

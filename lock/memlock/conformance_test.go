@@ -27,7 +27,7 @@ func TestConformanceRealClock(t *testing.T) {
 	m := memlock.New(nil)
 	locktest.Run(t, locktest.Harness{
 		New:     func(*testing.T) driver.Locker { return m },
-		TTL:     200 * time.Millisecond,
+		TTL:     500 * time.Millisecond,
 		DropKey: func(_ *testing.T, k string) { m.Expire(k) },
 	})
 }

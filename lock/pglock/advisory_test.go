@@ -30,6 +30,7 @@ func connect(t *testing.T, url string) *pgx.Conn {
 // another; unlocking lets the other in; unlocking a lock the session does
 // not hold is ErrNotHeld; closing the connection releases its locks.
 func TestSessionLocksExclude(t *testing.T) {
+	t.Parallel()
 	url := testenv.PostgresURL(t)
 	c1, c2 := connect(t, url), connect(t, url)
 
@@ -96,6 +97,7 @@ func TestSessionLocksExclude(t *testing.T) {
 // A transaction lock excludes other transactions and is released at
 // commit (and at rollback), with no unlock call.
 func TestTransactionLockReleasedAtCommit(t *testing.T) {
+	t.Parallel()
 	url := testenv.PostgresURL(t)
 	c1, c2 := connect(t, url), connect(t, url)
 
@@ -133,6 +135,7 @@ func TestTransactionLockReleasedAtCommit(t *testing.T) {
 
 // A wait for a transaction lock ends with ctx's error when ctx ends first.
 func TestLockXactCancelled(t *testing.T) {
+	t.Parallel()
 	url := testenv.PostgresURL(t)
 	c1, c2 := connect(t, url), connect(t, url)
 	tx1, err := c1.Begin(bg)
@@ -158,6 +161,7 @@ func TestLockXactCancelled(t *testing.T) {
 // WithSessionLock gives mutual exclusion to goroutines sharing a pool, and
 // returns the connection to the pool without the lock.
 func TestWithSessionLock(t *testing.T) {
+	t.Parallel()
 	url := testenv.PostgresURL(t)
 	p, err := pgxpool.New(bg, url)
 	if err != nil {
@@ -203,6 +207,7 @@ func TestWithSessionLock(t *testing.T) {
 }
 
 func TestAdvisoryBadInput(t *testing.T) {
+	t.Parallel()
 	c := connect(t, testenv.PostgresURL(t))
 	if err := pglock.LockSession(bg, c, ""); err == nil {
 		t.Error("empty key accepted")

@@ -2,9 +2,10 @@ package pglock_test
 
 import (
 	"context"
-	"fmt"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,6 +32,9 @@ func TestConformance(t *testing.T) {
 	admin := pool(t, url)
 	locktest.Run(t, locktest.Harness{
 		New: func(t *testing.T) driver.Locker { return open(t, url, nil) },
+		// Longer than the default 500ms: the timing tests must hold on a
+		// loaded 2-core machine.
+		TTL: time.Second,
 		Restart: func(t *testing.T) {
 			// A graceful stop waits for clients: end every session first
 			// (the pools reconnect on their next call).
@@ -62,50 +66,41 @@ func terminateOthers(t *testing.T, url string) {
 	}
 }
 
-// fencedRow is a row of a table that accepts a write only if it carries a
-// fencing token at least as large as the row's: the check is in the
-// UPDATE's WHERE clause, so it is atomic with the write.
+// fencedRow is a row of a table written through lock.SQLFence: the
+// UPDATE's WHERE clause admits only a token at least as large as the
+// row's, atomically with the write.
 type fencedRow struct {
 	db   *pgxpool.Pool
 	name string
 }
 
-const fencedDDL = `CREATE TABLE IF NOT EXISTS fenced (
-	name        text PRIMARY KEY,
-	value       text NOT NULL,
-	fence_token bigint NOT NULL
-)`
-
-// fencedWrite inserts the row or updates it when the stored token is not
-// larger than the writer's.
-const fencedWrite = `INSERT INTO fenced AS f (name, value, fence_token) VALUES ($1, $2, $3)
-ON CONFLICT (name) DO UPDATE SET value = excluded.value, fence_token = excluded.fence_token
-WHERE f.fence_token <= excluded.fence_token`
+var rowFence = lock.SQLFence{Table: "fenced"}
 
 func newFencedRow(t *testing.T, db *pgxpool.Pool, name string) *fencedRow {
 	t.Helper()
-	if _, err := db.Exec(context.Background(), fencedDDL); err != nil {
-		t.Fatal(err)
+	// Called in the child process too: create once, never reset.
+	for _, q := range []string{
+		"CREATE TABLE IF NOT EXISTS fenced (name text PRIMARY KEY, value text NOT NULL, fence_token bigint NOT NULL DEFAULT 0)",
+		"INSERT INTO fenced (name, value) VALUES ($1, '') ON CONFLICT (name) DO NOTHING",
+	} {
+		args := []any{name}
+		if !strings.Contains(q, "$1") {
+			args = nil
+		}
+		if _, err := db.Exec(context.Background(), q, args...); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return &fencedRow{db: db, name: name}
 }
 
 func (r *fencedRow) Write(ctx context.Context, token int64, value string) error {
-	tag, err := r.db.Exec(ctx, fencedWrite, r.name, value, token)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("write %q with token %d: %w", r.name, token, lock.ErrFenced)
-	}
-	return nil
+	tag, err := r.db.Exec(ctx, rowFence.Update("value = $2", "name = $3"), token, value, r.name)
+	return rowFence.Result(token, tag.RowsAffected(), err)
 }
 
 func (r *fencedRow) Read(ctx context.Context) (string, error) {
 	var v string
 	err := r.db.QueryRow(ctx, "SELECT value FROM fenced WHERE name = $1", r.name).Scan(&v)
-	if err == pgx.ErrNoRows {
-		return "", nil
-	}
 	return v, err
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,13 +14,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/lock"
 )
 
-// fencedUpdate is the protected write: it changes the row only if the
-// writer's token is newer than the one the row was last written with.
-const fencedUpdate = "UPDATE accounts SET balance = $1, fence_token = $2 WHERE id = 1 AND fence_token < $2"
+// fence builds the protected write: it changes the row only if the
+// writer's token is not older than the one the row was last written with.
+var fence = lock.SQLFence{Table: "accounts"}
+
+// writeBalance is the fenced UPDATE of account 1.
+func writeBalance(ctx context.Context, db *pgxpool.Pool, token, balance int64) error {
+	tag, err := db.Exec(ctx, fence.Update("balance = $2", "id = 1"), token, balance)
+	return fence.Result(token, tag.RowsAffected(), err)
+}
 
 const (
 	rolePausedHolder = "pglock-paused-holder"
@@ -29,8 +38,8 @@ const (
 // A holder process is stopped with SIGSTOP past its TTL. Meanwhile another
 // holder takes the lock (with a larger token) and writes. The stopped
 // process resumes, still believing it holds the lock, and writes with its
-// old token: the fenced UPDATE matches no row, so the stale write is lost
-// instead of overwriting the newer one.
+// old token: the fenced UPDATE (lock.SQLFence) matches no row, so the stale
+// write is rejected with ErrFenced instead of overwriting the newer one.
 func TestPausedHolderIsFenced(t *testing.T) {
 	if testenv.ChildRole() == rolePausedHolder {
 		pausedHolder(t)
@@ -105,9 +114,8 @@ func TestPausedHolderIsFenced(t *testing.T) {
 	if l.Token() <= oldToken {
 		t.Fatalf("new token %d not above the stopped holder's %d", l.Token(), oldToken)
 	}
-	tag, err := p.Exec(bg, fencedUpdate, 200, l.Token())
-	if err != nil || tag.RowsAffected() != 1 {
-		t.Fatalf("the new holder's fenced write: rows=%d err=%v", tag.RowsAffected(), err)
+	if err := writeBalance(bg, p, l.Token(), 200); err != nil {
+		t.Fatalf("the new holder's fenced write: %v", err)
 	}
 
 	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
@@ -117,8 +125,8 @@ func TestPausedHolderIsFenced(t *testing.T) {
 	if _, err := io.WriteString(stdin, "write\n"); err != nil {
 		t.Fatal(err)
 	}
-	if got := expect("rows "); got != "0" {
-		t.Fatalf("the resumed holder's write with stale token %d changed %s rows, want 0", oldToken, got)
+	if got := expect("result "); got != "fenced" {
+		t.Fatalf("the resumed holder's write with stale token %d: %s, want it fenced", oldToken, got)
 	}
 	_ = stdin.Close()
 	if err := cmd.Wait(); err != nil {
@@ -154,9 +162,12 @@ func pausedHolder(t *testing.T) {
 	if !in.Scan() {
 		t.Fatal("no go-ahead from the parent")
 	}
-	tag, err := pool(t, url).Exec(ctx, fencedUpdate, 50, l.Token())
-	if err != nil {
-		t.Fatal(err)
+	switch err := writeBalance(ctx, pool(t, url), l.Token(), 50); {
+	case errors.Is(err, lock.ErrFenced):
+		fmt.Println("result fenced")
+	case err != nil:
+		fmt.Printf("result error %v\n", err)
+	default:
+		fmt.Println("result accepted")
 	}
-	fmt.Printf("rows %d\n", tag.RowsAffected())
 }

@@ -34,6 +34,7 @@ func waitReady(t *testing.T, ch <-chan struct{}, what string) {
 // A release by another driver (another pool, as another process would have)
 // wakes the subscribers of that key and of no other.
 func TestNotifyOnRelease(t *testing.T) {
+	t.Parallel()
 	url := testenv.PostgresURL(t)
 	a, b := open(t, url, nil), open(t, url, nil)
 	if _, err := a.TryAcquire(bg, req("k", "A", time.Minute)); err != nil {
@@ -129,6 +130,7 @@ func TestAcquireWakesOnRelease(t *testing.T) {
 // Notify needs a pool to take its listening connection from; with another
 // DB it fails and package lock polls.
 func TestNotifyNeedsPool(t *testing.T) {
+	t.Parallel()
 	conn, err := pgx.Connect(bg, testenv.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
@@ -205,6 +207,7 @@ func TestNotifyCloseAndIdle(t *testing.T) {
 // A cancelled context makes Notify fail with ctx's error when it has to
 // connect.
 func TestNotifyCancelled(t *testing.T) {
+	t.Parallel()
 	d := open(t, testenv.PostgresURL(t), nil)
 	ctx, cancel := context.WithCancel(bg)
 	cancel()

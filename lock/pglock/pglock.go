@@ -17,6 +17,9 @@ import (
 // cannot be renewed in time, so package lock's own minimum applies too.
 const MinTTL = 10 * time.Millisecond
 
+// maxChannelLen is the longest LISTEN/NOTIFY channel name (NAMEDATALEN-1).
+const maxChannelLen = 63
+
 // Options configures a Driver. A nil *Options means the defaults.
 type Options struct {
 	// Table is the lease table, optionally schema-qualified as
@@ -95,6 +98,9 @@ func New(db DB, opts *Options) (*Driver, error) {
 	}
 	if err := checkText(o.Channel); err != nil {
 		return nil, fmt.Errorf("pglock: invalid channel %q: %w", o.Channel, err)
+	}
+	if len(o.Channel) > maxChannelLen {
+		return nil, fmt.Errorf("pglock: channel name %q is longer than PostgreSQL's %d bytes; set Options.Channel", o.Channel, maxChannelLen)
 	}
 	d := &Driver{db: db, table: table, seq: seq, channel: o.Channel, idle: o.ListenIdle}
 	d.prepareSQL()

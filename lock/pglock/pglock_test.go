@@ -16,7 +16,6 @@ import (
 	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/lock"
 	"github.com/scalekit-go/scalekit/lock/driver"
-	"github.com/scalekit-go/scalekit/lock/locktest"
 	"github.com/scalekit-go/scalekit/lock/pglock"
 )
 
@@ -52,6 +51,7 @@ func req(key, owner string, ttl time.Duration) driver.Request {
 // The driver contract, call by call, against a real server: two drivers on
 // separate pools stand for two processes.
 func TestDriverContract(t *testing.T) {
+	t.Parallel()
 	url := testenv.PostgresURL(t)
 	a, b := open(t, url, nil), open(t, url, nil)
 
@@ -137,52 +137,6 @@ func TestExpiry(t *testing.T) {
 	}
 }
 
-// Many goroutines on two pools (standing for two processes) contend for one
-// key through package lock; the history checker fails on any overlap or on
-// tokens out of order.
-func TestMutualExclusion(t *testing.T) {
-	url := testenv.PostgresURL(t)
-	var lks []*lock.Locker
-	for range 2 {
-		lk, err := lock.New(open(t, url, nil), &lock.Options{TTL: 5 * time.Second, PollInitial: time.Millisecond, PollMax: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		lks = append(lks, lk)
-	}
-	var hist locktest.History
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			lk := lks[g%2]
-			for range 10 {
-				l, err := lk.Acquire(bg, "contended", nil)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				start := time.Now().UnixNano()
-				time.Sleep(100 * time.Microsecond)
-				end := time.Now().UnixNano()
-				hist.Add(locktest.Hold{Holder: fmt.Sprint(g), Token: l.Token(), Start: start, End: end})
-				if err := l.Release(bg); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if n := len(hist.Holds()); n != 80 {
-		t.Fatalf("%d holds recorded, want 80", n)
-	}
-	if err := hist.Check(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // Fencing tokens keep increasing across a restart of the server; calls
 // made while it is down fail with errors the driver calls retryable.
 func TestTokensSurviveRestart(t *testing.T) {
@@ -241,6 +195,7 @@ func TestTokensSurviveRestart(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	if _, err := pglock.New(nil, nil); err == nil {
 		t.Error("New(nil) succeeded")
 	}
@@ -252,6 +207,12 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := pglock.New(p, &pglock.Options{ListenIdle: -1}); err == nil {
 		t.Error("New with negative ListenIdle succeeded")
+	}
+	if _, err := pglock.New(p, &pglock.Options{Table: strings.Repeat("t", 60)}); err == nil {
+		t.Error("New whose default channel name is over 63 bytes succeeded")
+	}
+	if _, err := pglock.New(p, &pglock.Options{Table: strings.Repeat("t", 60), Channel: "short"}); err != nil {
+		t.Errorf("New with a long table and a short channel: %v", err)
 	}
 
 	d := open(t, testenv.PostgresURL(t), nil)
@@ -291,6 +252,7 @@ func TestBadInput(t *testing.T) {
 // A table name is quoted, never spliced into SQL, and schema-qualified
 // names work; the sequence lives next to the table.
 func TestTableNames(t *testing.T) {
+	t.Parallel()
 	url := testenv.PostgresURL(t)
 	p := pool(t, url)
 	if _, err := p.Exec(bg, "CREATE SCHEMA locks"); err != nil {
@@ -327,6 +289,7 @@ func TestTableNames(t *testing.T) {
 }
 
 func TestIsRetryable(t *testing.T) {
+	t.Parallel()
 	d, err := pglock.New(pool(t, "postgres://127.0.0.1:1/none"), nil)
 	if err != nil {
 		t.Fatal(err)

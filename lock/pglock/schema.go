@@ -20,8 +20,10 @@ const DefaultTable = "scalekit_locks"
 const MaxKeyLen = 1024
 
 // DB is what Driver needs from a database handle. *pgxpool.Pool satisfies
-// it and is the usual choice; a single *pgx.Conn does too but is not safe for
-// concurrent use.
+// it and is the usual choice (and the only one with which Notify works); a
+// single *pgx.Conn does too but is not safe for concurrent use. Do not pass
+// a pgx.Tx: a lease taken inside an open transaction stays invisible to
+// other sessions until it commits, and now() is the transaction's start.
 type DB interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,18 +51,27 @@ type Options struct {
 // last second of increments). Counters are kept forever: one small key per
 // distinct lock key ever used.
 //
+// Waiters are woken by pub/sub: the release script publishes on
+// "<prefix>{<key>}:free", and Notify (driver.Notifier) subscribes over one
+// connection per Locker that is open only while someone waits; expiry is
+// not published, so a waiter also polls with backoff.
+//
 // Every call is one round trip. Locker is safe for concurrent use; the
 // zero value is not usable, call New.
 type Locker struct {
 	c      redis.UniversalClient
 	prefix string
 	limits driver.Limits
+
+	nmu sync.Mutex
+	n   *notifier // pub/sub of waiters; nil while nobody waits
 }
 
 var (
 	_ driver.Locker    = (*Locker)(nil)
 	_ driver.Limited   = (*Locker)(nil)
 	_ driver.Retryable = (*Locker)(nil)
+	_ driver.Notifier  = (*Locker)(nil)
 )
 
 // New returns a driver over c. It does no I/O.
@@ -126,6 +136,7 @@ return 0`)
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
   redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', KEYS[1] .. ':free', '')
   return 1
 end
 return 0`)

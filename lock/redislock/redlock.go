@@ -47,7 +47,9 @@ type RedlockOptions struct {
 // that restarts without persistence must stay out for a TTL.
 //
 // Each call is one round trip to every server, in parallel (plus one when
-// the servers' counters disagree after an acquisition). Redlock is safe
+// the servers' counters disagree after an acquisition); TryAcquire and
+// Renew return as soon as a majority has answered either way, so a dead
+// or slow server delays nothing. Redlock is safe
 // for concurrent use; the zero value is not usable, call NewRedlock.
 type Redlock struct {
 	nodes   []*Locker
@@ -130,7 +132,52 @@ func (r *Redlock) each(ctx context.Context, fn func(ctx context.Context, i int, 
 	return out
 }
 
-// tally counts successes, refusals (sentinel) and other errors.
+// errPending marks a server whose reply was not awaited because the
+// outcome was already decided.
+var errPending = errors.New("redislock: reply not awaited")
+
+// decide calls fn on every server in parallel, like each, but returns as
+// soon as the outcome is decided: a majority succeeded, or so many failed
+// (with any error, refused included) that a majority is out of reach.
+// Replies not awaited are errPending; their calls finish in the
+// background. A slow or dead server thus delays nothing while a majority
+// answers.
+func (r *Redlock) decide(ctx context.Context, fn func(ctx context.Context, i int, n *Locker) (int64, error)) []reply {
+	type indexed struct {
+		i int
+		reply
+	}
+	results := make(chan indexed, len(r.nodes))
+	for i, n := range r.nodes {
+		go func() {
+			nctx, cancel := context.WithTimeout(ctx, r.timeout)
+			defer cancel()
+			tok, err := fn(nctx, i, n)
+			results <- indexed{i, reply{tok, err}}
+		}()
+	}
+	out := make([]reply, len(r.nodes))
+	for i := range out {
+		out[i].err = errPending
+	}
+	ok, failed := 0, 0
+	for range r.nodes {
+		x := <-results
+		out[x.i] = x.reply
+		if x.err == nil {
+			ok++
+		} else {
+			failed++
+		}
+		if ok >= r.quorum || failed > len(r.nodes)-r.quorum {
+			break
+		}
+	}
+	return out
+}
+
+// tally counts successes, refusals (sentinel) and other errors; replies
+// not awaited count as none of these.
 func tally(rs []reply, refused error) (ok, no int, errs []error) {
 	for _, x := range rs {
 		switch {
@@ -138,6 +185,7 @@ func tally(rs []reply, refused error) (ok, no int, errs []error) {
 			ok++
 		case errors.Is(x.err, refused):
 			no++
+		case x.err == errPending:
 		default:
 			errs = append(errs, x.err)
 		}
@@ -162,7 +210,7 @@ func (r *Redlock) TryAcquire(ctx context.Context, req driver.Request) (int64, er
 		return 0, err
 	}
 	start := time.Now()
-	rs := r.each(ctx, func(ctx context.Context, _ int, n *Locker) (int64, error) { return n.TryAcquire(ctx, req) })
+	rs := r.decide(ctx, func(ctx context.Context, _ int, n *Locker) (int64, error) { return n.TryAcquire(ctx, req) })
 	ok, _, errs := tally(rs, driver.ErrLocked)
 	if ok >= r.quorum && r.validity(req.TTL, time.Since(start)) > 0 {
 		var top int64
@@ -171,9 +219,20 @@ func (r *Redlock) TryAcquire(ctx context.Context, req driver.Request) (int64, er
 				top = x.tok
 			}
 		}
-		r.each(ctx, func(ctx context.Context, _ int, n *Locker) (int64, error) {
-			return 0, raiseScript.Run(ctx, n.c, []string{n.FenceKey(req.Key)}, top).Err()
-		})
+		behind := false
+		for _, x := range rs {
+			behind = behind || (x.err == nil && x.tok < top)
+		}
+		if behind {
+			// Raise the counters behind, so that any later majority,
+			// which shares a server with this one, counts past top.
+			r.each(ctx, func(ctx context.Context, i int, n *Locker) (int64, error) {
+				if rs[i].err != nil || rs[i].tok >= top {
+					return 0, nil
+				}
+				return 0, raiseScript.Run(ctx, n.c, []string{n.FenceKey(req.Key)}, top).Err()
+			})
+		}
 		return top, nil
 	}
 	if ok > 0 {
@@ -192,7 +251,7 @@ func (r *Redlock) TryAcquire(ctx context.Context, req driver.Request) (int64, er
 // the servers still had it and the renewal finished within the validity.
 func (r *Redlock) Renew(ctx context.Context, key, owner string, ttl time.Duration) error {
 	start := time.Now()
-	rs := r.each(ctx, func(ctx context.Context, _ int, n *Locker) (int64, error) { return 0, n.Renew(ctx, key, owner, ttl) })
+	rs := r.decide(ctx, func(ctx context.Context, _ int, n *Locker) (int64, error) { return 0, n.Renew(ctx, key, owner, ttl) })
 	ok, no, errs := tally(rs, driver.ErrNotHeld)
 	switch {
 	case ok >= r.quorum && r.validity(ttl, time.Since(start)) > 0:

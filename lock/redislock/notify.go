@@ -1,0 +1,147 @@
+package redislock
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The release script publishes an empty message on "<lease key>:free".
+// Notify subscribes waiters to it over one pub/sub connection per Locker,
+// opened when the first waiter arrives and closed when the last one
+// leaves. Expiry is not published (that would need keyspace events); the
+// waiter's backoff timer covers it.
+
+// notifier is the pub/sub state of a Locker while anyone waits.
+type notifier struct {
+	ps      *redis.PubSub
+	subs    map[string]map[*waiter]struct{}
+	pending map[string]chan struct{} // closed when SUBSCRIBE is confirmed
+}
+
+type waiter struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func (w *waiter) fire() { w.once.Do(func() { close(w.ch) }) }
+
+// confirmWait bounds how long Notify waits for Redis to confirm a new
+// subscription before it lets the caller go on (polling covers the rest).
+const confirmWait = time.Second
+
+func freeChannel(leaseKey string) string { return leaseKey + ":free" }
+
+// Notify implements driver.Notifier: the channel is closed after the key
+// is released by any holder (not when it expires). It returns after Redis
+// confirmed the subscription, so no later release is missed while the
+// pub/sub connection stays up.
+func (d *Locker) Notify(ctx context.Context, key string) (<-chan struct{}, func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	ch := freeChannel(d.LeaseKey(key))
+	w := &waiter{ch: make(chan struct{})}
+	d.nmu.Lock()
+	n := d.n
+	if n == nil {
+		n = &notifier{ps: d.c.Subscribe(context.Background()), subs: map[string]map[*waiter]struct{}{}, pending: map[string]chan struct{}{}}
+		d.n = n
+		go d.receive(n)
+	}
+	set := n.subs[ch]
+	if set == nil {
+		set = map[*waiter]struct{}{}
+		n.subs[ch] = set
+		n.pending[ch] = make(chan struct{})
+		if err := n.ps.Subscribe(ctx, ch); err != nil {
+			delete(n.subs, ch)
+			delete(n.pending, ch)
+			d.closeIdleLocked(n)
+			d.nmu.Unlock()
+			return nil, nil, err
+		}
+	}
+	set[w] = struct{}{}
+	confirmed := n.pending[ch]
+	d.nmu.Unlock()
+
+	var once sync.Once
+	stop := func() { once.Do(func() { d.unsubscribe(n, ch, w) }) }
+	if confirmed != nil {
+		t := time.NewTimer(confirmWait)
+		defer t.Stop()
+		select {
+		case <-confirmed:
+		case <-t.C:
+		case <-ctx.Done():
+			stop()
+			return nil, nil, ctx.Err()
+		}
+	}
+	return w.ch, stop, nil
+}
+
+func (d *Locker) unsubscribe(n *notifier, ch string, w *waiter) {
+	d.nmu.Lock()
+	defer d.nmu.Unlock()
+	set := n.subs[ch]
+	delete(set, w)
+	if len(set) > 0 {
+		return
+	}
+	delete(n.subs, ch)
+	delete(n.pending, ch)
+	if !d.closeIdleLocked(n) {
+		_ = n.ps.Unsubscribe(context.Background(), ch)
+	}
+}
+
+// closeIdleLocked closes n's connection if nobody waits any more and
+// reports whether it did. d.nmu is held.
+func (d *Locker) closeIdleLocked(n *notifier) bool {
+	if len(n.subs) > 0 {
+		return false
+	}
+	if d.n == n {
+		d.n = nil
+	}
+	_ = n.ps.Close()
+	return true
+}
+
+// receive dispatches n's messages until its connection is closed.
+func (d *Locker) receive(n *notifier) {
+	for {
+		msg, err := n.ps.Receive(context.Background())
+		if err != nil {
+			if errors.Is(err, redis.ErrClosed) {
+				return
+			}
+			d.nmu.Lock()
+			closed := d.n != n
+			d.nmu.Unlock()
+			if closed {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // the connection is down; go-redis redials on the next Receive
+			continue
+		}
+		d.nmu.Lock()
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if c := n.pending[m.Channel]; c != nil && m.Kind == "subscribe" {
+				close(c)
+				n.pending[m.Channel] = nil
+			}
+		case *redis.Message:
+			for w := range n.subs[m.Channel] {
+				w.fire()
+			}
+		}
+		d.nmu.Unlock()
+	}
+}
