@@ -305,8 +305,13 @@ func (s *suite) testCancelWaiting(t *testing.T) {
 	// The cancelled waiter must not hold or take the key later on.
 	s.pass(t, s.TTL)
 	h, held, err := c.Holder(ctx, k)
-	if err != nil || !held || h.Owner != l3.Owner() {
-		t.Fatalf("after the cancelled wait, Holder = %+v held=%v err=%v; want the third holder %q", h, held, err, l3.Owner())
+	switch {
+	case err != nil:
+		t.Fatalf("Holder: %v", err)
+	case held && h.Owner != l3.Owner():
+		t.Fatalf("after the cancelled wait, Holder = %+v; want the third holder %q", h, l3.Owner())
+	case !held && l3.Err() == nil:
+		t.Fatalf("the key is free although the third holder's lease %q is live", l3.Owner())
 	}
 	_ = l3.Release(ctx)
 }

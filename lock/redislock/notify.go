@@ -11,8 +11,8 @@ import (
 
 // The release script publishes an empty message on "<lease key>:free".
 // Notify subscribes waiters to it over one pub/sub connection per Locker,
-// opened when the first waiter arrives and closed when the last one
-// leaves. Expiry is not published (that would need keyspace events); the
+// opened when the first waiter arrives and closed idleClose after the
+// last one left. Expiry is not published (that would need keyspace events); the
 // waiter's backoff timer covers it.
 
 // notifier is the pub/sub state of a Locker while anyone waits.
@@ -20,6 +20,7 @@ type notifier struct {
 	ps      *redis.PubSub
 	subs    map[string]map[*waiter]struct{}
 	pending map[string]chan struct{} // closed when SUBSCRIBE is confirmed
+	idle    *time.Timer              // closes ps after idleClose without waiters
 }
 
 type waiter struct {
@@ -31,7 +32,11 @@ func (w *waiter) fire() { w.once.Do(func() { close(w.ch) }) }
 
 // confirmWait bounds how long Notify waits for Redis to confirm a new
 // subscription before it lets the caller go on (polling covers the rest).
-const confirmWait = time.Second
+const confirmWait = 250 * time.Millisecond
+
+// idleClose is how long the pub/sub connection stays open after the last
+// waiter left, so that a waiter's next attempt does not dial again.
+const idleClose = 2 * time.Second
 
 func freeChannel(leaseKey string) string { return leaseKey + ":free" }
 
@@ -51,6 +56,10 @@ func (d *Locker) Notify(ctx context.Context, key string) (<-chan struct{}, func(
 		n = &notifier{ps: d.c.Subscribe(context.Background()), subs: map[string]map[*waiter]struct{}{}, pending: map[string]chan struct{}{}}
 		d.n = n
 		go d.receive(n)
+	}
+	if n.idle != nil {
+		n.idle.Stop()
+		n.idle = nil
 	}
 	set := n.subs[ch]
 	if set == nil {
@@ -95,22 +104,25 @@ func (d *Locker) unsubscribe(n *notifier, ch string, w *waiter) {
 	}
 	delete(n.subs, ch)
 	delete(n.pending, ch)
-	if !d.closeIdleLocked(n) {
-		_ = n.ps.Unsubscribe(context.Background(), ch)
-	}
+	_ = n.ps.Unsubscribe(context.Background(), ch)
+	d.closeIdleLocked(n)
 }
 
-// closeIdleLocked closes n's connection if nobody waits any more and
-// reports whether it did. d.nmu is held.
-func (d *Locker) closeIdleLocked(n *notifier) bool {
-	if len(n.subs) > 0 {
-		return false
+// closeIdleLocked arranges for n's connection to close in idleClose if
+// nobody waits any more. d.nmu is held.
+func (d *Locker) closeIdleLocked(n *notifier) {
+	if len(n.subs) > 0 || n.idle != nil {
+		return
 	}
-	if d.n == n {
+	n.idle = time.AfterFunc(idleClose, func() {
+		d.nmu.Lock()
+		defer d.nmu.Unlock()
+		if len(n.subs) > 0 || d.n != n {
+			return
+		}
 		d.n = nil
-	}
-	_ = n.ps.Close()
-	return true
+		_ = n.ps.Close()
+	})
 }
 
 // receive dispatches n's messages until its connection is closed.

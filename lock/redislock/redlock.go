@@ -244,6 +244,9 @@ func (r *Redlock) TryAcquire(ctx context.Context, req driver.Request) (int64, er
 	if len(errs) > len(r.nodes)-r.quorum {
 		return 0, r.noQuorum(errs)
 	}
+	if ok >= r.quorum {
+		return 0, fmt.Errorf("%w: the majority answered after the lease's validity ran out; try again", driver.ErrLocked)
+	}
 	return 0, driver.ErrLocked
 }
 
