@@ -159,8 +159,14 @@ func (lk *Locker) acquireWait(ctx context.Context, key string, s settings) (*Lea
 		return nil, fmt.Errorf("%w (key %q)", ErrNoNativeWait, key)
 	}
 	if native && lk.queue != nil {
-		start := lk.clk.Now()
 		tok, err := lk.queue.Acquire(ctx, driver.Request{Key: key, Owner: owner, TTL: s.ttl, Meta: s.meta})
+		var start time.Time
+		if err == nil {
+			// The time spent queued must not count against the lease:
+			// renew once, and measure validity from just before it.
+			start = lk.clk.Now()
+			err = lk.d.Renew(ctx, key, owner, s.ttl)
+		}
 		if err != nil {
 			lk.acquire.Add(context.Background(), 1, resError)
 			lk.abandon(ctx, key, owner, s.ttl)

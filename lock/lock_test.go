@@ -290,3 +290,42 @@ func TestAcquireCancelledReturnsCtxErr(t *testing.T) {
 		t.Fatalf("Acquire with a cancelled context = %v, want context.Canceled unwrapped", err)
 	}
 }
+
+// slowQueue is a Queuer over memlock whose Acquire takes wait on the fake
+// clock before it acquires, as a backend's wait queue does while the key
+// is held by someone else.
+type slowQueue struct {
+	*memlock.Locker
+	fc   *clock.Fake
+	wait time.Duration
+}
+
+func (q slowQueue) Acquire(ctx context.Context, req driver.Request) (int64, error) {
+	q.fc.Advance(q.wait)
+	return q.TryAcquire(ctx, req)
+}
+
+// Time spent waiting in a backend's queue does not count against the
+// lease that the wait ends with.
+func TestQueuedWaitDoesNotShortenTheLease(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	m := memlock.New(&memlock.Options{Clock: fc})
+	lk, err := lock.New(slowQueue{m, fc, 3 * time.Second}, &lock.Options{Clock: fc, TTL: time.Second, Wait: lock.WaitNative})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lk.Acquire(context.Background(), "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(context.Background())
+	if err := l.Err(); err != nil {
+		t.Fatalf("lease lost as it was granted after a 3s queue wait: %v", err)
+	}
+	if isClosed(l.Done()) {
+		t.Fatal("Done() closed as the lease was granted")
+	}
+	if until := l.ValidUntil(); until.Sub(fc.Now()) < 800*time.Millisecond {
+		t.Fatalf("ValidUntil %v is only %v ahead of now", until, until.Sub(fc.Now()))
+	}
+}

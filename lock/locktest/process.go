@@ -171,7 +171,7 @@ func (s *suite) testPausedHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
+	var stderr syncBuffer // read while the child may still write to it
 	cmd.Stderr = &stderr
 	testenv.StartChild(t, cmd)
 	lines := bufio.NewScanner(stdout)
@@ -266,4 +266,22 @@ func (s *suite) childPaused(t *testing.T) {
 	default:
 		fmt.Println("result accepted")
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
