@@ -25,7 +25,9 @@ type Options struct {
 	// SlowStart is the window over which a newly added endpoint's weight
 	// ramps linearly from SlowStartMin×weight to its full weight, so a cold
 	// cache or JIT is not flooded (0 disables). Endpoints present when the
-	// balancer is created start at full weight.
+	// balancer is created start at full weight; an endpoint returning from
+	// ejection ramps up again. Only policies that use weights see it:
+	// RoundRobin and Random ignore weights.
 	SlowStart time.Duration
 	// SlowStartMin is the starting share of the weight (default 0.1).
 	SlowStartMin float64

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/scalekit-go/scalekit/lb"
@@ -144,4 +145,20 @@ func TestKeyFuncs(t *testing.T) {
 	if got := lb.KeyFromIP(true)(r); got != "192.0.2.7" {
 		t.Errorf("ip forwarded without header: got %q", got)
 	}
+}
+
+func FuzzKeyFromIP(f *testing.F) {
+	f.Add("203.0.113.9, 10.0.0.1", "192.0.2.7:5555")
+	f.Add(",", "")
+	f.Add(" \t", "[::1]:80")
+	f.Fuzz(func(t *testing.T, xff, remote string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", xff)
+		k := lb.KeyFromIP(true)(r)
+		if strings.TrimSpace(xff) != "" && strings.ContainsRune(k, ',') {
+			t.Fatalf("key %q from %q holds more than the first hop", k, xff)
+		}
+		_ = lb.KeyFromIP(false)(r)
+	})
 }
