@@ -13,8 +13,8 @@ func SetRandForTest(r *rand.Rand) (restore func()) {
 	return func() { randN = old }
 }
 
-// ProbeForTest runs one probe of h against addr.
+// ProbeForTest runs one probe of h against addr, as the check loop does.
 var ProbeForTest = func(h *HealthCheck, ctx context.Context, addr string) error {
 	hc := h.withDefaults()
-	return hc.probe(ctx, addr)
+	return hc.check(ctx, addr)
 }
