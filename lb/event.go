@@ -46,6 +46,7 @@ func (k EventKind) String() string {
 
 // Event is one endpoint state change, delivered to Options.OnEvent.
 type Event struct {
+	// Kind says what happened.
 	Kind EventKind
 	// Addr is the endpoint's address.
 	Addr string

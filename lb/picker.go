@@ -41,6 +41,7 @@ type Picker interface {
 // Weighted is a ready endpoint with its effective weight at build time
 // (the configured weight, reduced during slow start).
 type Weighted struct {
+	// Backend is the endpoint.
 	Backend *Backend
 	// Weight is at least 1.
 	Weight int

@@ -50,9 +50,14 @@ type Transport struct {
 }
 
 // StatusError is the error fed back to the Balancer for a response whose
-// status counts as a failure.
-type StatusError struct{ Code int }
+// status counts as a failure, and the last error a Transport reports when
+// every attempt got a retryable status.
+type StatusError struct {
+	// Code is the HTTP status.
+	Code int
+}
 
+// Error returns "lb: upstream status <code>".
 func (e *StatusError) Error() string { return fmt.Sprintf("lb: upstream status %d", e.Code) }
 
 // RoundTrip implements http.RoundTripper.
