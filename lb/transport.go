@@ -49,9 +49,9 @@ type Transport struct {
 	FailureStatus func(status int) bool
 }
 
-// StatusError is the error fed back to the Balancer for a response whose
-// status counts as a failure, and the last error a Transport reports when
-// every attempt got a retryable status.
+// StatusError is the error a Transport feeds back to the Balancer
+// (DoneInfo.Err) for a response whose status counts as a failure. The
+// response itself still reaches the caller.
 type StatusError struct {
 	// Code is the HTTP status.
 	Code int
