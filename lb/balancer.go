@@ -11,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/scalekit-go/scalekit/internal/backoff"
 	"github.com/scalekit-go/scalekit/internal/clock"
 )
 
@@ -109,7 +110,9 @@ func New(endpoints []Endpoint, o *Options) (*Balancer, error) {
 
 // Open returns a Balancer fed by r: it starts r.Watch in the background and
 // waits until the first endpoint set arrives, ctx ends (ctx.Err() is
-// returned) or Watch fails.
+// returned) or Watch fails. Should Watch fail later, the Balancer keeps
+// the last set, reports EventResolverError and restarts Watch with
+// exponential backoff (100 ms to 10 s, jittered) until Close.
 func Open(ctx context.Context, r Resolver, o *Options) (*Balancer, error) {
 	b, err := newBalancer(o)
 	if err != nil {
@@ -118,7 +121,7 @@ func Open(ctx context.Context, r Resolver, o *Options) (*Balancer, error) {
 	wctx, cancel := context.WithCancel(context.Background())
 	first := make(chan struct{})
 	var once sync.Once
-	watchErr := make(chan error, 1)
+	firstErr := make(chan error, 1)
 	b.mu.Lock()
 	b.cancel = cancel
 	b.mu.Unlock()
@@ -126,12 +129,33 @@ func Open(ctx context.Context, r Resolver, o *Options) (*Balancer, error) {
 	go func() {
 		defer b.wg.Done()
 		initial := true
-		err := r.Watch(wctx, func(eps []Endpoint) {
-			_ = b.setEndpoints(eps, initial)
+		update := func(eps []Endpoint) {
+			if err := b.setEndpoints(eps, initial); err != nil && !errors.Is(err, ErrClosed) {
+				b.emit([]Event{{Kind: EventResolverError, Time: b.clk.Now(), Detail: err.Error()}})
+				return
+			}
 			initial = false
 			once.Do(func() { close(first) })
-		})
-		watchErr <- err
+		}
+		bo := backoff.New(backoff.Policy{}, b.clk)
+		for {
+			err := r.Watch(wctx, update)
+			if wctx.Err() != nil {
+				return
+			}
+			if initial {
+				firstErr <- err
+				return
+			}
+			if err == nil {
+				err = errors.New("resolver stopped")
+			}
+			b.emit([]Event{{Kind: EventResolverError, Time: b.clk.Now(), Detail: err.Error()}})
+			d, _ := bo.Next()
+			if clock.Sleep(wctx, b.clk, d) != nil {
+				return
+			}
+		}
 	}()
 	select {
 	case <-first:
@@ -139,7 +163,7 @@ func Open(ctx context.Context, r Resolver, o *Options) (*Balancer, error) {
 	case <-ctx.Done():
 		b.Close()
 		return nil, ctx.Err()
-	case err := <-watchErr:
+	case err := <-firstErr:
 		b.Close()
 		if err == nil {
 			err = errors.New("resolver stopped before the first update")
