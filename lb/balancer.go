@@ -72,6 +72,9 @@ type Balancer struct {
 	clk    clock.Clock
 	policy Policy
 	shared atomic.Int64 // in-flight calls over all backends
+	// removals counts endpoints that started or finished draining; the
+	// HTTP Transport closes its idle keep-alive connections when it moves.
+	removals atomic.Uint64
 
 	snap atomic.Pointer[snapshot]
 
@@ -267,6 +270,7 @@ func (b *Balancer) setEndpoints(endpoints []Endpoint, initial bool) error {
 }
 
 func (b *Balancer) startDrainLocked(be *Backend, now time.Time, events *[]Event) {
+	b.removals.Add(1)
 	be.draining.Store(true)
 	if be.stopHC != nil {
 		be.stopHC()
@@ -290,6 +294,7 @@ func (b *Balancer) finishDrain(be *Backend) {
 		return
 	}
 	delete(b.draining, be)
+	b.removals.Add(1)
 	be.gone = true
 	be.markClosed()
 	b.mu.Unlock()

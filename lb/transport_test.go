@@ -335,3 +335,34 @@ func echo(t *testing.T, c net.Conn, r *lineReader, msg string) string {
 	}
 	return s
 }
+
+func TestTransportClosesIdleConnectionsOfRemovedEndpoints(t *testing.T) {
+	ss, eps := servers(t, "a", "b")
+	bal := newBalancer(t, eps, nil)
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	c := &http.Client{Transport: &lb.Transport{Balancer: bal, Base: base}}
+	for range 4 {
+		get(t, c, "http://svc/x", nil)
+	}
+	if ss[0].Conns() != 1 || ss[1].Conns() != 1 {
+		t.Fatalf("keep-alive connections a=%d b=%d, want 1 each", ss[0].Conns(), ss[1].Conns())
+	}
+	_ = bal.SetEndpoints(eps[1:])
+	get(t, c, "http://svc/x", nil)
+	// The server notices the close asynchronously: poll with a deadline.
+	deadline := time.Now().Add(5 * time.Second)
+	for ss[0].Conns() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("removed endpoint still has %d connections from the client", ss[0].Conns())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Without further removals, connections are reused again.
+	for range 3 {
+		get(t, c, "http://svc/x", nil)
+	}
+	if n := ss[1].Conns(); n != 1 {
+		t.Fatalf("remaining endpoint has %d connections, want 1 reused", n)
+	}
+}
