@@ -150,7 +150,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if note != nil {
 			note.picked = r.Backend
 		}
-		resp.Body = &doneBody{rc: resp.Body, r: r, err: ferr}
+		db := &doneBody{rc: resp.Body, r: r, err: ferr}
+		if rw, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+			// An upgraded connection (WebSocket): the proxy writes to the
+			// body too. The call stays in flight until it is closed.
+			resp.Body = &doneRWBody{doneBody: db, w: rw}
+		} else {
+			resp.Body = db
+		}
 		return resp, nil
 	}
 }
@@ -227,13 +234,13 @@ type doneBody struct {
 	rc   io.ReadCloser
 	r    Result
 	err  error
-	n    int64
+	n    atomic.Int64 // bytes; an upgraded body is read and written at once
 	once sync.Once
 }
 
 func (b *doneBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	b.n += int64(n)
+	b.n.Add(int64(n))
 	if err != nil {
 		e := b.err
 		if err != io.EOF && e == nil {
@@ -251,7 +258,19 @@ func (b *doneBody) Close() error {
 }
 
 func (b *doneBody) finish(err error) {
-	b.once.Do(func() { b.r.Done(DoneInfo{Err: err, Bytes: b.n}) })
+	b.once.Do(func() { b.r.Done(DoneInfo{Err: err, Bytes: b.n.Load()}) })
+}
+
+// doneRWBody is a doneBody over an upgraded, writable connection.
+type doneRWBody struct {
+	*doneBody
+	w io.Writer
+}
+
+func (b *doneRWBody) Write(p []byte) (int, error) {
+	n, err := b.w.Write(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 // pickNote carries sticky-session state between ReverseProxy and the
