@@ -11,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/scalekit-go/scalekit/internal/backoff"
 	"github.com/scalekit-go/scalekit/internal/clock"
 )
 
@@ -25,7 +26,9 @@ type Options struct {
 	// SlowStart is the window over which a newly added endpoint's weight
 	// ramps linearly from SlowStartMin×weight to its full weight, so a cold
 	// cache or JIT is not flooded (0 disables). Endpoints present when the
-	// balancer is created start at full weight.
+	// balancer is created start at full weight; an endpoint returning from
+	// ejection ramps up again. Only policies that use weights see it:
+	// RoundRobin and Random ignore weights.
 	SlowStart time.Duration
 	// SlowStartMin is the starting share of the weight (default 0.1).
 	SlowStartMin float64
@@ -69,6 +72,9 @@ type Balancer struct {
 	clk    clock.Clock
 	policy Policy
 	shared atomic.Int64 // in-flight calls over all backends
+	// removals counts endpoints that started or finished draining; the
+	// HTTP Transport closes its idle keep-alive connections when it moves.
+	removals atomic.Uint64
 
 	snap atomic.Pointer[snapshot]
 
@@ -107,7 +113,9 @@ func New(endpoints []Endpoint, o *Options) (*Balancer, error) {
 
 // Open returns a Balancer fed by r: it starts r.Watch in the background and
 // waits until the first endpoint set arrives, ctx ends (ctx.Err() is
-// returned) or Watch fails.
+// returned) or Watch fails. Should Watch fail later, the Balancer keeps
+// the last set, reports EventResolverError and restarts Watch with
+// exponential backoff (100 ms to 10 s, jittered) until Close.
 func Open(ctx context.Context, r Resolver, o *Options) (*Balancer, error) {
 	b, err := newBalancer(o)
 	if err != nil {
@@ -116,7 +124,7 @@ func Open(ctx context.Context, r Resolver, o *Options) (*Balancer, error) {
 	wctx, cancel := context.WithCancel(context.Background())
 	first := make(chan struct{})
 	var once sync.Once
-	watchErr := make(chan error, 1)
+	firstErr := make(chan error, 1)
 	b.mu.Lock()
 	b.cancel = cancel
 	b.mu.Unlock()
@@ -124,12 +132,33 @@ func Open(ctx context.Context, r Resolver, o *Options) (*Balancer, error) {
 	go func() {
 		defer b.wg.Done()
 		initial := true
-		err := r.Watch(wctx, func(eps []Endpoint) {
-			_ = b.setEndpoints(eps, initial)
+		update := func(eps []Endpoint) {
+			if err := b.setEndpoints(eps, initial); err != nil && !errors.Is(err, ErrClosed) {
+				b.emit([]Event{{Kind: EventResolverError, Time: b.clk.Now(), Detail: err.Error()}})
+				return
+			}
 			initial = false
 			once.Do(func() { close(first) })
-		})
-		watchErr <- err
+		}
+		bo := backoff.New(backoff.Policy{}, b.clk)
+		for {
+			err := r.Watch(wctx, update)
+			if wctx.Err() != nil {
+				return
+			}
+			if initial {
+				firstErr <- err
+				return
+			}
+			if err == nil {
+				err = errors.New("resolver stopped")
+			}
+			b.emit([]Event{{Kind: EventResolverError, Time: b.clk.Now(), Detail: err.Error()}})
+			d, _ := bo.Next()
+			if clock.Sleep(wctx, b.clk, d) != nil {
+				return
+			}
+		}
 	}()
 	select {
 	case <-first:
@@ -137,7 +166,7 @@ func Open(ctx context.Context, r Resolver, o *Options) (*Balancer, error) {
 	case <-ctx.Done():
 		b.Close()
 		return nil, ctx.Err()
-	case err := <-watchErr:
+	case err := <-firstErr:
 		b.Close()
 		if err == nil {
 			err = errors.New("resolver stopped before the first update")
@@ -241,6 +270,7 @@ func (b *Balancer) setEndpoints(endpoints []Endpoint, initial bool) error {
 }
 
 func (b *Balancer) startDrainLocked(be *Backend, now time.Time, events *[]Event) {
+	b.removals.Add(1)
 	be.draining.Store(true)
 	if be.stopHC != nil {
 		be.stopHC()
@@ -264,6 +294,7 @@ func (b *Balancer) finishDrain(be *Backend) {
 		return
 	}
 	delete(b.draining, be)
+	b.removals.Add(1)
 	be.gone = true
 	be.markClosed()
 	b.mu.Unlock()

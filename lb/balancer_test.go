@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -367,5 +369,45 @@ func TestConcurrentPickAndUpdate(t *testing.T) {
 		if be.InFlight() != 0 {
 			t.Errorf("%s in flight %d after all Done", be.Addr(), be.InFlight())
 		}
+	}
+}
+
+func TestOpenRestartsFailedResolver(t *testing.T) {
+	clk := clock.NewFake(t0)
+	ev := newEvents()
+	var calls atomic.Int32
+	r := lb.ResolverFunc(func(ctx context.Context, update func([]lb.Endpoint)) error {
+		switch calls.Add(1) {
+		case 1:
+			update(lbtest.Addrs(2))
+			update([]lb.Endpoint{{Addr: ""}}) // a bad set is reported and skipped
+			return errors.New("registry connection lost")
+		default:
+			update(lbtest.Addrs(3))
+			<-ctx.Done()
+			return nil
+		}
+	})
+	b, err := lb.Open(context.Background(), r, &lb.Options{Clock: clk, OnEvent: ev.on})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if e := ev.wait(t, lb.EventResolverError, ""); !strings.Contains(e.Detail, "bad endpoint") {
+		t.Fatalf("first resolver error %q, want the bad endpoint", e.Detail)
+	}
+	if e := ev.wait(t, lb.EventResolverError, ""); e.Detail != "registry connection lost" {
+		t.Fatalf("resolver error %q", e.Detail)
+	}
+	if n := len(b.Backends()); n != 2 {
+		t.Fatalf("%d endpoints while the resolver is down, want the last 2", n)
+	}
+	if err := clk.BlockUntil(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10 * time.Second) // past any backoff delay
+	ev.wait(t, lb.EventAdded, lbtest.Addrs(3)[2].Addr)
+	if n := len(b.Backends()); n != 3 {
+		t.Fatalf("%d endpoints after the restart, want 3", n)
 	}
 }

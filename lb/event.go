@@ -31,10 +31,14 @@ const (
 	// EventBreaker: the endpoint's circuit breaker changed state (Detail
 	// holds "closed", "half-open" or "open").
 	EventBreaker
+	// EventResolverError: the Resolver of a Balancer made by Open failed
+	// after its first update, or reported a bad endpoint (Detail holds the
+	// error; Addr is empty). The last good set stays in use.
+	EventResolverError
 )
 
 var eventNames = [...]string{"", "added", "draining", "removed", "healthy", "unhealthy",
-	"ejected", "ejection-skipped", "half-open", "recovered", "breaker"}
+	"ejected", "ejection-skipped", "half-open", "recovered", "breaker", "resolver-error"}
 
 // String returns the kind's lower-case name.
 func (k EventKind) String() string {
@@ -46,6 +50,7 @@ func (k EventKind) String() string {
 
 // Event is one endpoint state change, delivered to Options.OnEvent.
 type Event struct {
+	// Kind says what happened.
 	Kind EventKind
 	// Addr is the endpoint's address.
 	Addr string

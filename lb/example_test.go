@@ -1,11 +1,13 @@
 package lb_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"time"
 
 	"github.com/scalekit-go/scalekit/lb"
 )
@@ -117,4 +119,42 @@ func ExampleTransport() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println(string(body))
 	// Output: user 42
+}
+
+// The README's example: a smart client over DNS discovery and an L7 proxy.
+// (Compiled, not run: it needs the DNS names.)
+func Example_smartClientAndProxy() {
+	run := func(ctx context.Context, video, billing, web *lb.Balancer) error {
+		res, err := lb.DNS("users.internal", 8080, &lb.DNSOptions{Interval: 10 * time.Second})
+		if err != nil {
+			return err
+		}
+		users, err := lb.Open(ctx, res, &lb.Options{
+			Policy:  lb.LeastResponseTime(nil),            // P2C over peak EWMA
+			Outlier: &lb.OutlierOptions{FailureRate: 0.1}, // and 5 failures in a row
+			Breaker: &lb.BreakerOptions{Timeout: 10 * time.Second},
+		})
+		if err != nil {
+			return err
+		}
+		defer users.Close()
+		client := &http.Client{Transport: &lb.Transport{Balancer: users}}
+		resp, err := client.Get("http://users/v1/users/42") // retried elsewhere if it fails
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+
+		// L7: video to the video servers, billing to billing (sticky), the rest to web.
+		proxy, err := lb.NewReverseProxy([]lb.Route{
+			{PathPrefix: "/video/", Balancer: video},
+			{PathPrefix: "/billing/", Balancer: billing, Sticky: &lb.StickyCookie{}},
+			{Host: "*.example.com", PathPrefix: "/", Balancer: web, Key: lb.KeyFromIP(false)},
+		}, nil)
+		if err != nil {
+			return err
+		}
+		return http.ListenAndServe(":8080", proxy)
+	}
+	_ = run
 }

@@ -4,9 +4,13 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/scalekit-go/scalekit/internal/clock"
 	"github.com/scalekit-go/scalekit/lb"
 	"github.com/scalekit-go/scalekit/lb/lbtest"
 )
@@ -143,5 +147,77 @@ func TestKeyFuncs(t *testing.T) {
 	r.Header.Del("X-Forwarded-For")
 	if got := lb.KeyFromIP(true)(r); got != "192.0.2.7" {
 		t.Errorf("ip forwarded without header: got %q", got)
+	}
+}
+
+func FuzzKeyFromIP(f *testing.F) {
+	f.Add("203.0.113.9, 10.0.0.1", "192.0.2.7:5555")
+	f.Add(",", "")
+	f.Add(" \t", "[::1]:80")
+	f.Fuzz(func(t *testing.T, xff, remote string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", xff)
+		k := lb.KeyFromIP(true)(r)
+		if strings.TrimSpace(xff) != "" && strings.ContainsRune(k, ',') {
+			t.Fatalf("key %q from %q holds more than the first hop", k, xff)
+		}
+		_ = lb.KeyFromIP(false)(r)
+	})
+}
+
+// TestConsistentHashSlowStartMovesKeysOnlyToNewcomer: while a new endpoint
+// ramps up, keys move only from the old endpoints to it, never between the
+// old ones, and in the end it owns its fair share.
+func TestConsistentHashSlowStartMovesKeysOnlyToNewcomer(t *testing.T) {
+	clk := clock.NewFake(t0)
+	eps := lbtest.Addrs(5)
+	b := newBalancer(t, eps[:4], &lb.Options{Clock: clk, SlowStart: 10 * time.Second,
+		Policy: lb.ConsistentHash(&lb.HashOptions{Epsilon: -1})})
+	owners := func() map[string]string {
+		out := map[string]string{}
+		for i := range 4000 {
+			k := "k" + strconv.Itoa(i)
+			out[k] = pickDone(t, b, lb.PickInfo{Key: k}, nil).Addr()
+		}
+		return out
+	}
+	before := owners()
+	_ = b.SetEndpoints(eps)
+	newcomer := eps[4].Addr
+	var shares []float64
+	for step := 0; step <= 10; step++ {
+		if step > 0 {
+			clk.Advance(time.Second)
+		}
+		now := owners()
+		got := 0
+		for k, a := range now {
+			if a != before[k] && a != newcomer {
+				t.Fatalf("step %d: key %s moved %s → %s between old endpoints", step, k, before[k], a)
+			}
+			if a == newcomer {
+				got++
+			}
+		}
+		shares = append(shares, float64(got)/4000)
+	}
+	if shares[0] > 0.05 {
+		t.Errorf("newcomer owns %.2f of keys at once, want ≈ 0.02 (10%% weight)", shares[0])
+	}
+	// After the window (once the last ramp step is in) it owns ≈ 1/5.
+	deadline := time.Now().Add(5 * time.Second)
+	for final := shares[len(shares)-1]; final < 0.15 || final > 0.25; {
+		if time.Now().After(deadline) {
+			t.Fatalf("newcomer share after the ramp %.3f, want ≈ 0.2 (shares %v)", final, shares)
+		}
+		runtime.Gosched()
+		got := 0
+		for _, a := range owners() {
+			if a == newcomer {
+				got++
+			}
+		}
+		final = float64(got) / 4000
 	}
 }

@@ -85,6 +85,13 @@ func (h HealthCheck) withDefaults() HealthCheck {
 	return h
 }
 
+// check runs one probe bounded by Timeout.
+func (h *HealthCheck) check(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
+	defer cancel()
+	return h.probe(ctx, addr)
+}
+
 // probe runs one health probe against addr.
 func (h *HealthCheck) probe(ctx context.Context, addr string) error {
 	if h.Probe != nil {
@@ -133,9 +140,7 @@ func (b *Balancer) startHealthLocked(be *Backend) {
 	go func() {
 		defer b.wg.Done()
 		for {
-			pctx, pcancel := context.WithTimeout(ctx, hc.Timeout)
-			err := hc.probe(pctx, be.Addr())
-			pcancel()
+			err := hc.check(ctx, be.Addr())
 			if ctx.Err() != nil {
 				return
 			}

@@ -248,6 +248,14 @@ func TestHealthCheckHTTPAndTCP(t *testing.T) {
 	if err := lb.ProbeForTest(hc, ctx, srv.Addr()); err == nil {
 		t.Fatal("HTTP probe accepted a 503")
 	}
+	// A probe that hangs fails at Timeout.
+	srv.SetHealthy(true)
+	srv.SetDelay(10 * time.Second)
+	slow := &lb.HealthCheck{Path: "/slow", Timeout: 50 * time.Millisecond}
+	start := time.Now()
+	if err := lb.ProbeForTest(slow, ctx, srv.Addr()); err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("hanging probe: err %v after %v", err, time.Since(start))
+	}
 	tcp := &lb.HealthCheck{Timeout: time.Second}
 	if err := lb.ProbeForTest(tcp, ctx, srv.Addr()); err != nil {
 		t.Fatalf("TCP probe of a listening server: %v", err)

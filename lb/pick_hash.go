@@ -52,19 +52,49 @@ type ringPoint struct {
 	owner int32
 }
 
+// maxRingPoints bounds the ring; larger weight sums get fewer points per
+// unit of weight.
+const maxRingPoints = 1 << 18
+
+// ringSizes returns the number of ring points of each endpoint. An endpoint
+// at its full configured weight W gets replicas×W points whatever the
+// others do; one whose effective weight is a fraction f of its full weight
+// (slow start) gets f of them, a prefix of its full set, so ramping up
+// only takes keys over from others and never moves keys between the
+// stable endpoints.
+func ringSizes(ready []Weighted, replicas int) []int {
+	// scale maps configured weights to the effective weights of endpoints
+	// at full weight (1 standalone, the Balancer's fixed-point scale
+	// inside a Balancer).
+	scale, sumW := 0.0, 0
+	for _, r := range ready {
+		scale = max(scale, float64(max(r.Weight, 1))/float64(r.Backend.Weight()))
+		sumW += r.Backend.Weight()
+	}
+	if replicas*sumW > maxRingPoints {
+		replicas = max(1, maxRingPoints/sumW)
+	}
+	out := make([]int, len(ready))
+	for i, r := range ready {
+		f := float64(max(r.Weight, 1)) / (float64(r.Backend.Weight()) * scale)
+		out[i] = max(1, int(math.Round(f*float64(replicas*r.Backend.Weight()))))
+	}
+	return out
+}
+
 func (p hashPolicy) Build(ready []Weighted) Picker {
 	if len(ready) == 0 {
 		return emptyPicker{}
 	}
-	w := weightsOf(ready)
-	// Keep the ring a reasonable size when weights are large.
-	nw := normaliseWeights(w)
-	points := make([]ringPoint, 0, len(ready)*p.replicas)
+	nw := ringSizes(ready, p.replicas)
 	totalW := 0
+	for _, n := range nw {
+		totalW += n
+	}
+	points := make([]ringPoint, 0, totalW)
 	for i, r := range ready {
-		totalW += nw[i]
 		addr := r.Backend.Addr()
-		for k := 0; k < nw[i]*p.replicas; k++ {
+		for k := 0; k < nw[i]; k++ {
 			points = append(points, ringPoint{hashString(addr + "#" + strconv.Itoa(k)), int32(i)})
 		}
 	}

@@ -30,15 +30,15 @@ func (o *LoadOptions) exactBelow() int {
 // loadSet is the shared shape of the load-aware pickers: backends, their
 // weights, and a cost function (lower is better).
 type loadSet struct {
-	set    []*Backend
-	weight []float64
-	exact  bool
+	set   []*Backend
+	inv   []float64 // 1/weight: multiplying is cheaper than dividing
+	exact bool
 }
 
 func newLoadSet(ready []Weighted, o *LoadOptions) loadSet {
-	ls := loadSet{set: backendsOf(ready), weight: make([]float64, len(ready))}
+	ls := loadSet{set: backendsOf(ready), inv: make([]float64, len(ready))}
 	for i, w := range weightsOf(ready) {
-		ls.weight[i] = float64(w)
+		ls.inv[i] = 1 / float64(w)
 	}
 	ls.exact = len(ready) <= o.exactBelow()
 	return ls
@@ -64,7 +64,7 @@ func (p lcPolicy) Build(ready []Weighted) Picker {
 type lcPicker struct{ loadSet }
 
 func (p *lcPicker) cost(i int) float64 {
-	return float64(p.set[i].inflight.Load()+1) / p.weight[i]
+	return float64(p.set[i].inflight.Load()+1) * p.inv[i]
 }
 
 func (p *lcPicker) Pick(PickInfo) (*Backend, error) {
@@ -125,7 +125,7 @@ func (p *lrtPicker) cost(i int, now int64) float64 {
 		}
 		return math.MaxFloat64 / 4
 	}
-	return lat * (in + 1) / p.weight[i]
+	return lat * (in + 1) * p.inv[i]
 }
 
 func (p *lrtPicker) Pick(info PickInfo) (*Backend, error) {
@@ -176,7 +176,7 @@ type lbwPicker struct{ loadSet }
 func (p *lbwPicker) cost(i int, now int64) float64 {
 	// In-flight calls break ties between endpoints that moved nothing yet.
 	b := p.set[i]
-	return (b.bytesAt(now) + float64(b.inflight.Load())) / p.weight[i]
+	return (b.bytesAt(now) + float64(b.inflight.Load())) * p.inv[i]
 }
 
 func (p *lbwPicker) Pick(info PickInfo) (*Backend, error) {

@@ -41,6 +41,7 @@ type Picker interface {
 // Weighted is a ready endpoint with its effective weight at build time
 // (the configured weight, reduced during slow start).
 type Weighted struct {
+	// Backend is the endpoint.
 	Backend *Backend
 	// Weight is at least 1.
 	Weight int
@@ -56,9 +57,16 @@ type Policy interface {
 	Build(ready []Weighted) Picker
 }
 
-// randN returns a pseudo-random int in [0, n). It is a variable so that
-// the simulation benchmark can make every random choice reproducible.
-var randN = rand.IntN
+// randU64 is the pickers' random source. It is a variable so that the
+// simulation benchmark can make every random choice reproducible.
+var randU64 = rand.Uint64
+
+// randN returns a pseudo-random int in [0, n), 0 < n < 2^32, by
+// multiply-shift on 32 random bits (bias below n/2^32, far below anything
+// a load balancer can notice).
+func randN(n int) int {
+	return int((randU64() >> 32) * uint64(n) >> 32)
+}
 
 type emptyPicker struct{}
 
@@ -245,8 +253,9 @@ func gcd(a, b int) int {
 
 // twoDistinct returns two different random indexes in [0, n), n ≥ 2.
 func twoDistinct(n int) (int, int) {
-	i := randN(n)
-	j := randN(n - 1)
+	x := randU64() // one draw, split in two 32-bit halves
+	i := int((x >> 32) * uint64(n) >> 32)
+	j := int((x & 0xffffffff) * uint64(n-1) >> 32)
 	if j >= i {
 		j++
 	}

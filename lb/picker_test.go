@@ -3,6 +3,7 @@ package lb_test
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,6 +98,14 @@ func TestWeightedRoundRobinExactAndInterleaved(t *testing.T) {
 	seq := lbtest.Sequence(t, p, 70, nil, false)
 	if r := lbtest.MaxRun(seq); r > 4 {
 		t.Errorf("longest run of one endpoint is %d, want ≤ 4 (interleaved)", r)
+	}
+	name := map[string]string{eps[0].Addr: "a", eps[1].Addr: "b", eps[2].Addr: "c"}
+	var cycle string
+	for _, a := range seq[:7] {
+		cycle += name[a]
+	}
+	if want := "aabacaa"; !strings.Contains(want+want, cycle) {
+		t.Errorf("cycle %s is not a rotation of nginx's %s", cycle, want)
 	}
 }
 

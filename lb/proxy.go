@@ -67,7 +67,8 @@ func (r *Route) matches(req *http.Request, host string) bool {
 // ProxyOptions configures a ReverseProxy. A nil *ProxyOptions means the
 // defaults.
 type ProxyOptions struct {
-	// Transport sends requests upstream (default http.DefaultTransport).
+	// Transport sends requests upstream (default: a clone of
+	// http.DefaultTransport per route).
 	Transport http.RoundTripper
 	// MaxAttempts bounds the attempts of idempotent requests, each on
 	// another endpoint when possible (default 3).

@@ -1,7 +1,9 @@
 package lb_test
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -219,5 +221,57 @@ func TestReverseProxyKillMidRun(t *testing.T) {
 	ev.wait(t, lb.EventEjected, eps[0].Addr)
 	if ss[1].Hits()+ss[2].Hits() < 480-ss[0].Hits() {
 		t.Fatalf("hits a=%d b=%d c=%d", ss[0].Hits(), ss[1].Hits(), ss[2].Hits())
+	}
+}
+
+// TestReverseProxyUpgrade: an upgraded connection (as WebSocket uses) is
+// proxied both ways and counted in flight until it closes.
+func TestReverseProxyUpgrade(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "no upgrade", 400)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_ = brw.Flush()
+		line, err := brw.ReadString('\n')
+		if err != nil {
+			return
+		}
+		_, _ = brw.WriteString("echo: " + line)
+		_ = brw.Flush()
+	}))
+	defer backend.Close()
+	bal := newBalancer(t, []lb.Endpoint{{Addr: backend.Listener.Addr().String()}}, nil)
+	p, _ := lb.NewReverseProxy([]lb.Route{{Balancer: bal}}, nil)
+	front := httptest.NewServer(p)
+	defer front.Close()
+	c, err := net.Dial("tcp", front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	if be := bal.Backends()[0]; be.InFlight() != 1 {
+		t.Fatalf("upgraded connection not in flight: %d", be.InFlight())
+	}
+	_, _ = io.WriteString(c, "hello\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "echo: hello\n" {
+		t.Fatalf("through the upgraded connection: %q %v", line, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 )
 
 // Transport is an http.RoundTripper "smart client": every request goes to
@@ -24,12 +25,19 @@ import (
 // be sent again (no body, or Request.GetBody set, as http.NewRequest does
 // for in-memory bodies).
 //
-// A Transport is safe for concurrent use once its fields are set; the zero
-// value is not usable (Balancer is required).
+// Draining: once endpoints leave the Balancer, the next request closes the
+// base transport's idle keep-alive connections (if it has
+// CloseIdleConnections), so removed endpoints are not held open.
+//
+// A Transport is safe for concurrent use once its fields are set and must
+// not be copied after first use; the zero value is not usable (Balancer is
+// required).
 type Transport struct {
 	// Balancer picks the endpoints. Required.
 	Balancer *Balancer
-	// Base sends each attempt (default http.DefaultTransport).
+	// Base sends each attempt (default: a clone of http.DefaultTransport
+	// owned by this Transport, so that draining never touches the
+	// process-wide default's connections).
 	Base http.RoundTripper
 	// Scheme is the scheme used to reach endpoints (default "http").
 	Scheme string
@@ -47,12 +55,35 @@ type Transport struct {
 	// FailureStatus reports whether a status counts as a failure of the
 	// endpoint for outlier detection and breakers (default ≥ 500).
 	FailureStatus func(status int) bool
+
+	seen     atomic.Uint64 // Balancer.removals when idle connections were last closed
+	baseOnce sync.Once
+	own      http.RoundTripper
 }
 
-// StatusError is the error fed back to the Balancer for a response whose
-// status counts as a failure.
-type StatusError struct{ Code int }
+func (t *Transport) base() http.RoundTripper {
+	if t.Base != nil {
+		return t.Base
+	}
+	t.baseOnce.Do(func() {
+		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+			t.own = dt.Clone()
+		} else {
+			t.own = http.DefaultTransport
+		}
+	})
+	return t.own
+}
 
+// StatusError is the error a Transport feeds back to the Balancer
+// (DoneInfo.Err) for a response whose status counts as a failure. The
+// response itself still reaches the caller.
+type StatusError struct {
+	// Code is the HTTP status.
+	Code int
+}
+
+// Error returns "lb: upstream status <code>".
 func (e *StatusError) Error() string { return fmt.Sprintf("lb: upstream status %d", e.Code) }
 
 // RoundTrip implements http.RoundTripper.
@@ -61,10 +92,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("lb: Transport without a Balancer")
 	}
-	base := t.Base
-	if base == nil {
-		base = http.DefaultTransport
-	}
+	base := t.base()
+	t.dropIdle(base)
 	attempts := t.MaxAttempts
 	if attempts <= 0 {
 		attempts = 3
@@ -121,8 +150,29 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if note != nil {
 			note.picked = r.Backend
 		}
-		resp.Body = &doneBody{rc: resp.Body, r: r, err: ferr}
+		db := &doneBody{rc: resp.Body, r: r, err: ferr}
+		if rw, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+			// An upgraded connection (WebSocket): the proxy writes to the
+			// body too. The call stays in flight until it is closed.
+			resp.Body = &doneRWBody{doneBody: db, w: rw}
+		} else {
+			resp.Body = db
+		}
 		return resp, nil
+	}
+}
+
+// dropIdle closes the base transport's idle keep-alive connections once
+// after endpoints left the Balancer, so that a removed endpoint is not
+// kept open by connections no request will use again. Connections to the
+// remaining endpoints are re-dialled on demand.
+func (t *Transport) dropIdle(base http.RoundTripper) {
+	g, seen := t.Balancer.removals.Load(), t.seen.Load()
+	if g == seen || !t.seen.CompareAndSwap(seen, g) {
+		return
+	}
+	if ci, ok := base.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
 	}
 }
 
@@ -184,13 +234,13 @@ type doneBody struct {
 	rc   io.ReadCloser
 	r    Result
 	err  error
-	n    int64
+	n    atomic.Int64 // bytes; an upgraded body is read and written at once
 	once sync.Once
 }
 
 func (b *doneBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	b.n += int64(n)
+	b.n.Add(int64(n))
 	if err != nil {
 		e := b.err
 		if err != io.EOF && e == nil {
@@ -208,7 +258,19 @@ func (b *doneBody) Close() error {
 }
 
 func (b *doneBody) finish(err error) {
-	b.once.Do(func() { b.r.Done(DoneInfo{Err: err, Bytes: b.n}) })
+	b.once.Do(func() { b.r.Done(DoneInfo{Err: err, Bytes: b.n.Load()}) })
+}
+
+// doneRWBody is a doneBody over an upgraded, writable connection.
+type doneRWBody struct {
+	*doneBody
+	w io.Writer
+}
+
+func (b *doneRWBody) Write(p []byte) (int, error) {
+	n, err := b.w.Write(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 // pickNote carries sticky-session state between ReverseProxy and the

@@ -335,3 +335,70 @@ func echo(t *testing.T, c net.Conn, r *lineReader, msg string) string {
 	}
 	return s
 }
+
+func TestTransportClosesIdleConnectionsOfRemovedEndpoints(t *testing.T) {
+	ss, eps := servers(t, "a", "b")
+	bal := newBalancer(t, eps, nil)
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	c := &http.Client{Transport: &lb.Transport{Balancer: bal, Base: base}}
+	for range 4 {
+		get(t, c, "http://svc/x", nil)
+	}
+	if ss[0].Conns() != 1 || ss[1].Conns() != 1 {
+		t.Fatalf("keep-alive connections a=%d b=%d, want 1 each", ss[0].Conns(), ss[1].Conns())
+	}
+	_ = bal.SetEndpoints(eps[1:])
+	get(t, c, "http://svc/x", nil)
+	// The server notices the close asynchronously: poll with a deadline.
+	deadline := time.Now().Add(5 * time.Second)
+	for ss[0].Conns() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("removed endpoint still has %d connections from the client", ss[0].Conns())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Without further removals, connections are reused again.
+	for range 3 {
+		get(t, c, "http://svc/x", nil)
+	}
+	if n := ss[1].Conns(); n != 1 {
+		t.Fatalf("remaining endpoint has %d connections, want 1 reused", n)
+	}
+}
+
+func TestTCPProxyConnectTimeout(t *testing.T) {
+	good := lbtest.NewTCPServer(t, "good")
+	const blackhole = "192.0.2.1:9" // TEST-NET-1: never answers
+	ev := newEvents()
+	bal := newBalancer(t, []lb.Endpoint{{Addr: blackhole}, {Addr: good.Addr()}}, &lb.Options{
+		Policy: lb.RoundRobin(), OnEvent: ev.on, Outlier: &lb.OutlierOptions{ConsecutiveFailures: 1}})
+	var d net.Dialer
+	var timedOut atomic.Int32
+	p := lb.NewTCPProxy(bal, &lb.TCPProxyOptions{ConnectTimeout: 50 * time.Millisecond,
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if addr == blackhole { // a SYN into the void: wait for the timeout
+				<-ctx.Done()
+				timedOut.Add(1)
+				return nil, ctx.Err()
+			}
+			return d.DialContext(ctx, network, addr)
+		}})
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	go func() { _ = p.Serve(l) }()
+	defer p.Close()
+	for range 4 {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := echo(t, c, &lineReader{c: c}, "x"); got != "good: x" {
+			t.Fatalf("answer %q", got)
+		}
+		c.Close()
+	}
+	if timedOut.Load() != 1 {
+		t.Fatalf("%d connects timed out, want 1 (then the endpoint is ejected)", timedOut.Load())
+	}
+	ev.wait(t, lb.EventEjected, blackhole)
+}

@@ -142,3 +142,20 @@ func TestBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseEndpoints(f *testing.F) {
+	for _, s := range []string{"a:1", "a:1*3,b:2", "[::1]:80*2", "x", "a:1*", "*,*", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		eps, err := parseEndpoints(s)
+		if err != nil {
+			return
+		}
+		for _, e := range eps {
+			if _, _, err := net.SplitHostPort(e.Addr); err != nil || e.Weight < 0 {
+				t.Fatalf("%q gave bad endpoint %+v", s, e)
+			}
+		}
+	})
+}

@@ -57,6 +57,13 @@ func NewServer(t testing.TB, name string) *Server {
 // Addr returns the server's "host:port".
 func (s *Server) Addr() string { return s.srv.Listener.Addr().String() }
 
+// Conns returns the number of open client connections.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // Hits returns the number of non-health requests served.
 func (s *Server) Hits() int64 { return s.hits.Load() }
 
