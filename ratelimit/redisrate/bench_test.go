@@ -41,7 +41,7 @@ func BenchmarkGCRAVsBareEvalSha(b *testing.B) {
 	for i := range keys {
 		keys[i] = "user:" + strconv.Itoa(i)
 	}
-	args := []any{1, -1, lim.Rate, lim.Period.Microseconds(), lim.Burst, 1}
+	args := []any{1, -1, lim.Rate, lim.Period.Microseconds(), lim.Burst, 1, 0}
 	gcraCall := func(i int) error { _, err := l.Allow(ctx, keys[i&1023], 1); return err }
 	bareCall := func(i int) error {
 		return trivial.Run(ctx, c, []string{d.Key(keys[i&1023])}, args...).Err()

@@ -26,6 +26,12 @@ type Options struct {
 	// nil in production: the server clock is the one clock every instance
 	// shares. Tests set a fake clock to drive the scripts exactly.
 	Clock clock.Clock
+	// ExpirySlack is added to every key's expiry, which is otherwise the
+	// key's reset-after (the moment its state becomes equivalent to a
+	// fresh key's). Expiry runs on the server's clock, so a Clock that runs
+	// slower than real time (a fake clock in tests) needs a slack longer
+	// than the test, or state would expire early. Default 0.
+	ExpirySlack time.Duration
 	// Limiter configures the ratelimit.Limiter that New wraps around the
 	// driver (failure policy, fallback, metrics).
 	Limiter *ratelimit.Options
@@ -43,7 +49,7 @@ type Driver struct {
 	script *redis.Script
 	prefix string
 	clk    clock.Clock
-	args   [4]any // rate, period µs, burst, emission interval µs (boxed once)
+	args   [5]any // rate, period µs, burst, emission interval µs, slack ms (boxed once)
 }
 
 // maxMicros bounds the products the scripts form, in µs, so that Lua's
@@ -79,7 +85,7 @@ func NewDriver(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Drive
 	d := &Driver{
 		c: c, lim: lim, prefix: o.Prefix, clk: o.Clock,
 		script: scriptFor(lim.Algorithm),
-		args:   [4]any{int64(lim.Rate), period, int64(lim.Burst), t},
+		args:   [5]any{int64(lim.Rate), period, int64(lim.Burst), t, max(0, o.ExpirySlack.Milliseconds())},
 	}
 	return d, nil
 }
@@ -140,7 +146,7 @@ func (d *Driver) Allow(ctx context.Context, key string, n int) (driver.Decision,
 		now = d.clk.Now().UnixMicro()
 	}
 	res, err := d.script.Run(ctx, d.c, []string{d.prefix + key},
-		n, now, d.args[0], d.args[1], d.args[2], d.args[3]).Int64Slice()
+		n, now, d.args[0], d.args[1], d.args[2], d.args[3], d.args[4]).Int64Slice()
 	if err != nil {
 		return driver.Decision{}, err
 	}

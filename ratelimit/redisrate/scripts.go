@@ -13,12 +13,14 @@ package redisrate
 //	ARGV[4] period Limit.Period in µs
 //	ARGV[5] burst  Limit.Burst (bucket algorithms)
 //	ARGV[6] t      emission interval Period/Rate in µs, rounded up
+//	ARGV[7] slack  ms added to every key's expiry (Options.ExpirySlack)
 //
 // and returns {allowed (0/1), remaining, retry-after µs, reset-after µs,
-// delay µs}. A key's expiry is set to its reset-after: when it expires the
-// state it held was already equivalent to a fresh key, so expiry reclaims
-// memory without changing any decision (and an expiry that comes late, as
-// with an injected test clock, changes nothing either).
+// delay µs}. A key's expiry is set to its reset-after (plus the slack):
+// when it expires the state it held was already equivalent to a fresh key,
+// so expiry reclaims memory without changing any decision. That holds when
+// decision time runs at the server's pace; an injected clock that runs
+// slower (a fake clock) needs a slack longer than the test.
 
 // prelude reads the arguments and the time, and defines exact integer
 // helpers and the expiry/number-formatting helpers.
@@ -43,8 +45,9 @@ local function cdiv(a, b)
   return fdiv(a + b - 1, b)
 end
 local function num(x) return string.format('%.0f', x) end
+local slack = tonumber(ARGV[7])
 local function expire(us)
-  redis.call('PEXPIRE', KEYS[1], num(cdiv(us, 1000) + 1))
+  redis.call('PEXPIRE', KEYS[1], num(cdiv(us, 1000) + 1 + slack))
 end
 `
 
@@ -69,7 +72,7 @@ local newTat = tat + n * T
 if newTat - cap > now then
   return {0, math.floor(math.max(0, cap - tat + now) / T), newTat - cap - now, tat - now, 0}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', newTat), 'PX', math.floor((newTat - now) / 1000) + 2)
+redis.call('SET', KEYS[1], string.format('%.0f', newTat), 'PX', math.floor((newTat - now) / 1000) + 2 + tonumber(ARGV[7]))
 local delay = 0
 if LEAKY then delay = tat - now end
 return {1, math.floor(math.max(0, cap - newTat + now) / T), 0, newTat - now, delay}
