@@ -107,8 +107,7 @@ func New(c redis.UniversalClient, lim driver.Limit, opts *Options) (*ratelimit.L
 }
 
 var (
-	gcra         = redis.NewScript("local LEAKY = false\n" + gcraScript)
-	leaky        = redis.NewScript("local LEAKY = true\n" + gcraScript)
+	gcra         = redis.NewScript(gcraScript)
 	tokenScript  = redis.NewScript(prelude + tokenBucketBody)
 	fixedScript  = redis.NewScript(prelude + fixedWindowBody)
 	windowScript = redis.NewScript(prelude + slidingWindowBody)
@@ -117,10 +116,8 @@ var (
 
 func scriptFor(a driver.Algorithm) *redis.Script {
 	switch a {
-	case driver.GCRA:
+	case driver.GCRA, driver.LeakyBucket:
 		return gcra
-	case driver.LeakyBucket:
-		return leaky
 	case driver.TokenBucket:
 		return tokenScript
 	case driver.FixedWindow:
@@ -150,6 +147,9 @@ func (d *Driver) Allow(ctx context.Context, key string, n int) (driver.Decision,
 	if err != nil {
 		return driver.Decision{}, err
 	}
+	if d.lim.Algorithm == driver.GCRA || d.lim.Algorithm == driver.LeakyBucket {
+		return d.gcraDecision(res, n)
+	}
 	if len(res) != 5 {
 		return driver.Decision{}, fmt.Errorf("redisrate: script returned %d values, want 5", len(res))
 	}
@@ -161,4 +161,29 @@ func (d *Driver) Allow(ctx context.Context, key string, n int) (driver.Decision,
 		ResetAfter: time.Duration(res[3]) * time.Microsecond,
 		Delay:      time.Duration(res[4]) * time.Microsecond,
 	}, nil
+}
+
+// gcraDecision completes a GCRA or leaky-bucket decision from the script's
+// {allowed, reset-after µs}, with the same integer arithmetic as the
+// in-process algorithm: capacity C = Burst·T, and the TAT lies reset µs
+// from now.
+func (d *Driver) gcraDecision(res []int64, n int) (driver.Decision, error) {
+	if len(res) != 2 {
+		return driver.Decision{}, fmt.Errorf("redisrate: script returned %d values, want 2", len(res))
+	}
+	t := d.args[3].(int64)
+	capT := int64(d.lim.Burst) * t
+	reset := max(0, res[1])
+	dec := driver.Decision{
+		Allowed:    res[0] == 1,
+		Limit:      d.lim.Burst,
+		Remaining:  int(max(0, capT-reset) / t),
+		ResetAfter: time.Duration(reset) * time.Microsecond,
+	}
+	if !dec.Allowed {
+		dec.RetryAfter = time.Duration(reset+int64(n)*t-capT) * time.Microsecond
+	} else if d.lim.Algorithm == driver.LeakyBucket {
+		dec.Delay = time.Duration(max(0, reset-int64(n)*t)) * time.Microsecond
+	}
+	return dec, nil
 }

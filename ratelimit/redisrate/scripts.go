@@ -52,30 +52,28 @@ end
 `
 
 // gcraScript is GCRA (virtual scheduling) on a single timestamp, the
-// theoretical arrival time; with LEAKY set it is the leaky bucket as a
-// queue and also returns the admitted request's paced delay. It is the hot
-// path of most deployments, so it stands alone, without the prelude's
-// helpers: three commands (TIME, GET, SET) and plain arithmetic.
-// math.floor(a/b) is exact here: a and b are non-negative integers below
-// 2^51, so the rounded quotient never reaches the next integer.
+// theoretical arrival time (TAT); the leaky bucket as a queue runs the same
+// script (its paced delay is the old TAT minus now). It is the hot path of
+// most deployments, so it stands alone, without the prelude's helpers:
+// three commands (TIME, GET, SET) and plain arithmetic, and it returns only
+// {allowed, reset-after µs} (the TAT minus now after the decision), from
+// which the driver derives the rest exactly. The TAT is written as a Lua
+// number; Redis formats it with enough digits to read it back exactly.
 const gcraScript = `
 local now = tonumber(ARGV[2])
 if now < 0 then
   local t = redis.call('TIME')
   now = t[1] * 1000000 + t[2]
 end
-local n, burst, T = tonumber(ARGV[1]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local cap = burst * T
+local T = tonumber(ARGV[6])
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if not tat or tat < now then tat = now end
-local newTat = tat + n * T
-if newTat - cap > now then
-  return {0, math.floor(math.max(0, cap - tat + now) / T), newTat - cap - now, tat - now, 0}
+local newTat = tat + tonumber(ARGV[1]) * T
+if newTat - tonumber(ARGV[5]) * T > now then
+  return {0, tat - now}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', newTat), 'PX', math.floor((newTat - now) / 1000) + 2 + tonumber(ARGV[7]))
-local delay = 0
-if LEAKY then delay = tat - now end
-return {1, math.floor(math.max(0, cap - newTat + now) / T), 0, newTat - now, delay}
+redis.call('SET', KEYS[1], newTat, 'PX', math.floor((newTat - now) / 1000) + 2 + tonumber(ARGV[7]))
+return {1, newTat - now}
 `
 
 // tokenBucketBody keeps tokens as an exact integer count of 1/Period units
