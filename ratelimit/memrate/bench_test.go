@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/scalekit-go/scalekit/ratelimit"
 	"github.com/scalekit-go/scalekit/ratelimit/memrate"
 )
@@ -65,5 +67,17 @@ func BenchmarkAllowParallel(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkBaselineXTimeRate is the same-run baseline: one
+// golang.org/x/time/rate.Limiter (no keys, no Decision) admitting on the
+// real clock. Compare BenchmarkAllow against it, not against absolute
+// numbers from another machine or moment.
+func BenchmarkBaselineXTimeRate(b *testing.B) {
+	l := rate.NewLimiter(1000, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Allow()
 	}
 }

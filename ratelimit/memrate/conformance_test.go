@@ -15,6 +15,7 @@ func TestConformance(t *testing.T) {
 	var mu sync.Mutex
 	spaces := map[string]*memrate.Driver{}
 	ratelimittest.Run(t, ratelimittest.Harness{
+		Steps: 10_000, // in-process decisions are cheap: a longer run
 		New: func(t *testing.T, lim ratelimit.Limit, clk clock.Clock, space string) (driver.Limiter, error) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -127,3 +127,31 @@ func TestXTimeRateIsNotExact(t *testing.T) {
 		t.Fatal("x/time/rate agreed on every decision; the package doc's reason to avoid it is stale")
 	}
 }
+
+// A clock stepped backwards never makes a limiter more permissive: an
+// exhausted key stays denied, for every algorithm, and nothing panics.
+func TestClockBackwards(t *testing.T) {
+	for _, alg := range []ratelimit.Algorithm{ratelimit.TokenBucket, ratelimit.LeakyBucket, ratelimit.FixedWindow,
+		ratelimit.SlidingLog, ratelimit.SlidingWindow, ratelimit.GCRA} {
+		lim := ratelimit.Limit{Algorithm: alg, Rate: 4, Period: time.Second}
+		if alg.Bucket() {
+			lim.Burst = 4
+		}
+		clk := clock.NewFake(t0.Add(1500 * time.Millisecond))
+		l, err := memrate.New(lim, &memrate.Options{Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if d, _ := l.Allow(ctx, "k", 4); !d.Allowed {
+			t.Fatalf("%v: capacity denied on a fresh key", alg)
+		}
+		for _, back := range []time.Duration{time.Millisecond, 700 * time.Millisecond, 10 * time.Second} {
+			clk.Set(t0.Add(1500*time.Millisecond - back))
+			d, err := l.Allow(ctx, "k", 1)
+			if err != nil || d.Allowed || d.Remaining < 0 || d.RetryAfter <= 0 {
+				t.Errorf("%v: clock %v back: %+v, %v; want denied with RetryAfter > 0", alg, back, d, err)
+			}
+		}
+	}
+}

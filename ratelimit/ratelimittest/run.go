@@ -158,8 +158,8 @@ func (s *suite) modelRun(t *testing.T, lim ratelimit.Limit) {
 // realTime runs 3 goroutines on each of two instances sharing one space,
 // on the real clock (for a distributed backend, the engine's), for a short
 // time, and checks the admitted total against the algorithm's bounds with
-// tolerance: at most the promise's upper bound plus one unit, at least half
-// of the ideal steady rate.
+// tolerance: at most the promise's upper bound plus one unit, and at least
+// the capacity plus one (the limiter refills).
 func (s *suite) realTime(t *testing.T, alg ratelimit.Algorithm) {
 	lim := ratelimit.Limit{Algorithm: alg, Rate: 20, Period: 100 * time.Millisecond}
 	if alg.Bucket() {
@@ -210,12 +210,16 @@ func (s *suite) realTime(t *testing.T, alg ratelimit.Algorithm) {
 		// Every aligned window touched admits at most Rate.
 		upper = int64(lim.Rate) * (int64(el/lim.Period) + 2)
 	}
-	lower := int64(periods * float64(lim.Rate) / 2)
+	// Liveness only: the first capacity and at least one unit after it
+	// (a refill, or a later window). On a loaded machine calls can be
+	// bunched by scheduling stalls, so a rate-based lower bound would be
+	// flaky; exactness is what the fake-clock sub-tests check.
+	lower := int64(lim.Capacity()) + 1
 	t.Logf("%v: %d of %d calls admitted in %v (bounds [%d, %d])", alg, got, calls.Load(), el, lower, upper)
 	if got > upper {
 		t.Fatalf("%d units admitted in %v by two instances; the limit allows at most %d", got, el, upper)
 	}
 	if got < lower {
-		t.Fatalf("only %d units admitted in %v; a %d per %v limit should admit at least %d", got, el, lim.Rate, lim.Period, lower)
+		t.Fatalf("only %d units admitted in %v; a %d per %v limit must admit its capacity and then more (≥ %d)", got, el, lim.Rate, lim.Period, lower)
 	}
 }

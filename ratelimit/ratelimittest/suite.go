@@ -1,26 +1,3 @@
-// Package ratelimittest is the conformance suite for ratelimit backends. A
-// backend proves itself by calling Run from a test against its real engine;
-// every check runs through the concrete ratelimit.Limiter and every failure
-// names the property that broke.
-//
-// # How exactness is checked
-//
-// The suite drives each algorithm with a long, randomised run on a fake
-// clock (random gaps, gaps of exactly one emission interval or window, and
-// instants hit repeatedly) and compares every decision with an independent
-// reference model written from the algorithm's definition; it also checks
-// the decision's Remaining (that many more units are admitted at once, and
-// no more), RetryAfter (denied one resolution step earlier, admitted at
-// it), ResetAfter, and the algorithm's documented promise over everything
-// admitted.
-//
-// Backends with a clock of their own (redisrate uses the Redis server's
-// TIME) take the fake clock through a test-only hook; Harness.New receives
-// the clock to use. Every backend also runs RealTime: a short real-clock run
-// (clock.Real(); for redisrate the server clock) by several goroutines on
-// two instances, whose admitted count must lie between half the ideal and
-// the algorithm's upper bound — so a backend that admits per instance
-// instead of globally, or denies everything, fails.
 package ratelimittest
 
 import (

@@ -27,7 +27,9 @@ func harness(prefix string, newClient func(t *testing.T) redis.UniversalClient) 
 		New: func(t *testing.T, lim ratelimit.Limit, clk clock.Clock, space string) (driver.Limiter, error) {
 			o := &redisrate.Options{Prefix: prefix + space + ":"}
 			if f, ok := clk.(*clock.Fake); ok {
-				o.Clock = f
+				// Fake time stands still while real time passes: keep
+				// keys for the whole test (TestKeysExpire checks expiry).
+				o.Clock, o.ExpirySlack = f, time.Hour
 			}
 			return redisrate.NewDriver(newClient(t), lim, o)
 		},

@@ -1,10 +1,11 @@
 package redisrate_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,11 +29,11 @@ const (
 	mpRun   = time.Second
 )
 
-// The child hammers the shared limit from 4 goroutines on its own client
-// from START (Unix ms) for mpRun and prints how many units it was admitted.
+// The child hammers the shared limit from 4 goroutines on its own client:
+// it prints READY once connected, starts when the parent writes a line,
+// runs for mpRun and prints how many units it was admitted.
 func runLimitChild() {
 	lim := sharedLimits[os.Getenv("RL_ALG")]
-	start, _ := strconv.ParseInt(os.Getenv("RL_START"), 10, 64)
 	opt, err := redis.ParseURL(os.Getenv("RL_URL"))
 	if err != nil {
 		fmt.Println("ERR", err)
@@ -45,8 +46,16 @@ func runLimitChild() {
 		fmt.Println("ERR", err)
 		os.Exit(1)
 	}
-	time.Sleep(time.Until(time.UnixMilli(start))) // start together
-	end := time.UnixMilli(start).Add(mpRun)
+	if _, err := l.Allow(context.Background(), "warm-up", 1); err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(1)
+	}
+	fmt.Println("READY")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(1)
+	}
+	end := time.Now().Add(mpRun)
 	counts := make(chan int64, 4)
 	for g := 0; g < 4; g++ {
 		go func() {
@@ -81,51 +90,72 @@ func TestProcessesShareGlobalLimit(t *testing.T) {
 	url := testenv.RedisURL(t)
 	for name, lim := range sharedLimits {
 		t.Run(name, func(t *testing.T) {
-			start := time.Now().Add(700 * time.Millisecond).UnixMilli()
 			prefix := testenv.Prefix(t)
-			outs := make([]chan string, mpProcs)
-			for i := range outs {
+			type child struct {
+				in  io.WriteCloser
+				out *bufio.Scanner
+			}
+			children := make([]child, mpProcs)
+			for i := range children {
 				cmd := testenv.Child(t, "TestProcessesShareGlobalLimit", "limit",
-					"RL_ALG="+name, "RL_URL="+url, "RL_PREFIX="+prefix, "RL_START="+strconv.FormatInt(start, 10))
-				var buf strings.Builder
-				cmd.Stdout = &buf
-				cmd.Stderr = &buf
+					"RL_ALG="+name, "RL_URL="+url, "RL_PREFIX="+prefix)
+				cmd.Stderr = os.Stderr
+				in, err := cmd.StdinPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
 				testenv.StartChild(t, cmd)
-				outs[i] = make(chan string, 1)
-				go func(ch chan string) { _ = cmd.Wait(); ch <- buf.String() }(outs[i])
+				children[i] = child{in, bufio.NewScanner(out)}
+			}
+			line := func(i int, want string) string {
+				t.Helper()
+				for children[i].out.Scan() {
+					if l := children[i].out.Text(); strings.HasPrefix(l, want) || strings.HasPrefix(l, "ERR") {
+						if strings.HasPrefix(l, "ERR") {
+							t.Fatalf("child %d: %s", i, l)
+						}
+						return l
+					}
+				}
+				t.Fatalf("child %d ended without %s: %v", i, want, children[i].out.Err())
+				return ""
+			}
+			for i := range children {
+				line(i, "READY")
+			}
+			start := time.Now()
+			for _, c := range children {
+				if _, err := io.WriteString(c.in, "GO\n"); err != nil {
+					t.Fatal(err)
+				}
 			}
 			var total int64
-			for i, ch := range outs {
-				var out string
-				select {
-				case out = <-ch:
-				case <-time.After(30 * time.Second):
-					t.Fatalf("child %d did not finish", i)
-				}
+			for i := range children {
 				var n int64
-				idx := strings.Index(out, "ADMITTED ")
-				if idx < 0 {
-					t.Fatalf("child %d output: %s", i, out)
-				}
-				if _, err := fmt.Sscanf(out[idx:], "ADMITTED %d", &n); err != nil {
-					t.Fatalf("child %d output %q: %v", i, out, err)
+				if _, err := fmt.Sscanf(line(i, "ADMITTED"), "ADMITTED %d", &n); err != nil {
+					t.Fatal(err)
 				}
 				total += n
 			}
-			periods := int64(mpRun / lim.Period) // 5
-			var upper, lower int64
+			// Every child's run lies within [start, now].
+			el := time.Since(start)
+			periods := int64((el + lim.Period - 1) / lim.Period)
+			var upper int64
 			if lim.Algorithm.Bucket() {
-				// Burst + Rate per period over the run, one period of
-				// slack for process start and Redis server time.
-				upper = int64(lim.Burst) + (periods+1)*int64(lim.Rate)
+				upper = int64(lim.Burst) + periods*int64(lim.Rate) + 1
 			} else {
-				// At most Rate per aligned window; the run touches at
-				// most periods+1 windows (plus one for start skew).
-				upper = (periods + 2) * int64(lim.Rate)
+				// At most Rate per aligned window touched.
+				upper = (periods + 1) * int64(lim.Rate)
 			}
-			lower = periods * int64(lim.Rate) / 2
+			// Liveness: more than the first capacity (scheduling stalls on
+			// a loaded machine make a rate-based lower bound flaky).
+			lower := int64(lim.Capacity()) + 1
 			t.Logf("%s: %d processes admitted %d units in %v (global bounds [%d, %d]; per-process limits would admit about %d)",
-				name, mpProcs, total, mpRun, lower, upper, mpProcs*periods*int64(lim.Rate))
+				name, mpProcs, total, el, lower, upper, mpProcs*int64(mpRun/lim.Period)*int64(lim.Rate))
 			if total > upper {
 				t.Fatalf("%d processes admitted %d units; the global limit allows at most %d", mpProcs, total, upper)
 			}

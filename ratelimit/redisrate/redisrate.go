@@ -26,6 +26,12 @@ type Options struct {
 	// nil in production: the server clock is the one clock every instance
 	// shares. Tests set a fake clock to drive the scripts exactly.
 	Clock clock.Clock
+	// ExpirySlack is added to every key's expiry, which is otherwise the
+	// key's reset-after (the moment its state becomes equivalent to a
+	// fresh key's). Expiry runs on the server's clock, so a Clock that runs
+	// slower than real time (a fake clock in tests) needs a slack longer
+	// than the test, or state would expire early. Default 0.
+	ExpirySlack time.Duration
 	// Limiter configures the ratelimit.Limiter that New wraps around the
 	// driver (failure policy, fallback, metrics).
 	Limiter *ratelimit.Options
@@ -43,7 +49,7 @@ type Driver struct {
 	script *redis.Script
 	prefix string
 	clk    clock.Clock
-	args   [4]any // rate, period µs, burst, emission interval µs (boxed once)
+	args   [5]any // rate, period µs, burst, emission interval µs, slack ms (boxed once)
 }
 
 // maxMicros bounds the products the scripts form, in µs, so that Lua's
@@ -79,7 +85,7 @@ func NewDriver(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Drive
 	d := &Driver{
 		c: c, lim: lim, prefix: o.Prefix, clk: o.Clock,
 		script: scriptFor(lim.Algorithm),
-		args:   [4]any{int64(lim.Rate), period, int64(lim.Burst), t},
+		args:   [5]any{int64(lim.Rate), period, int64(lim.Burst), t, max(0, o.ExpirySlack.Milliseconds())},
 	}
 	return d, nil
 }
@@ -101,8 +107,7 @@ func New(c redis.UniversalClient, lim driver.Limit, opts *Options) (*ratelimit.L
 }
 
 var (
-	gcra         = redis.NewScript("local LEAKY = false\n" + gcraScript)
-	leaky        = redis.NewScript("local LEAKY = true\n" + gcraScript)
+	gcra         = redis.NewScript(gcraScript)
 	tokenScript  = redis.NewScript(prelude + tokenBucketBody)
 	fixedScript  = redis.NewScript(prelude + fixedWindowBody)
 	windowScript = redis.NewScript(prelude + slidingWindowBody)
@@ -111,10 +116,8 @@ var (
 
 func scriptFor(a driver.Algorithm) *redis.Script {
 	switch a {
-	case driver.GCRA:
+	case driver.GCRA, driver.LeakyBucket:
 		return gcra
-	case driver.LeakyBucket:
-		return leaky
 	case driver.TokenBucket:
 		return tokenScript
 	case driver.FixedWindow:
@@ -140,9 +143,12 @@ func (d *Driver) Allow(ctx context.Context, key string, n int) (driver.Decision,
 		now = d.clk.Now().UnixMicro()
 	}
 	res, err := d.script.Run(ctx, d.c, []string{d.prefix + key},
-		n, now, d.args[0], d.args[1], d.args[2], d.args[3]).Int64Slice()
+		n, now, d.args[0], d.args[1], d.args[2], d.args[3], d.args[4]).Int64Slice()
 	if err != nil {
 		return driver.Decision{}, err
+	}
+	if d.lim.Algorithm == driver.GCRA || d.lim.Algorithm == driver.LeakyBucket {
+		return d.gcraDecision(res, n)
 	}
 	if len(res) != 5 {
 		return driver.Decision{}, fmt.Errorf("redisrate: script returned %d values, want 5", len(res))
@@ -155,4 +161,29 @@ func (d *Driver) Allow(ctx context.Context, key string, n int) (driver.Decision,
 		ResetAfter: time.Duration(res[3]) * time.Microsecond,
 		Delay:      time.Duration(res[4]) * time.Microsecond,
 	}, nil
+}
+
+// gcraDecision completes a GCRA or leaky-bucket decision from the script's
+// {allowed, reset-after µs}, with the same integer arithmetic as the
+// in-process algorithm: capacity C = Burst·T, and the TAT lies reset µs
+// from now.
+func (d *Driver) gcraDecision(res []int64, n int) (driver.Decision, error) {
+	if len(res) != 2 {
+		return driver.Decision{}, fmt.Errorf("redisrate: script returned %d values, want 2", len(res))
+	}
+	t := d.args[3].(int64)
+	capT := int64(d.lim.Burst) * t
+	reset := max(0, res[1])
+	dec := driver.Decision{
+		Allowed:    res[0] == 1,
+		Limit:      d.lim.Burst,
+		Remaining:  int(max(0, capT-reset) / t),
+		ResetAfter: time.Duration(reset) * time.Microsecond,
+	}
+	if !dec.Allowed {
+		dec.RetryAfter = time.Duration(reset+int64(n)*t-capT) * time.Microsecond
+	} else if d.lim.Algorithm == driver.LeakyBucket {
+		dec.Delay = time.Duration(max(0, reset-int64(n)*t)) * time.Microsecond
+	}
+	return dec, nil
 }

@@ -245,7 +245,7 @@ func TestRedisUnreachable(t *testing.T) {
 func TestInjectedClock(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
-	l, err := redisrate.New(testenv.RedisClient(t), gcra, &redisrate.Options{Prefix: testenv.Prefix(t), Clock: clk})
+	l, err := redisrate.New(testenv.RedisClient(t), gcra, &redisrate.Options{Prefix: testenv.Prefix(t), Clock: clk, ExpirySlack: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

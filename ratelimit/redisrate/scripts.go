@@ -13,12 +13,14 @@ package redisrate
 //	ARGV[4] period Limit.Period in µs
 //	ARGV[5] burst  Limit.Burst (bucket algorithms)
 //	ARGV[6] t      emission interval Period/Rate in µs, rounded up
+//	ARGV[7] slack  ms added to every key's expiry (Options.ExpirySlack)
 //
 // and returns {allowed (0/1), remaining, retry-after µs, reset-after µs,
-// delay µs}. A key's expiry is set to its reset-after: when it expires the
-// state it held was already equivalent to a fresh key, so expiry reclaims
-// memory without changing any decision (and an expiry that comes late, as
-// with an injected test clock, changes nothing either).
+// delay µs}. A key's expiry is set to its reset-after (plus the slack):
+// when it expires the state it held was already equivalent to a fresh key,
+// so expiry reclaims memory without changing any decision. That holds when
+// decision time runs at the server's pace; an injected clock that runs
+// slower (a fake clock) needs a slack longer than the test.
 
 // prelude reads the arguments and the time, and defines exact integer
 // helpers and the expiry/number-formatting helpers.
@@ -43,36 +45,35 @@ local function cdiv(a, b)
   return fdiv(a + b - 1, b)
 end
 local function num(x) return string.format('%.0f', x) end
+local slack = tonumber(ARGV[7])
 local function expire(us)
-  redis.call('PEXPIRE', KEYS[1], num(cdiv(us, 1000) + 1))
+  redis.call('PEXPIRE', KEYS[1], num(cdiv(us, 1000) + 1 + slack))
 end
 `
 
 // gcraScript is GCRA (virtual scheduling) on a single timestamp, the
-// theoretical arrival time; with LEAKY set it is the leaky bucket as a
-// queue and also returns the admitted request's paced delay. It is the hot
-// path of most deployments, so it stands alone, without the prelude's
-// helpers: three commands (TIME, GET, SET) and plain arithmetic.
-// math.floor(a/b) is exact here: a and b are non-negative integers below
-// 2^51, so the rounded quotient never reaches the next integer.
+// theoretical arrival time (TAT); the leaky bucket as a queue runs the same
+// script (its paced delay is the old TAT minus now). It is the hot path of
+// most deployments, so it stands alone, without the prelude's helpers:
+// three commands (TIME, GET, SET) and plain arithmetic, and it returns only
+// {allowed, reset-after µs} (the TAT minus now after the decision), from
+// which the driver derives the rest exactly. The TAT is written as a Lua
+// number; Redis formats it with enough digits to read it back exactly.
 const gcraScript = `
 local now = tonumber(ARGV[2])
 if now < 0 then
   local t = redis.call('TIME')
   now = t[1] * 1000000 + t[2]
 end
-local n, burst, T = tonumber(ARGV[1]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local cap = burst * T
+local T = tonumber(ARGV[6])
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if not tat or tat < now then tat = now end
-local newTat = tat + n * T
-if newTat - cap > now then
-  return {0, math.floor(math.max(0, cap - tat + now) / T), newTat - cap - now, tat - now, 0}
+local newTat = tat + tonumber(ARGV[1]) * T
+if newTat - tonumber(ARGV[5]) * T > now then
+  return {0, tat - now}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', newTat), 'PX', math.floor((newTat - now) / 1000) + 2)
-local delay = 0
-if LEAKY then delay = tat - now end
-return {1, math.floor(math.max(0, cap - newTat + now) / T), 0, newTat - now, delay}
+redis.call('SET', KEYS[1], newTat, 'PX', math.floor((newTat - now) / 1000) + 2 + tonumber(ARGV[7]))
+return {1, newTat - now}
 `
 
 // tokenBucketBody keeps tokens as an exact integer count of 1/Period units

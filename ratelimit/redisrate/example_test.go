@@ -1,0 +1,52 @@
+package redisrate_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scalekit-go/scalekit/internal/testenv"
+	"github.com/scalekit-go/scalekit/ratelimit"
+	"github.com/scalekit-go/scalekit/ratelimit/memrate"
+	"github.com/scalekit-go/scalekit/ratelimit/redisrate"
+)
+
+// exampleURL is the test binary's Redis, recorded by TestExampleSetup:
+// tests run before examples, and examples cannot start a server.
+var exampleURL string
+
+func TestExampleSetup(t *testing.T) { exampleURL = testenv.RedisURL(t) }
+
+// 2,000 requests per hour per API key shared by every instance, with a
+// local per-instance limit standing in while Redis is unreachable.
+func ExampleNew() {
+	opt, err := redis.ParseURL(exampleURL)
+	if err != nil {
+		fmt.Println("run with go test, which starts redis-server:", err)
+		return
+	}
+	opt.DialTimeout, opt.ReadTimeout = 100*time.Millisecond, 100*time.Millisecond
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+
+	local, _ := memrate.New(ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 500, Period: time.Hour, Burst: 25}, nil)
+	lim, err := redisrate.New(rdb,
+		ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 2000, Period: time.Hour, Burst: 100},
+		&redisrate.Options{
+			Prefix:  "example:api:",
+			Limiter: &ratelimit.Options{Fallback: local, Failure: ratelimit.FailClosed},
+		})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+	d, err := lim.Allow(ctx, "key-123", 1)
+	fmt.Println(d.Allowed, d.Limit, d.Remaining, err)
+	_ = rdb.Del(ctx, "example:api:key-123")
+	// Output:
+	// true 100 99 <nil>
+}
