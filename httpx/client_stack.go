@@ -20,6 +20,10 @@ type TransportOptions struct {
 	// AttemptTimeout bounds each attempt, body included (0 means none). An
 	// attempt that times out counts as a breaker failure and is retried.
 	AttemptTimeout time.Duration
+	// DeadlineHeader, when set, makes each attempt carry its remaining time
+	// budget in that header (see ClientTimeoutOptions.DeadlineHeader);
+	// "X-Request-Timeout" is what the server-side Timeout middleware reads.
+	DeadlineHeader string
 	// Retry configures RetryTransport (nil means its defaults).
 	Retry *RetryOptions
 	// NoRetry leaves RetryTransport out.
@@ -82,7 +86,7 @@ func NewTransport(next http.RoundTripper, opts *TransportOptions) (*Transport, e
 			return nil, err
 		}
 	}
-	if rt, err = ClientTimeout(rt, o.AttemptTimeout, &ClientTimeoutOptions{Clock: o.Clock}); err != nil {
+	if rt, err = ClientTimeout(rt, o.AttemptTimeout, &ClientTimeoutOptions{Clock: o.Clock, DeadlineHeader: o.DeadlineHeader}); err != nil {
 		return nil, err
 	}
 	t := &Transport{}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -45,7 +46,9 @@ func clientStack(t testing.TB, next http.RoundTripper, o *TransportOptions) *Tra
 // network I/O races the attempt timers.
 func TestClientStackEndToEnd(t *testing.T) {
 	var hits atomic.Int32
+	var budget atomic.Value
 	url := clientLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		budget.Store(r.Header.Get("X-Request-Timeout"))
 		switch hits.Add(1) {
 		case 1:
 			<-r.Context().Done()
@@ -60,6 +63,7 @@ func TestClientStackEndToEnd(t *testing.T) {
 	mp, collect := clientMetrics(t)
 	tr := clientStack(t, nil, &TransportOptions{
 		AttemptTimeout: 500 * time.Millisecond,
+		DeadlineHeader: "X-Request-Timeout",
 		Retry:          &RetryOptions{MaxAttempts: 4, InitialBackoff: time.Millisecond},
 		Breaker:        &BreakerOptions{FailureThreshold: 3},
 		MeterProvider:  mp,
@@ -77,6 +81,9 @@ func TestClientStackEndToEnd(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != 200 || string(body) != "stored item-1" || hits.Load() != 3 {
 		t.Fatalf("got %d %q after %d hits; want 200 after 3", resp.StatusCode, body, hits.Load())
+	}
+	if ms, _ := strconv.Atoi(budget.Load().(string)); ms < 1 || ms > 500 {
+		t.Fatalf("X-Request-Timeout %q, want the attempt's ≤ 500ms budget", budget.Load())
 	}
 	if took := time.Since(start); took < 1500*time.Millisecond {
 		t.Fatalf("took %v; want ≥ 0.5s attempt timeout + 1s Retry-After", took)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/scalekit-go/scalekit/internal/clock"
@@ -17,6 +18,12 @@ type ClientTimeoutOptions struct {
 	// context deadline that the wrapped transport (and a server reading a
 	// propagated deadline) can see.
 	Clock clock.Clock
+	// DeadlineHeader, when set (for example "X-Request-Timeout", which the
+	// server-side Timeout middleware reads), is sent with the time left
+	// before the request's deadline — this limit's or the caller's, whichever
+	// is sooner — in whole milliseconds, rounded up, so that the server can
+	// stop working for a client that has given up. Only with real time.
+	DeadlineHeader string
 }
 
 // ClientTimeoutError is returned when a ClientTimeout limit ends a request
@@ -47,8 +54,9 @@ func (e *ClientTimeoutError) Unwrap() error { return context.DeadlineExceeded }
 // d, from the call to RoundTrip until its response body is closed (like
 // http.Client.Timeout). Placed under RetryTransport it is a per-attempt
 // timeout; placed above it, an overall one that includes backoff waits.
-// NewTransport does both. d = 0 disables the limit; d < 0 is an error
-// wrapping ErrInvalidClientOption. next nil means http.DefaultTransport.
+// NewTransport does both. d = 0 disables the limit (only DeadlineHeader
+// then applies); d < 0 is an error wrapping ErrInvalidClientOption. next
+// nil means http.DefaultTransport.
 //
 // When the limit fires the request context seen by next is cancelled and
 // the error is a *ClientTimeoutError; a caller's own cancellation still
@@ -59,21 +67,22 @@ func ClientTimeout(next http.RoundTripper, d time.Duration, opts *ClientTimeoutO
 		return nil, clientOptionError("ClientTimeout duration %v < 0", d)
 	}
 	next = clientOr(next)
-	if d == 0 {
-		return next, nil
-	}
 	var o ClientTimeoutOptions
 	if opts != nil {
 		o = *opts
 	}
-	return &clientTimeout{next: next, d: d, clk: o.Clock, err: &ClientTimeoutError{Limit: d}}, nil
+	if d == 0 && o.DeadlineHeader == "" {
+		return next, nil
+	}
+	return &clientTimeout{next: next, d: d, clk: o.Clock, header: o.DeadlineHeader, err: &ClientTimeoutError{Limit: d}}, nil
 }
 
 type clientTimeout struct {
-	next http.RoundTripper
-	d    time.Duration
-	clk  clock.Clock // nil or real: context deadline
-	err  *ClientTimeoutError
+	next   http.RoundTripper
+	d      time.Duration
+	clk    clock.Clock // nil or real: context deadline
+	header string
+	err    *ClientTimeoutError
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -83,14 +92,23 @@ func (t *clientTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
 		ctx    context.Context
 		cancel context.CancelFunc
 	)
-	if clock.IsReal(t.clk) {
+	switch {
+	case t.d == 0: // DeadlineHeader only
+		ctx, cancel = parent, func() {}
+	case clock.IsReal(t.clk):
 		ctx, cancel = context.WithTimeoutCause(parent, t.d, t.err)
-	} else {
+	default:
 		c, cancelCause := context.WithCancelCause(parent)
 		timer := t.clk.AfterFunc(t.d, func() { cancelCause(t.err) })
 		ctx, cancel = c, func() { timer.Stop(); cancelCause(context.Canceled) }
 	}
-	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	send := req.WithContext(ctx)
+	if dl, ok := ctx.Deadline(); ok && t.header != "" {
+		send = req.Clone(ctx)
+		ms := (time.Until(dl) + time.Millisecond - 1) / time.Millisecond
+		send.Header.Set(t.header, strconv.FormatInt(int64(max(ms, 1)), 10))
+	}
+	resp, err := t.next.RoundTrip(send)
 	if err != nil {
 		err = t.mapErr(parent, ctx, err)
 		cancel()

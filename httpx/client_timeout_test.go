@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,23 +119,36 @@ func TestClientTimeoutKeepsCallerErrors(t *testing.T) {
 
 func TestClientTimeoutRealClockSetsDeadline(t *testing.T) {
 	var left time.Duration
+	var header string
 	next := clientRTFunc(func(r *http.Request) (*http.Response, error) {
 		dl, ok := r.Context().Deadline()
 		if !ok {
 			return nil, errors.New("no deadline")
 		}
 		left = time.Until(dl)
+		header = r.Header.Get("X-Request-Timeout")
 		return &http.Response{StatusCode: 204, Body: http.NoBody}, nil
 	})
-	rt := clientTimeoutRT(t, next, time.Minute, nil)
-	req, _ := http.NewRequest(http.MethodGet, "http://backend.test/", nil)
+	rt, err := ClientTimeout(next, time.Minute, &ClientTimeoutOptions{DeadlineHeader: "X-Request-Timeout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://backend.test/", nil)
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = resp.Body.Close()
-	if left <= 0 || left > time.Minute {
-		t.Fatalf("deadline %v away, want within a minute", left)
+	if left <= 0 || left > 10*time.Second {
+		t.Fatalf("deadline %v away, want the caller's sooner 10s", left)
+	}
+	if ms, err := strconv.Atoi(header); err != nil || ms <= 9000 || ms > 10000 {
+		t.Fatalf("X-Request-Timeout %q, want about 10000 ms", header)
+	}
+	if req.Header.Get("X-Request-Timeout") != "" {
+		t.Fatal("the caller's request was modified")
 	}
 	if _, err := ClientTimeout(nil, -1, nil); !errors.Is(err, ErrInvalidClientOption) {
 		t.Fatalf("negative timeout: %v", err)
@@ -142,4 +156,11 @@ func TestClientTimeoutRealClockSetsDeadline(t *testing.T) {
 	if rt, _ := ClientTimeout(next, 0, nil); rt == nil {
 		t.Fatal("zero timeout must pass through")
 	}
+	// With no limit of its own, the header still carries the caller's budget.
+	rt, _ = ClientTimeout(next, 0, &ClientTimeoutOptions{DeadlineHeader: "X-Request-Timeout"})
+	header = ""
+	if resp, err = rt.RoundTrip(req); err != nil || header == "" {
+		t.Fatalf("header %q err %v", header, err)
+	}
+	_ = resp.Body.Close()
 }
