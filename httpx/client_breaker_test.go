@@ -48,7 +48,7 @@ func clientHost(t testing.TB, u string) string {
 }
 
 func TestBreakerOpensAndFailsFast(t *testing.T) {
-	srv := newClientScript(t, clientStatus(503))
+	srv := clientNewScript(t, clientStatus(503))
 	host := clientHost(t, srv.URL())
 	br := clientBreaker(t, nil, &BreakerOptions{FailureThreshold: 3, Timeout: time.Hour})
 	for i := 0; i < 3; i++ {
@@ -68,7 +68,7 @@ func TestBreakerOpensAndFailsFast(t *testing.T) {
 		t.Fatalf("backend hits = %d, want 3 (the 4th must not be sent)", h)
 	}
 	// 4xx answers are the caller's fault and do not count.
-	ok := newClientScript(t, clientStatus(404))
+	ok := clientNewScript(t, clientStatus(404))
 	for i := 0; i < 10; i++ {
 		if code, _, err := clientGet(context.Background(), t, br, ok.URL()); err != nil || code != 404 {
 			t.Fatalf("404 backend: %d %v", code, err)
@@ -80,8 +80,8 @@ func TestBreakerOpensAndFailsFast(t *testing.T) {
 }
 
 func TestBreakerPerHost(t *testing.T) {
-	bad := newClientScript(t, clientStatus(502))
-	good := newClientScript(t)
+	bad := clientNewScript(t, clientStatus(502))
+	good := clientNewScript(t)
 	br := clientBreaker(t, nil, &BreakerOptions{FailureThreshold: 2, Timeout: time.Hour})
 	for i := 0; i < 3; i++ {
 		_, _, _ = clientGet(context.Background(), t, br, bad.URL())

@@ -103,10 +103,11 @@ func (b *RetryBudget) refillLocked() {
 	b.last = now // a clock moving backwards just earns nothing
 }
 
-// deposit records one request.
+// deposit records one request. It does not read the clock (time-based
+// credit is added by the next withdraw), keeping the per-request cost to a
+// short critical section.
 func (b *RetryBudget) deposit() {
 	b.mu.Lock()
-	b.refillLocked()
 	b.balance = min(b.burst, b.balance+b.ratio)
 	b.mu.Unlock()
 }

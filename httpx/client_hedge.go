@@ -34,7 +34,7 @@ type HedgeOptions struct {
 	MeterProvider metric.MeterProvider
 }
 
-type hedgeTransport struct {
+type clientHedgeRT struct {
 	next   http.RoundTripper
 	delay  time.Duration
 	max    int
@@ -87,7 +87,7 @@ func HedgeTransport(next http.RoundTripper, opts *HedgeOptions) (http.RoundTripp
 		o.Budget, _ = NewRetryBudget(&RetryBudgetOptions{Ratio: 0.1, MinPerSecond: 1, Burst: 10, Clock: clk})
 	}
 	meter := otelx.Meter(o.MeterProvider, "httpx")
-	return &hedgeTransport{
+	return &clientHedgeRT{
 		next: clientOr(next), delay: o.Delay, max: o.MaxHedges, budget: o.Budget, clk: clk,
 		hedges: otelx.Must(meter.Int64Counter("scalekit.httpx.client.hedges",
 			metric.WithDescription("Hedged sends of HedgeTransport, by outcome (sent, won, budget_exhausted)."),
@@ -102,7 +102,7 @@ type clientHedgeResult struct {
 }
 
 // RoundTrip implements http.RoundTripper.
-func (h *hedgeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (h *clientHedgeRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	h.budget.deposit()
 	if !clientIdempotent(req) || !clientReplayable(req) {
 		return h.next.RoundTrip(req)
@@ -182,7 +182,7 @@ func clientDiscardLosers(results <-chan clientHedgeResult, n int) {
 }
 
 // CloseIdleConnections forwards to the wrapped transport.
-func (h *hedgeTransport) CloseIdleConnections() { clientCloseIdle(h.next) }
+func (h *clientHedgeRT) CloseIdleConnections() { clientCloseIdle(h.next) }
 
 // clientCancelBody releases a send's context when its body is closed.
 type clientCancelBody struct {

@@ -124,7 +124,7 @@ func (b *clientSignalBody) Close() error { close(b.closed); return nil }
 
 func TestHedgeNotSentWhenFastOrNotRepeatable(t *testing.T) {
 	fake := clock.NewFake(time.Time{})
-	srv := newClientScript(t)
+	srv := clientNewScript(t)
 	rt := clientHedge(t, nil, &HedgeOptions{Delay: time.Second, Clock: fake})
 	if code, _, err := clientGet(context.Background(), t, rt, srv.URL()); err != nil || code != 200 {
 		t.Fatal(code, err)

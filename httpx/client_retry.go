@@ -70,8 +70,8 @@ type RetryOptions struct {
 	MeterProvider metric.MeterProvider
 }
 
-// retryTransport is the RoundTripper returned by RetryTransport.
-type retryTransport struct {
+// clientRetryRT is the RoundTripper returned by RetryTransport.
+type clientRetryRT struct {
 	next          http.RoundTripper
 	policy        backoff.Policy
 	attempts      int
@@ -151,7 +151,7 @@ func RetryTransport(next http.RoundTripper, opts *RetryOptions) (http.RoundTripp
 		o.Budget, _ = NewRetryBudget(&RetryBudgetOptions{Clock: clk})
 	}
 	meter := otelx.Meter(o.MeterProvider, "httpx")
-	return &retryTransport{
+	return &clientRetryRT{
 		next: clientOr(next),
 		policy: backoff.Policy{
 			Initial: o.InitialBackoff, Max: o.MaxBackoff, Multiplier: o.Multiplier,
@@ -169,7 +169,7 @@ func RetryTransport(next http.RoundTripper, opts *RetryOptions) (http.RoundTripp
 }
 
 // RoundTrip implements http.RoundTripper.
-func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *clientRetryRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.budget.deposit()
 	if t.attempts <= 1 || !clientIdempotent(req) {
 		return t.next.RoundTrip(req)
@@ -226,7 +226,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // shouldRetry classifies one attempt.
-func (t *retryTransport) shouldRetry(ctx context.Context, resp *http.Response, err error) bool {
+func (t *clientRetryRT) shouldRetry(ctx context.Context, resp *http.Response, err error) bool {
 	if ctx.Err() != nil {
 		return false // the caller is gone or out of time: never retry
 	}
@@ -244,7 +244,7 @@ func (t *retryTransport) shouldRetry(ctx context.Context, resp *http.Response, e
 }
 
 // CloseIdleConnections forwards to the wrapped transport.
-func (t *retryTransport) CloseIdleConnections() { clientCloseIdle(t.next) }
+func (t *clientRetryRT) CloseIdleConnections() { clientCloseIdle(t.next) }
 
 // clientRetryableError reports whether a send error is worth a retry: any
 // transport or connection failure (refused, reset, EOF, timeouts, an
