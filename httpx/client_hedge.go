@@ -131,6 +131,14 @@ func (h *clientHedgeRT) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		select {
 		case <-tick:
+			if parent.Err() != nil { // the caller is gone: nothing to hedge for
+				canHedge = false
+				continue
+			}
+			if len(results) > 0 { // an answer arrived with the tick: look at it first
+				timer.Reset(h.delay)
+				continue
+			}
 			if !h.budget.withdraw() {
 				h.hedges.Add(parent, 1, clientHedgeAttrNoBudget)
 				canHedge = false

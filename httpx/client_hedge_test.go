@@ -191,9 +191,11 @@ func TestHedgeBudgetCapsExtraLoad(t *testing.T) {
 		}
 		clientDiscard(resp)
 	}
-	// Burst 1 + 10% of 50 = 6 hedges at most; the rest were refused.
+	// Burst 1 + 10% of 50 = 6 hedges at most; the budget refused the
+	// others. (How many requests reach the hedge decision at all depends on
+	// scheduling: one whose first send answered with the tick skips it.)
 	m := collect("scalekit.httpx.client.hedges", "outcome")
-	if extra := sends.Load() - n; extra > 6 || extra < 4 || extra != m["sent"] || m["budget_exhausted"] < 40 {
+	if extra := sends.Load() - n; extra > 6 || extra < 1 || extra != m["sent"] || m["budget_exhausted"] < 10 {
 		t.Fatalf("hedges = %d, metrics %v; want ≤ 6 sent and the rest refused", extra, m)
 	}
 }

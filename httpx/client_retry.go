@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -253,6 +254,10 @@ func (t *clientRetryRT) CloseIdleConnections() { clientCloseIdle(t.next) }
 func clientRetryableError(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false
+	}
+	var ue *url.Error // judge what a nested client's error wraps, not the wrapper
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
 	}
 	var (
 		unknownAuthority x509.UnknownAuthorityError

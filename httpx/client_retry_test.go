@@ -2,10 +2,16 @@ package httpx
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -381,6 +387,31 @@ func TestRetryBadOptions(t *testing.T) {
 	} {
 		if _, err := NewRetryBudget(o); !errors.Is(err, ErrInvalidClientOption) {
 			t.Errorf("%s: err = %v, want ErrInvalidClientOption", name, err)
+		}
+	}
+}
+
+func TestClientRetryableErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{io.EOF, true},
+		{io.ErrUnexpectedEOF, true},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
+		{fmt.Errorf("read: %w", syscall.ECONNRESET), true},
+		{&ClientTimeoutError{Limit: time.Second}, true},
+		{errors.New("http2: server sent GOAWAY and closed the connection"), true},
+		{context.Canceled, false},
+		{&url.Error{Op: "Get", URL: "http://x", Err: context.Canceled}, false},
+		{&url.Error{Op: "Get", URL: "http://x", Err: errors.New("unsupported protocol scheme")}, false},
+		{&url.Error{Op: "Get", URL: "http://x", Err: io.EOF}, true},
+		{x509.UnknownAuthorityError{}, false},
+		{&tls.CertificateVerificationError{Err: errors.New("bad")}, false},
+		{errors.New("unsupported protocol scheme \"ftp\""), false},
+	} {
+		if got := clientRetryableError(tc.err); got != tc.want {
+			t.Errorf("clientRetryableError(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }
