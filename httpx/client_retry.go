@@ -25,7 +25,8 @@ import (
 
 // RetryDefaultStatuses are the response statuses RetryTransport retries by
 // default: the backend or a proxy in front of it is overloaded or briefly
-// unreachable, so the same request may well succeed a moment later.
+// unreachable, so the same request may well succeed a moment later. Treat it
+// as read-only; set RetryOptions.Statuses to change the list.
 var RetryDefaultStatuses = []int{
 	http.StatusTooManyRequests,    // 429
 	http.StatusBadGateway,         // 502

@@ -358,9 +358,16 @@ func TestRetryBudgetArithmetic(t *testing.T) {
 	if !r.withdraw() {
 		t.Fatal("10 requests at ratio 0.1 did not buy a retry")
 	}
+	m, _ := NewRetryBudget(&RetryBudgetOptions{NoRatio: true, MinPerSecond: 1, Burst: 1, Clock: fake})
+	m.withdraw()
 	fake.Set(fake.Now().Add(-time.Hour)) // backwards: no credit, no panic
-	if r.withdraw() {
+	if m.withdraw() {
 		t.Fatal("clock moving backwards created credit")
+	}
+	var zero RetryBudget
+	zero.deposit()
+	if zero.withdraw() || zero.Available() != 0 {
+		t.Fatal("the zero RetryBudget must allow nothing")
 	}
 }
 

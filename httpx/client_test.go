@@ -149,3 +149,19 @@ func TestClientStackBadOptions(t *testing.T) {
 		t.Fatal("NoBreaker stack has breakers")
 	}
 }
+
+type clientIdleCounter struct {
+	clientCanned
+	n atomic.Int32
+}
+
+func (c *clientIdleCounter) CloseIdleConnections() { c.n.Add(1) }
+
+func TestClientStackForwardsCloseIdleConnections(t *testing.T) {
+	inner := &clientIdleCounter{}
+	tr := clientStack(t, inner, &TransportOptions{Timeout: time.Second, AttemptTimeout: time.Second, Hedge: &HedgeOptions{}})
+	(&http.Client{Transport: tr}).CloseIdleConnections()
+	if inner.n.Load() != 1 {
+		t.Fatal("CloseIdleConnections did not reach the innermost transport")
+	}
+}
