@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +31,13 @@ func clientBenchStacks(b *testing.B, base http.RoundTripper) []struct {
 		rt   http.RoundTripper
 	}{
 		{"bare", base},
+		// What net/http's Client.Timeout costs: a context deadline per
+		// request. ClientTimeout pays the same, plus the body wrapper.
+		{"stdlib-deadline", clientRTFunc(func(r *http.Request) (*http.Response, error) {
+			ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+			defer cancel()
+			return base.RoundTrip(r.WithContext(ctx))
+		})},
 		{"retry", must(RetryTransport(base, nil))},
 		{"breaker", br},
 		{"timeout", must(ClientTimeout(base, time.Minute, nil))},
