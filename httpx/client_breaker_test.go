@@ -362,3 +362,39 @@ func TestBreakerBadOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestBreakerCustomClassification(t *testing.T) {
+	next := clientRTFunc(func(r *http.Request) (*http.Response, error) {
+		code := 200
+		if r.URL.Path == "/teapot" {
+			code = http.StatusTeapot
+		}
+		return &http.Response{StatusCode: code, Body: http.NoBody}, nil
+	})
+	var trips atomic.Int32
+	br := clientBreaker(t, next, &BreakerOptions{
+		Timeout:   time.Hour,
+		IsFailure: func(resp *http.Response, err error) bool { return err != nil || resp.StatusCode == http.StatusTeapot },
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			trips.Add(1)
+			return c.TotalFailures >= 3 && c.TotalFailures*2 >= c.Requests // ≥ 50% of ≥ 3
+		},
+	})
+	send := func(path string) error {
+		req, _ := http.NewRequest(http.MethodGet, "http://backend.test"+path, nil)
+		_, err := br.RoundTrip(req)
+		return err
+	}
+	for _, p := range []string{"/ok", "/teapot", "/ok", "/teapot", "/ok"} {
+		if err := send(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := br.State("backend.test"); s != gobreaker.StateClosed || trips.Load() != 2 {
+		t.Fatalf("state %v after 2 of 5 failures (ReadyToTrip called %d times); want closed", s, trips.Load())
+	}
+	_ = send("/teapot") // 3 of 6: trips
+	if err := send("/ok"); !errors.Is(err, gobreaker.ErrOpenState) {
+		t.Fatalf("err = %v, want open after 3 of 6 failures", err)
+	}
+}
