@@ -38,8 +38,9 @@ type RetryBudgetOptions struct {
 // sends are therefore at most Burst + Ratio·n + MinPerSecond·t.
 //
 // A RetryBudget is safe for concurrent use and may be shared by several
-// transports (one budget per backend service is typical). Use
-// NewRetryBudget; the zero value is not usable.
+// transports (one budget per backend service is typical). Build it with
+// NewRetryBudget; the zero value is an empty budget that allows no extra
+// sends at all.
 type RetryBudget struct {
 	clk       clock.Clock
 	ratio     float64
@@ -94,19 +95,21 @@ func NewRetryBudget(opts *RetryBudgetOptions) (*RetryBudget, error) {
 
 // refillLocked adds the time-based credit since the last call.
 func (b *RetryBudget) refillLocked() {
+	if b.perSecond <= 0 {
+		return
+	}
 	now := b.clk.Now()
-	if b.perSecond > 0 {
-		if dt := now.Sub(b.last); dt > 0 {
-			b.balance = min(b.burst, b.balance+dt.Seconds()*b.perSecond)
-		}
+	if dt := now.Sub(b.last); dt > 0 {
+		b.balance = min(b.burst, b.balance+dt.Seconds()*b.perSecond)
 	}
 	b.last = now // a clock moving backwards just earns nothing
 }
 
-// deposit records one request.
+// deposit records one request. It does not read the clock (time-based
+// credit is added by the next withdraw), keeping the per-request cost to a
+// short critical section.
 func (b *RetryBudget) deposit() {
 	b.mu.Lock()
-	b.refillLocked()
 	b.balance = min(b.burst, b.balance+b.ratio)
 	b.mu.Unlock()
 }

@@ -48,9 +48,9 @@ func clientHangup(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-// newClientScript starts a backend answering with steps in order, then
+// clientNewScript starts a backend answering with steps in order, then
 // with the last step forever (200 "ok" when steps is empty).
-func newClientScript(t testing.TB, steps ...clientStep) *clientScript {
+func clientNewScript(t testing.TB, steps ...clientStep) *clientScript {
 	t.Helper()
 	s := &clientScript{}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,7 +25,8 @@ import (
 
 // RetryDefaultStatuses are the response statuses RetryTransport retries by
 // default: the backend or a proxy in front of it is overloaded or briefly
-// unreachable, so the same request may well succeed a moment later.
+// unreachable, so the same request may well succeed a moment later. Treat it
+// as read-only; set RetryOptions.Statuses to change the list.
 var RetryDefaultStatuses = []int{
 	http.StatusTooManyRequests,    // 429
 	http.StatusBadGateway,         // 502
@@ -70,8 +72,8 @@ type RetryOptions struct {
 	MeterProvider metric.MeterProvider
 }
 
-// retryTransport is the RoundTripper returned by RetryTransport.
-type retryTransport struct {
+// clientRetryRT is the RoundTripper returned by RetryTransport.
+type clientRetryRT struct {
 	next          http.RoundTripper
 	policy        backoff.Policy
 	attempts      int
@@ -151,7 +153,7 @@ func RetryTransport(next http.RoundTripper, opts *RetryOptions) (http.RoundTripp
 		o.Budget, _ = NewRetryBudget(&RetryBudgetOptions{Clock: clk})
 	}
 	meter := otelx.Meter(o.MeterProvider, "httpx")
-	return &retryTransport{
+	return &clientRetryRT{
 		next: clientOr(next),
 		policy: backoff.Policy{
 			Initial: o.InitialBackoff, Max: o.MaxBackoff, Multiplier: o.Multiplier,
@@ -169,7 +171,7 @@ func RetryTransport(next http.RoundTripper, opts *RetryOptions) (http.RoundTripp
 }
 
 // RoundTrip implements http.RoundTripper.
-func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *clientRetryRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.budget.deposit()
 	if t.attempts <= 1 || !clientIdempotent(req) {
 		return t.next.RoundTrip(req)
@@ -226,7 +228,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // shouldRetry classifies one attempt.
-func (t *retryTransport) shouldRetry(ctx context.Context, resp *http.Response, err error) bool {
+func (t *clientRetryRT) shouldRetry(ctx context.Context, resp *http.Response, err error) bool {
 	if ctx.Err() != nil {
 		return false // the caller is gone or out of time: never retry
 	}
@@ -244,7 +246,7 @@ func (t *retryTransport) shouldRetry(ctx context.Context, resp *http.Response, e
 }
 
 // CloseIdleConnections forwards to the wrapped transport.
-func (t *retryTransport) CloseIdleConnections() { clientCloseIdle(t.next) }
+func (t *clientRetryRT) CloseIdleConnections() { clientCloseIdle(t.next) }
 
 // clientRetryableError reports whether a send error is worth a retry: any
 // transport or connection failure (refused, reset, EOF, timeouts, an
@@ -253,6 +255,10 @@ func (t *retryTransport) CloseIdleConnections() { clientCloseIdle(t.next) }
 func clientRetryableError(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false
+	}
+	var ue *url.Error // judge what a nested client's error wraps, not the wrapper
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
 	}
 	var (
 		unknownAuthority x509.UnknownAuthorityError

@@ -2,10 +2,16 @@ package httpx
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +30,7 @@ func clientRetry(t testing.TB, next http.RoundTripper, o *RetryOptions) http.Rou
 }
 
 func TestRetryRecoversFromTransientStatuses(t *testing.T) {
-	srv := newClientScript(t, clientStatus(503), clientStatus(502), clientStatus(429), clientStatus(504),
+	srv := clientNewScript(t, clientStatus(503), clientStatus(502), clientStatus(429), clientStatus(504),
 		func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	fake := clock.NewFake(time.Time{})
 	clientAutoAdvance(t, fake, time.Minute)
@@ -47,7 +53,7 @@ func TestRetryRecoversFromTransientStatuses(t *testing.T) {
 }
 
 func TestRetryGivesUpWithLastResponse(t *testing.T) {
-	srv := newClientScript(t, clientStatus(503, "X-Attempt", "last"))
+	srv := clientNewScript(t, clientStatus(503, "X-Attempt", "last"))
 	fake := clock.NewFake(time.Time{})
 	clientAutoAdvance(t, fake, time.Minute)
 	track := &clientBodyTracker{next: http.DefaultTransport}
@@ -103,7 +109,7 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := clock.NewFake(time.Time{})
-			srv := newClientScript(t, clientStatus(503, "Retry-After", tc.value(fake.Now())), clientStatus(200))
+			srv := clientNewScript(t, clientStatus(503, "Retry-After", tc.value(fake.Now())), clientStatus(200))
 			rt := clientRetry(t, nil, &RetryOptions{Clock: fake, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
 			got := clientStartGet(context.Background(), t, rt, srv.URL())
 			clientWaitParked(t, fake)
@@ -128,7 +134,7 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 }
 
 func TestRetryAfterBeyondCapReturnsResponse(t *testing.T) {
-	srv := newClientScript(t, clientStatus(429, "Retry-After", "3600"), clientStatus(200))
+	srv := clientNewScript(t, clientStatus(429, "Retry-After", "3600"), clientStatus(200))
 	rt := clientRetry(t, nil, &RetryOptions{MaxRetryAfter: 10 * time.Second, Clock: clock.NewFake(time.Time{})})
 	code, _, err := clientGet(context.Background(), t, rt, srv.URL())
 	if err != nil || code != 429 || srv.hits.Load() != 1 {
@@ -137,7 +143,7 @@ func TestRetryAfterBeyondCapReturnsResponse(t *testing.T) {
 }
 
 func TestRetryWaitPastDeadlineReturnsAtOnce(t *testing.T) {
-	srv := newClientScript(t, clientStatus(503, "Retry-After", "5"), clientStatus(200))
+	srv := clientNewScript(t, clientStatus(503, "Retry-After", "5"), clientStatus(200))
 	rt := clientRetry(t, nil, &RetryOptions{Clock: clock.NewFake(time.Time{})})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -148,7 +154,7 @@ func TestRetryWaitPastDeadlineReturnsAtOnce(t *testing.T) {
 }
 
 func TestRetryCancelDuringWait(t *testing.T) {
-	srv := newClientScript(t, clientStatus(503))
+	srv := clientNewScript(t, clientStatus(503))
 	fake := clock.NewFake(time.Time{})
 	track := &clientBodyTracker{next: http.DefaultTransport}
 	rt := clientRetry(t, track, &RetryOptions{Clock: fake, InitialBackoff: time.Hour, MaxBackoff: time.Hour})
@@ -176,7 +182,7 @@ func TestRetryOnlyRepeatableRequests(t *testing.T) {
 	fake := clock.NewFake(time.Time{})
 	clientAutoAdvance(t, fake, time.Minute)
 	send := func(t *testing.T, method string, body io.Reader, key string, noGetBody bool) (*clientScript, int) {
-		srv := newClientScript(t, clientStatus(503), clientStatus(201))
+		srv := clientNewScript(t, clientStatus(503), clientStatus(201))
 		rt := clientRetry(t, nil, &RetryOptions{Clock: fake})
 		req, _ := http.NewRequest(method, srv.URL(), body)
 		if key != "" {
@@ -224,7 +230,7 @@ func TestRetryOnlyRepeatableRequests(t *testing.T) {
 func TestRetryConnectionErrors(t *testing.T) {
 	fake := clock.NewFake(time.Time{})
 	clientAutoAdvance(t, fake, time.Minute)
-	srv := newClientScript(t, clientHangup, clientHangup, clientStatus(200))
+	srv := clientNewScript(t, clientHangup, clientHangup, clientStatus(200))
 	tr := &http.Transport{DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
 	rt := clientRetry(t, tr, &RetryOptions{Clock: fake})
@@ -235,7 +241,7 @@ func TestRetryConnectionErrors(t *testing.T) {
 
 	// A non-idempotent request is not resent after a connection error: the
 	// server may have acted on it.
-	srv2 := newClientScript(t, clientHangup, clientStatus(200))
+	srv2 := clientNewScript(t, clientHangup, clientStatus(200))
 	req, _ := http.NewRequest(http.MethodPost, srv2.URL(), strings.NewReader("x"))
 	if _, err := rt.RoundTrip(req); err == nil || srv2.hits.Load() != 1 {
 		t.Fatalf("POST: err %v hits %d; want the error after 1 hit", err, srv2.hits.Load())
@@ -270,17 +276,17 @@ func TestRetryNeverRetriesBreakerRejectionsOrCancellation(t *testing.T) {
 func TestRetryCustomClassification(t *testing.T) {
 	fake := clock.NewFake(time.Time{})
 	clientAutoAdvance(t, fake, time.Minute)
-	srv := newClientScript(t, clientStatus(500), clientStatus(200))
+	srv := clientNewScript(t, clientStatus(500), clientStatus(200))
 	rt := clientRetry(t, nil, &RetryOptions{Clock: fake})
 	if code, _, _ := clientGet(context.Background(), t, rt, srv.URL()); code != 500 {
 		t.Fatalf("500 retried by default: got %d", code)
 	}
-	srv = newClientScript(t, clientStatus(500), clientStatus(200))
+	srv = clientNewScript(t, clientStatus(500), clientStatus(200))
 	rt = clientRetry(t, nil, &RetryOptions{Clock: fake, Statuses: []int{500}})
 	if code, _, _ := clientGet(context.Background(), t, rt, srv.URL()); code != 200 {
 		t.Fatalf("Statuses {500}: got %d", code)
 	}
-	srv = newClientScript(t, clientStatus(503), clientStatus(200))
+	srv = clientNewScript(t, clientStatus(503), clientStatus(200))
 	rt = clientRetry(t, nil, &RetryOptions{Clock: fake, Retryable: func(*http.Response, error) bool { return false }})
 	if code, _, _ := clientGet(context.Background(), t, rt, srv.URL()); code != 503 {
 		t.Fatalf("Retryable false: got %d", code)
@@ -288,7 +294,7 @@ func TestRetryCustomClassification(t *testing.T) {
 }
 
 func TestRetryBudgetBoundsAmplification(t *testing.T) {
-	srv := newClientScript(t, clientStatus(503))
+	srv := clientNewScript(t, clientStatus(503))
 	fake := clock.NewFake(time.Time{})
 	clientAutoAdvance(t, fake, time.Minute)
 	budget, err := NewRetryBudget(&RetryBudgetOptions{Ratio: 0.1, NoMinimum: true, Burst: 1, Clock: fake})
@@ -352,9 +358,16 @@ func TestRetryBudgetArithmetic(t *testing.T) {
 	if !r.withdraw() {
 		t.Fatal("10 requests at ratio 0.1 did not buy a retry")
 	}
+	m, _ := NewRetryBudget(&RetryBudgetOptions{NoRatio: true, MinPerSecond: 1, Burst: 1, Clock: fake})
+	m.withdraw()
 	fake.Set(fake.Now().Add(-time.Hour)) // backwards: no credit, no panic
-	if r.withdraw() {
+	if m.withdraw() {
 		t.Fatal("clock moving backwards created credit")
+	}
+	var zero RetryBudget
+	zero.deposit()
+	if zero.withdraw() || zero.Available() != 0 {
+		t.Fatal("the zero RetryBudget must allow nothing")
 	}
 }
 
@@ -373,14 +386,39 @@ func TestRetryBadOptions(t *testing.T) {
 		"ratio above 1":     {Ratio: 1.5},
 		"negative ratio":    {Ratio: -0.1},
 		"negative minimum":  {MinPerSecond: -1},
-		"NaN burst":         {Burst: nanFloat()},
-		"infinite minimum":  {MinPerSecond: infFloat()},
+		"NaN burst":         {Burst: clientNaN()},
+		"infinite minimum":  {MinPerSecond: clientInf()},
 		"negative burst":    {Burst: -1},
-		"NaN ratio":         {Ratio: nanFloat()},
-		"ratio is infinite": {Ratio: infFloat()},
+		"NaN ratio":         {Ratio: clientNaN()},
+		"ratio is infinite": {Ratio: clientInf()},
 	} {
 		if _, err := NewRetryBudget(o); !errors.Is(err, ErrInvalidClientOption) {
 			t.Errorf("%s: err = %v, want ErrInvalidClientOption", name, err)
+		}
+	}
+}
+
+func TestClientRetryableErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{io.EOF, true},
+		{io.ErrUnexpectedEOF, true},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
+		{fmt.Errorf("read: %w", syscall.ECONNRESET), true},
+		{&ClientTimeoutError{Limit: time.Second}, true},
+		{errors.New("http2: server sent GOAWAY and closed the connection"), true},
+		{context.Canceled, false},
+		{&url.Error{Op: "Get", URL: "http://x", Err: context.Canceled}, false},
+		{&url.Error{Op: "Get", URL: "http://x", Err: errors.New("unsupported protocol scheme")}, false},
+		{&url.Error{Op: "Get", URL: "http://x", Err: io.EOF}, true},
+		{x509.UnknownAuthorityError{}, false},
+		{&tls.CertificateVerificationError{Err: errors.New("bad")}, false},
+		{errors.New("unsupported protocol scheme \"ftp\""), false},
+	} {
+		if got := clientRetryableError(tc.err); got != tc.want {
+			t.Errorf("clientRetryableError(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-func nanFloat() float64 { return math.NaN() }
-func infFloat() float64 { return math.Inf(1) }
+func clientNaN() float64 { return math.NaN() }
+func clientInf() float64 { return math.Inf(1) }
 
 func TestClientParseRetryAfter(t *testing.T) {
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
