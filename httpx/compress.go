@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,7 +21,7 @@ type Coding struct {
 }
 
 // ParseAcceptEncoding parses an Accept-Encoding value (RFC 9110 §12.5.3).
-// At most 64 codings are accepted.
+// Coding names are lower-cased. At most 64 codings are accepted.
 func ParseAcceptEncoding(s string) ([]Coding, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
@@ -37,26 +36,37 @@ func ParseAcceptEncoding(s string) ([]Coding, error) {
 		if p == "" {
 			continue
 		}
-		name, params, _ := strings.Cut(p, ";")
-		name = strings.ToLower(strings.TrimSpace(name))
-		if !isToken(name) {
-			return nil, fmt.Errorf("%w: coding %q", ErrInvalidAcceptEncoding, name)
+		c, err := parseCoding(p)
+		if err != nil {
+			return nil, err
 		}
-		c := Coding{Name: name, Q: 1}
-		if params != "" {
-			k, v, ok := strings.Cut(strings.TrimSpace(params), "=")
-			if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
-				return nil, fmt.Errorf("%w: parameter %q", ErrInvalidAcceptEncoding, params)
-			}
-			q, err := parseQ(strings.TrimSpace(v))
-			if err != nil {
-				return nil, fmt.Errorf("%w: %q: %v", ErrInvalidAcceptEncoding, p, err)
-			}
-			c.Q = q
-		}
+		c.Name = strings.ToLower(c.Name)
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// parseCoding parses one non-empty element: a coding name (case kept) and
+// an optional ";q=" weight.
+func parseCoding(p string) (Coding, error) {
+	name, params, _ := strings.Cut(p, ";")
+	name = strings.TrimSpace(name)
+	if !isToken(name) {
+		return Coding{}, fmt.Errorf("%w: coding %q", ErrInvalidAcceptEncoding, name)
+	}
+	c := Coding{Name: name, Q: 1}
+	if params != "" {
+		k, v, ok := strings.Cut(strings.TrimSpace(params), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+			return Coding{}, fmt.Errorf("%w: parameter %q", ErrInvalidAcceptEncoding, params)
+		}
+		q, err := parseQ(strings.TrimSpace(v))
+		if err != nil {
+			return Coding{}, fmt.Errorf("%w: %q: %v", ErrInvalidAcceptEncoding, p, err)
+		}
+		c.Q = q
+	}
+	return c, nil
 }
 
 func isToken(s string) bool {
@@ -75,20 +85,30 @@ func isToken(s string) bool {
 // NegotiateEncoding picks "gzip", "deflate" or "" (identity) for the
 // Accept-Encoding value s: the acceptable coding with the highest quality,
 // gzip first on ties. A malformed value picks identity and returns the
-// error.
+// error. It does not allocate unless s is malformed.
 func NegotiateEncoding(s string) (string, error) {
-	cs, err := ParseAcceptEncoding(s)
-	if err != nil {
-		return "", err
-	}
 	var gz, df, star float64 = -1, -1, -1
-	for _, c := range cs {
-		switch c.Name {
-		case "gzip", "x-gzip":
+	n := 0
+	for rest := s; rest != ""; {
+		var elem string
+		elem, rest, _ = strings.Cut(rest, ",")
+		if n++; n > maxHeaderElems {
+			return "", fmt.Errorf("%w: more than %d codings", ErrInvalidAcceptEncoding, maxHeaderElems)
+		}
+		elem = strings.TrimSpace(elem)
+		if elem == "" {
+			continue
+		}
+		c, err := parseCoding(elem)
+		if err != nil {
+			return "", err
+		}
+		switch {
+		case strings.EqualFold(c.Name, "gzip"), strings.EqualFold(c.Name, "x-gzip"):
 			gz = max(gz, c.Q)
-		case "deflate":
+		case strings.EqualFold(c.Name, "deflate"):
 			df = max(df, c.Q)
-		case "*":
+		case c.Name == "*":
 			star = c.Q
 		}
 	}
@@ -163,8 +183,12 @@ func Compress(opts *CompressOptions) Middleware {
 				next.ServeHTTP(w, r)
 				return
 			}
-			cw := &compressWriter{ResponseWriter: w, enc: enc, o: &o, pools: pools}
-			defer cw.close()
+			cw, _ := pools.cw.Get().(*compressWriter)
+			if cw == nil {
+				cw = &compressWriter{}
+			}
+			*cw = compressWriter{ResponseWriter: w, enc: enc, o: &o, pools: pools, buf: cw.buf[:0]}
+			defer pools.release(cw)
 			next.ServeHTTP(cw, r)
 		})
 	}
@@ -174,6 +198,19 @@ type writerPools struct {
 	level int
 	gz    sync.Pool
 	fl    sync.Pool
+	cw    sync.Pool // *compressWriter, with its buffer
+}
+
+// release finishes the response and recycles the writer; the handler has
+// returned, so nothing refers to it any more.
+func (p *writerPools) release(cw *compressWriter) {
+	cw.close()
+	buf := cw.buf
+	*cw = compressWriter{}
+	if cap(buf) <= 64<<10 {
+		cw.buf = buf[:0]
+		p.cw.Put(cw)
+	}
 }
 
 func (p *writerPools) get(enc string, w io.Writer) io.WriteCloser {
@@ -240,8 +277,8 @@ func (w *compressWriter) eligible() bool {
 		return false
 	}
 	if ct := h.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !w.o.Compressible(mt) {
+		mt, ok := mediaType(ct)
+		if !ok || !w.o.Compressible(mt) {
 			return false
 		}
 	}
@@ -257,7 +294,7 @@ func (w *compressWriter) decide(compress bool) {
 	if compress && h.Get("Content-Type") == "" && len(w.buf) > 0 {
 		ct := http.DetectContentType(w.buf)
 		h.Set("Content-Type", ct)
-		mt, _, _ := mime.ParseMediaType(ct)
+		mt, _ := mediaType(ct)
 		compress = w.o.Compressible(mt)
 	}
 	if compress {
@@ -278,7 +315,7 @@ func (w *compressWriter) decide(compress bool) {
 			_, _ = w.ResponseWriter.Write(w.buf)
 		}
 	}
-	w.buf = nil
+	w.buf = w.buf[:0]
 }
 
 func (w *compressWriter) Write(p []byte) (int, error) {
@@ -332,4 +369,20 @@ func (w *compressWriter) close() {
 		w.pools.put(w.zw)
 		w.zw = nil
 	}
+}
+
+// mediaType returns the lower-case type/subtype of a Content-Type value,
+// without parameters, and whether it is well-formed. It allocates only
+// when the value is not already lower case.
+func mediaType(ct string) (string, bool) {
+	mt, params, _ := strings.Cut(ct, ";")
+	if strings.Count(params, `"`)%2 != 0 {
+		return "", false // unbalanced quoted parameter
+	}
+	mt = strings.TrimSpace(mt)
+	typ, sub, ok := strings.Cut(mt, "/")
+	if !ok || !isToken(typ) || !isToken(sub) {
+		return "", false
+	}
+	return strings.ToLower(mt), true
 }

@@ -266,7 +266,16 @@ func (c CacheControl) Apply(h http.Header) {
 // listed (case-insensitively) and collapsing everything into "*" when "*"
 // is present.
 func AddVary(h http.Header, fields ...string) {
-	cur := h.Values("Vary")
+	cur := h["Vary"]
+	if len(fields) == 1 && validVaryField(fields[0]) {
+		switch {
+		case len(cur) == 0: // the common case, without parsing
+			h["Vary"] = []string{fields[0]}
+			return
+		case len(cur) == 1 && strings.EqualFold(cur[0], fields[0]):
+			return
+		}
+	}
 	var have []string
 	for _, v := range cur {
 		for _, f := range strings.Split(v, ",") {
@@ -303,3 +312,7 @@ func AddVary(h http.Header, fields ...string) {
 	}
 	h.Set("Vary", strings.Join(have, ", "))
 }
+
+// validVaryField reports whether f is a bare header name (no list, no
+// spaces), which AddVary can store without normalising.
+func validVaryField(f string) bool { return isToken(f) }

@@ -1,0 +1,98 @@
+package httpx_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/scalekit-go/scalekit/httpx"
+)
+
+// discardWriter is a reusable ResponseWriter, so benchmarks measure the
+// middleware and not a recorder.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(code int)        { w.status = code }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+var benchBody = []byte(`{"id":42,"name":"widget","price":1999}` + "\n")
+
+var benchHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(benchBody)
+})
+
+func benchServe(b *testing.B, h http.Handler) {
+	b.Helper()
+	r := httptest.NewRequest(http.MethodGet, "/items/42", nil)
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set("Accept-Encoding", "gzip")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: make(http.Header, 8)}
+		for pb.Next() {
+			clear(w.h)
+			h.ServeHTTP(w, r)
+			if w.status != 0 && w.status != http.StatusOK {
+				b.Fatalf("status %d", w.status)
+			}
+		}
+	})
+}
+
+// BenchmarkStack compares a bare handler with the same handler behind
+// DefaultStack (request ID, telemetry with no SDK installed, JSON access
+// log to io.Discard, recovery, 30s timeout, 1 MiB body limit, compression
+// negotiation of a body below the compression threshold), and with the
+// access log disabled by level.
+func BenchmarkStack(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { benchServe(b, benchHandler) })
+	b.Run("default", func(b *testing.B) {
+		lg := slog.New(slog.NewJSONHandler(io.Discard, nil))
+		benchServe(b, httpx.DefaultStack(&httpx.StackOptions{Logger: lg})(benchHandler))
+	})
+	b.Run("default-log-off", func(b *testing.B) {
+		lg := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
+		benchServe(b, httpx.DefaultStack(&httpx.StackOptions{Logger: lg})(benchHandler))
+	})
+}
+
+// BenchmarkMiddleware measures each middleware alone around the bare
+// handler.
+func BenchmarkMiddleware(b *testing.B) {
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	for _, c := range []struct {
+		name string
+		mw   httpx.Middleware
+	}{
+		{"RequestID", httpx.RequestID(nil)},
+		{"Telemetry", httpx.Telemetry(nil)},
+		{"AccessLog", httpx.AccessLog(quiet, nil)},
+		{"Recover", httpx.Recover(nil)},
+		{"Timeout", httpx.Timeout(30e9, nil)},
+		{"BodyLimit", httpx.BodyLimit(1 << 20)},
+		{"Compress", httpx.Compress(nil)},
+		{"ETags", httpx.ETags(nil)},
+		{"CORS", httpx.CORS(&httpx.CORSOptions{AllowedOrigins: []string{"*"}})},
+	} {
+		b.Run(c.name, func(b *testing.B) { benchServe(b, c.mw(benchHandler)) })
+	}
+}
+
+func BenchmarkParseCollection(b *testing.B) {
+	spec := &httpx.CollectionSpec{Sortable: []string{"created", "name"}, Fields: []string{"id", "name"},
+		Filters: map[string][]string{"status": nil}}
+	r := httptest.NewRequest(http.MethodGet, "/items?limit=50&offset=100&sort=-created,name&fields=id,name&status=open", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := httpx.ParseCollection(r, spec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
