@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/scalekit-go/scalekit/httpx"
 )
@@ -94,5 +95,51 @@ func BenchmarkParseCollection(b *testing.B) {
 		if _, err := httpx.ParseCollection(r, spec); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkStackOverhead measures the bare handler and the stacked one in
+// alternating batches within one benchmark, so both see the same machine
+// load, and reports bare-ns/op, stack-ns/op, added-ns/op and the ratio.
+// (ns/op and allocs/op of this benchmark cover one bare plus one stacked
+// request; BenchmarkStack gives the stack's allocations alone.)
+func BenchmarkStackOverhead(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		level slog.Level
+	}{{"default", slog.LevelInfo}, {"default-log-off", slog.LevelError}} {
+		b.Run(c.name, func(b *testing.B) {
+			lg := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: c.level}))
+			stacked := httpx.DefaultStack(&httpx.StackOptions{Logger: lg})(benchHandler)
+			r := httptest.NewRequest(http.MethodGet, "/items/42", nil)
+			r.Header.Set("Accept", "application/json")
+			r.Header.Set("Accept-Encoding", "gzip")
+			w := &discardWriter{h: make(http.Header, 8)}
+			const batch = 256
+			var bare, stack time.Duration
+			b.ReportAllocs()
+			b.ResetTimer()
+			for done := 0; done < b.N; done += batch {
+				n := min(batch, b.N-done)
+				t0 := time.Now()
+				for i := 0; i < n; i++ {
+					clear(w.h)
+					benchHandler.ServeHTTP(w, r)
+				}
+				t1 := time.Now()
+				for i := 0; i < n; i++ {
+					clear(w.h)
+					stacked.ServeHTTP(w, r)
+				}
+				t2 := time.Now()
+				bare += t1.Sub(t0)
+				stack += t2.Sub(t1)
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(bare.Nanoseconds())/n, "bare-ns/op")
+			b.ReportMetric(float64(stack.Nanoseconds())/n, "stack-ns/op")
+			b.ReportMetric(float64((stack-bare).Nanoseconds())/n, "added-ns/op")
+			b.ReportMetric(float64(stack)/float64(bare), "stack/bare")
+		})
 	}
 }
