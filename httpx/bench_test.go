@@ -34,15 +34,28 @@ func benchServe(b *testing.B, h http.Handler) {
 	r := httptest.NewRequest(http.MethodGet, "/items/42", nil)
 	r.Header.Set("Accept", "application/json")
 	r.Header.Set("Accept-Encoding", "gzip")
+	w := &discardWriter{h: make(http.Header, 8)}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+	if w.status != 0 && w.status != http.StatusOK {
+		b.Fatalf("status %d", w.status)
+	}
+}
+
+// benchServeParallel is benchServe from GOMAXPROCS goroutines.
+func benchServeParallel(b *testing.B, h http.Handler) {
+	b.Helper()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
+		r := httptest.NewRequest(http.MethodGet, "/items/42", nil)
+		r.Header.Set("Accept-Encoding", "gzip")
 		w := &discardWriter{h: make(http.Header, 8)}
 		for pb.Next() {
 			clear(w.h)
 			h.ServeHTTP(w, r)
-			if w.status != 0 && w.status != http.StatusOK {
-				b.Fatalf("status %d", w.status)
-			}
 		}
 	})
 }
@@ -61,6 +74,10 @@ func BenchmarkStack(b *testing.B) {
 	b.Run("default-log-off", func(b *testing.B) {
 		lg := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
 		benchServe(b, httpx.DefaultStack(&httpx.StackOptions{Logger: lg})(benchHandler))
+	})
+	b.Run("default-parallel", func(b *testing.B) {
+		lg := slog.New(slog.NewJSONHandler(io.Discard, nil))
+		benchServeParallel(b, httpx.DefaultStack(&httpx.StackOptions{Logger: lg})(benchHandler))
 	})
 }
 

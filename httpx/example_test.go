@@ -11,8 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/scalekit-go/scalekit/cache/memorycache"
+	"github.com/scalekit-go/scalekit/cache/rediscache"
 	"github.com/scalekit-go/scalekit/httpx"
+	"github.com/scalekit-go/scalekit/ratelimit"
+	"github.com/scalekit-go/scalekit/ratelimit/memrate"
 )
 
 // A service: the recommended stack around a router, served with graceful
@@ -135,3 +140,45 @@ func ExampleCheckPreconditions() {
 	// GET If-None-Match "v7" 304
 	// PUT If-Match stale 412
 }
+
+// The README example: a service with Redis-backed idempotency and
+// sessions, per-client rate limiting, shedding and paginated collections.
+func Example_service() {
+	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
+	store, _ := rediscache.New(rdb, nil) // shared by every instance
+	perClient, _ := memrate.New(ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 100, Period: time.Second, Burst: 200}, nil)
+	sessions, _ := httpx.NewSessions(store, [][]byte{[]byte(os.Getenv("SESSION_KEY"))}, nil)
+	cursors, _ := httpx.NewCursorCodec([]byte(os.Getenv("CURSOR_KEY")))
+	orders := &httpx.CollectionSpec{MaxLimit: 100, Sortable: []string{"created", "total"}, Cursors: cursors,
+		Filters: map[string][]string{"status": nil, "total": {httpx.OpGte, httpx.OpLt}}}
+
+	mux := http.NewServeMux()
+	health := httpx.NewHealth(nil)
+	health.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	health.Register(mux)
+	mux.HandleFunc("GET /orders", func(w http.ResponseWriter, r *http.Request) {
+		q, err := httpx.ParseCollection(r, orders) // bad limit/sort/cursor → 400 problem+json
+		if err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		page, next := loadOrders(r.Context(), q) // your query, keyset-paginated from q.Cursor
+		httpx.SetPageHeaders(w, r, q, httpx.Page{Total: -1, NextCursor: cursors.EncodeBytes(next)})
+		_ = httpx.WriteJSON(w, http.StatusOK, page)
+	})
+
+	stack := httpx.DefaultStack(&httpx.StackOptions{
+		CORS:        &httpx.CORSOptions{AllowedOrigins: []string{"https://app.example.com"}, AllowCredentials: true},
+		Shed:        httpx.NewAdaptiveLimiter(nil),
+		RateLimiter: perClient,
+		ETags:       &httpx.ETagsOptions{},
+		Sessions:    sessions,
+		Idempotency: store,
+	})
+	srv := httpx.NewServer(":8080", stack(httpx.Routes(mux)), &httpx.ServerOptions{Health: health, DrainDelay: 5 * time.Second})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	_ = srv.Run(ctx, nil) // on SIGINT: /readyz fails, in-flight requests finish
+}
+
+func loadOrders(context.Context, *httpx.Collection) (page []any, next []byte) { return nil, nil }
