@@ -188,8 +188,16 @@ func Compress(opts *CompressOptions) Middleware {
 				cw = &compressWriter{}
 			}
 			*cw = compressWriter{ResponseWriter: w, enc: enc, o: &o, pools: pools, buf: cw.buf[:0]}
-			defer pools.release(cw)
+			completed := false
+			defer func() {
+				if completed {
+					pools.release(cw)
+				}
+				// On a panic nothing buffered is sent, so Recover can still
+				// answer 500 instead of a truncated 200.
+			}()
 			next.ServeHTTP(cw, r)
+			completed = true
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/scalekit-go/scalekit/cache/driver"
@@ -182,7 +183,10 @@ func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store 
 		return
 	}
 
-	cw := &captureWriter{ResponseWriter: w, max: o.MaxBody}
+	// Headers already set by outer middleware (CORS, rate-limit counters)
+	// describe this request, not the stored response: remember them so
+	// only what the handler set is stored and replayed.
+	cw := &captureWriter{ResponseWriter: w, max: o.MaxBody, before: w.Header().Clone()}
 	completed := false
 	defer func() {
 		if !completed { // panic or abort: release the key for a retry
@@ -241,6 +245,7 @@ var unstoredHeaders = map[string]bool{"Set-Cookie": true, "Date": true, "X-Reque
 type captureWriter struct {
 	http.ResponseWriter
 	max      int64
+	before   http.Header // headers set before the handler ran
 	status   int
 	header   map[string][]string
 	buf      bytes.Buffer
@@ -258,7 +263,7 @@ func (w *captureWriter) WriteHeader(code int) {
 	w.status = code
 	w.header = make(map[string][]string)
 	for k, vs := range w.ResponseWriter.Header() {
-		if !unstoredHeaders[k] {
+		if !unstoredHeaders[k] && !slices.Equal(vs, w.before[k]) {
 			w.header[k] = append([]string(nil), vs...)
 		}
 	}

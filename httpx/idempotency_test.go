@@ -306,3 +306,27 @@ func TestIdempotencyStoreDown(t *testing.T) {
 		t.Fatalf("runs %d, headers %v", x.runs.Load(), w.Header())
 	}
 }
+
+func TestIdempotencyReplaysOnlyHandlerHeaders(t *testing.T) {
+	store, _ := memorycache.NewBytes(&memorycache.BytesOptions{MaxEntries: 100})
+	n := 0
+	inner := httpx.Idempotency(store, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++
+		w.Header().Set("Location", "/x")
+		w.WriteHeader(201)
+	}))
+	// An outer middleware sets per-request headers before the handler.
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("RateLimit-Remaining", r.Header.Get("X-Remaining"))
+		inner.ServeHTTP(w, r)
+	})
+	r1 := post("/", "k", "{}")
+	r1.Header.Set("X-Remaining", "9")
+	serve(h, r1)
+	r2 := post("/", "k", "{}")
+	r2.Header.Set("X-Remaining", "8")
+	w := serve(h, r2)
+	if n != 1 || w.Header().Get("RateLimit-Remaining") != "8" || w.Header().Get("Location") != "/x" {
+		t.Fatalf("runs %d, headers %v", n, w.Header())
+	}
+}
