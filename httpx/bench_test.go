@@ -133,30 +133,37 @@ func BenchmarkStackOverhead(b *testing.B) {
 			r.Header.Set("Accept-Encoding", "gzip")
 			w := &discardWriter{h: make(http.Header, 8)}
 			const batch = 256
-			var bare, stack time.Duration
+			var bare, stack, bareCPU, stackCPU time.Duration
 			b.ReportAllocs()
 			b.ResetTimer()
 			for done := 0; done < b.N; done += batch {
 				n := min(batch, b.N-done)
-				t0 := time.Now()
+				t0, c0 := time.Now(), cpuNow()
 				for i := 0; i < n; i++ {
 					clear(w.h)
 					benchHandler.ServeHTTP(w, r)
 				}
-				t1 := time.Now()
+				t1, c1 := time.Now(), cpuNow()
 				for i := 0; i < n; i++ {
 					clear(w.h)
 					stacked.ServeHTTP(w, r)
 				}
-				t2 := time.Now()
+				t2, c2 := time.Now(), cpuNow()
 				bare += t1.Sub(t0)
 				stack += t2.Sub(t1)
+				bareCPU += c1 - c0
+				stackCPU += c2 - c1
 			}
 			n := float64(b.N)
 			b.ReportMetric(float64(bare.Nanoseconds())/n, "bare-ns/op")
 			b.ReportMetric(float64(stack.Nanoseconds())/n, "stack-ns/op")
 			b.ReportMetric(float64((stack-bare).Nanoseconds())/n, "added-ns/op")
 			b.ReportMetric(float64(stack)/float64(bare), "stack/bare")
+			// The same split in process CPU time (getrusage), which leaves
+			// out time spent waiting for a core on a busy machine; it
+			// includes GC work on other threads.
+			b.ReportMetric(float64(bareCPU.Nanoseconds())/n, "bare-cpu-ns/op")
+			b.ReportMetric(float64((stackCPU-bareCPU).Nanoseconds())/n, "added-cpu-ns/op")
 		})
 	}
 }
