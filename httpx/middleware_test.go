@@ -1,6 +1,9 @@
 package httpx_test
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -49,4 +52,35 @@ func TestResponseControllerThroughFullStack(t *testing.T) {
 			t.Fatalf("%s: flush err %v, flushed %v, code %d", r.Method, flushErr, w.Flushed, w.Code)
 		}
 	}
+}
+
+func TestDefaultStackOptions(t *testing.T) {
+	quiet := slog.New(slog.DiscardHandler)
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, dl := r.Context().Deadline()
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		fmt.Fprintf(w, "%d %v", n, dl)
+	})
+	big := strings.Repeat("x", 2<<20)
+	// Defaults: 1 MiB body limit, a deadline, Vary from compression.
+	h := httpx.DefaultStack(&httpx.StackOptions{Logger: quiet})(echo)
+	problemOf(t, serve(h, req("POST", "/", big)), http.StatusRequestEntityTooLarge)
+	w := serve(h, req("POST", "/", "abc"))
+	if w.Body.String() != "3 true" || w.Header().Get("Vary") != "Accept-Encoding" || w.Header().Get("X-Request-ID") == "" {
+		t.Fatalf("defaults: %q %v", w.Body, w.Header())
+	}
+	// Everything optional switched off.
+	h = httpx.DefaultStack(&httpx.StackOptions{Logger: quiet, NoTelemetry: true, NoAccessLog: true, NoCompress: true,
+		Timeout: -1, MaxBodyBytes: -1})(echo)
+	w = serve(h, req("POST", "/", big))
+	if w.Body.String() != fmt.Sprintf("%d false", len(big)) || w.Header().Get("Vary") != "" {
+		t.Fatalf("all off: %.40q %v", w.Body, w.Header())
+	}
+	// Recovery is always on.
+	h = httpx.DefaultStack(&httpx.StackOptions{Logger: quiet})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("x") }))
+	problemOf(t, serve(h, get("/")), 500)
 }
