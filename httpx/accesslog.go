@@ -79,7 +79,7 @@ func logAccess(ctx context.Context, lg *slog.Logger, r *http.Request, status int
 		slog.Int64("bytes", n),
 		slog.Duration("duration", end.Sub(start)),
 		slog.String("remote", r.RemoteAddr),
-		slog.String("user_agent", r.UserAgent()),
+		slog.String("user_agent", headerValue(r.Header, "User-Agent")),
 		slog.String("request_id", RequestIDFrom(ctx)),
 	)
 	_ = h.Handle(ctx, rec)

@@ -178,7 +178,7 @@ func Compress(opts *CompressOptions) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			AddVary(w.Header(), "Accept-Encoding")
-			enc, _ := NegotiateEncoding(r.Header.Get("Accept-Encoding"))
+			enc, _ := NegotiateEncoding(headerValue(r.Header, "Accept-Encoding"))
 			if enc == "" || r.Method == http.MethodHead {
 				next.ServeHTTP(w, r)
 				return
@@ -281,10 +281,10 @@ func (w *compressWriter) eligible() bool {
 	case http.StatusNoContent, http.StatusPartialContent, http.StatusNotModified:
 		return false
 	}
-	if h.Get("Content-Encoding") != "" {
+	if headerValue(h, "Content-Encoding") != "" {
 		return false
 	}
-	if ct := h.Get("Content-Type"); ct != "" {
+	if ct := headerValue(h, "Content-Type"); ct != "" {
 		mt, ok := mediaType(ct)
 		if !ok || !w.o.Compressible(mt) {
 			return false
@@ -299,7 +299,7 @@ func (w *compressWriter) decide(compress bool) {
 		w.status = http.StatusOK
 	}
 	h := w.Header()
-	if compress && h.Get("Content-Type") == "" && len(w.buf) > 0 {
+	if compress && headerValue(h, "Content-Type") == "" && len(w.buf) > 0 {
 		ct := http.DetectContentType(w.buf)
 		h.Set("Content-Type", ct)
 		mt, _ := mediaType(ct)

@@ -95,3 +95,12 @@ func validToken(s string, max int) bool {
 	}
 	return true
 }
+
+// headerValue is h.Get for a key already in canonical form, without
+// re-validating and canonicalising it on every call.
+func headerValue(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
