@@ -1,10 +1,12 @@
 package httpx
 
 import (
+	"bufio"
 	"compress/flate"
 	"compress/gzip"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -364,6 +366,15 @@ func (w *compressWriter) Flush() {
 }
 
 func (w *compressWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hands the connection over; nothing buffered is sent afterwards.
+func (w *compressWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && !w.decided {
+		w.decided, w.buf = true, w.buf[:0]
+	}
+	return c, rw, err
+}
 
 func (w *compressWriter) close() {
 	if !w.decided {

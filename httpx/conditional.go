@@ -1,7 +1,9 @@
 package httpx
 
 import (
+	"bufio"
 	"bytes"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -193,6 +195,16 @@ func (w *bufferWriter) Flush() {
 }
 
 func (w *bufferWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hands the connection over and stops buffering.
+func (w *bufferWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.passthrough = true
+		w.buf = bytes.Buffer{}
+	}
+	return c, rw, err
+}
 
 // release sends the held status and body and switches to streaming. final
 // says the handler has returned, so the buffer is the whole body and its

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -225,6 +227,10 @@ func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store 
 	}()
 	next.ServeHTTP(cw, r)
 	completed = true
+	if cw.hijacked {
+		_ = store.Delete(context.WithoutCancel(ctx), skey)
+		return
+	}
 	if cw.status == 0 { // nothing written: net/http sends 200 with these headers
 		cw.WriteHeader(http.StatusOK)
 	}
@@ -281,6 +287,7 @@ type captureWriter struct {
 	header   map[string][]string
 	buf      bytes.Buffer
 	overflow bool
+	hijacked bool
 }
 
 func (w *captureWriter) WriteHeader(code int) {
@@ -327,3 +334,12 @@ func (w *captureWriter) Flush() {
 }
 
 func (w *captureWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hands the connection over; such a response is never stored.
+func (w *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return c, rw, err
+}

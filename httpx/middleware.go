@@ -1,6 +1,8 @@
 package httpx
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 )
 
@@ -77,6 +79,17 @@ func (w *responseWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hands the connection to the handler (WebSocket upgrades, for
+// libraries that assert http.Hijacker). The response counts as started
+// with 101, so no middleware writes to the connection afterwards.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.status, w.wroteHeader = http.StatusSwitchingProtocols, true
+	}
+	return c, rw, err
+}
 
 // Status returns the status sent so far (200 if the handler wrote a body
 // without a status, 0 if nothing was sent).
