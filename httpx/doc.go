@@ -46,6 +46,9 @@
 // Server, an http.Server with production timeouts whose Shutdown fails
 // readiness and drains in-flight requests.
 //
+// Every wrapping ResponseWriter forwards Flush, Hijack and Unwrap, so
+// server-sent events and WebSocket upgrades work behind the whole stack.
+//
 // Every middleware and helper is safe for concurrent use once built.
 // Client-side http.RoundTripper wrappers (retries, circuit breaking,
 // hedging) live in this package too; see their own documentation.
