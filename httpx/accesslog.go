@@ -48,35 +48,41 @@ func AccessLog(logger *slog.Logger, opts *AccessLogOptions) Middleware {
 				if st == 0 {
 					st = http.StatusOK // handler wrote nothing: net/http sends 200
 					if v := recover(); v != nil {
-						logAccess(ctx, lg, r, http.StatusInternalServerError, rw.bytes, clk.Since(start))
+						logAccess(ctx, lg, r, http.StatusInternalServerError, rw.bytes, start, clk.Now())
 						panic(v)
 					}
 				}
-				logAccess(ctx, lg, r, st, rw.bytes, clk.Since(start))
+				logAccess(ctx, lg, r, st, rw.bytes, start, clk.Now())
 			}()
 			next.ServeHTTP(rw, r)
 		})
 	}
 }
 
-func logAccess(ctx context.Context, lg *slog.Logger, r *http.Request, status int, n int64, d time.Duration) {
+func logAccess(ctx context.Context, lg *slog.Logger, r *http.Request, status int, n int64, start, end time.Time) {
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	if !lg.Enabled(ctx, level) {
+	h := lg.Handler()
+	if !h.Enabled(ctx, level) {
 		return
 	}
-	lg.LogAttrs(ctx, level, "http request",
+	// The record is built here rather than with Logger.LogAttrs, which
+	// would also capture the caller's program counter (a runtime.Callers
+	// walk per request) for a source location that is always this line.
+	rec := slog.NewRecord(end, level, "http request", 0)
+	rec.AddAttrs(
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
 		slog.Int64("bytes", n),
-		slog.Duration("duration", d),
+		slog.Duration("duration", end.Sub(start)),
 		slog.String("remote", r.RemoteAddr),
-		slog.String("user_agent", r.UserAgent()),
+		slog.String("user_agent", headerValue(r.Header, "User-Agent")),
 		slog.String("request_id", RequestIDFrom(ctx)),
 	)
+	_ = h.Handle(ctx, rec)
 }
 
 // RecoverOptions configure Recover. The zero value (or nil) is valid.

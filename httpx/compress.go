@@ -1,11 +1,12 @@
 package httpx
 
 import (
+	"bufio"
 	"compress/flate"
 	"compress/gzip"
 	"fmt"
 	"io"
-	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,7 +23,7 @@ type Coding struct {
 }
 
 // ParseAcceptEncoding parses an Accept-Encoding value (RFC 9110 §12.5.3).
-// At most 64 codings are accepted.
+// Coding names are lower-cased. At most 64 codings are accepted.
 func ParseAcceptEncoding(s string) ([]Coding, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
@@ -37,26 +38,37 @@ func ParseAcceptEncoding(s string) ([]Coding, error) {
 		if p == "" {
 			continue
 		}
-		name, params, _ := strings.Cut(p, ";")
-		name = strings.ToLower(strings.TrimSpace(name))
-		if !isToken(name) {
-			return nil, fmt.Errorf("%w: coding %q", ErrInvalidAcceptEncoding, name)
+		c, err := parseCoding(p)
+		if err != nil {
+			return nil, err
 		}
-		c := Coding{Name: name, Q: 1}
-		if params != "" {
-			k, v, ok := strings.Cut(strings.TrimSpace(params), "=")
-			if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
-				return nil, fmt.Errorf("%w: parameter %q", ErrInvalidAcceptEncoding, params)
-			}
-			q, err := parseQ(strings.TrimSpace(v))
-			if err != nil {
-				return nil, fmt.Errorf("%w: %q: %v", ErrInvalidAcceptEncoding, p, err)
-			}
-			c.Q = q
-		}
+		c.Name = strings.ToLower(c.Name)
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// parseCoding parses one non-empty element: a coding name (case kept) and
+// an optional ";q=" weight.
+func parseCoding(p string) (Coding, error) {
+	name, params, _ := strings.Cut(p, ";")
+	name = strings.TrimSpace(name)
+	if !isToken(name) {
+		return Coding{}, fmt.Errorf("%w: coding %q", ErrInvalidAcceptEncoding, name)
+	}
+	c := Coding{Name: name, Q: 1}
+	if params != "" {
+		k, v, ok := strings.Cut(strings.TrimSpace(params), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+			return Coding{}, fmt.Errorf("%w: parameter %q", ErrInvalidAcceptEncoding, params)
+		}
+		q, err := parseQ(strings.TrimSpace(v))
+		if err != nil {
+			return Coding{}, fmt.Errorf("%w: %q: %v", ErrInvalidAcceptEncoding, p, err)
+		}
+		c.Q = q
+	}
+	return c, nil
 }
 
 func isToken(s string) bool {
@@ -75,20 +87,30 @@ func isToken(s string) bool {
 // NegotiateEncoding picks "gzip", "deflate" or "" (identity) for the
 // Accept-Encoding value s: the acceptable coding with the highest quality,
 // gzip first on ties. A malformed value picks identity and returns the
-// error.
+// error. It does not allocate unless s is malformed.
 func NegotiateEncoding(s string) (string, error) {
-	cs, err := ParseAcceptEncoding(s)
-	if err != nil {
-		return "", err
-	}
 	var gz, df, star float64 = -1, -1, -1
-	for _, c := range cs {
-		switch c.Name {
-		case "gzip", "x-gzip":
+	n := 0
+	for rest := s; rest != ""; {
+		var elem string
+		elem, rest, _ = strings.Cut(rest, ",")
+		if n++; n > maxHeaderElems {
+			return "", fmt.Errorf("%w: more than %d codings", ErrInvalidAcceptEncoding, maxHeaderElems)
+		}
+		elem = strings.TrimSpace(elem)
+		if elem == "" {
+			continue
+		}
+		c, err := parseCoding(elem)
+		if err != nil {
+			return "", err
+		}
+		switch {
+		case strings.EqualFold(c.Name, "gzip"), strings.EqualFold(c.Name, "x-gzip"):
 			gz = max(gz, c.Q)
-		case "deflate":
+		case strings.EqualFold(c.Name, "deflate"):
 			df = max(df, c.Q)
-		case "*":
+		case c.Name == "*":
 			star = c.Q
 		}
 	}
@@ -158,14 +180,26 @@ func Compress(opts *CompressOptions) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			AddVary(w.Header(), "Accept-Encoding")
-			enc, _ := NegotiateEncoding(r.Header.Get("Accept-Encoding"))
+			enc, _ := NegotiateEncoding(headerValue(r.Header, "Accept-Encoding"))
 			if enc == "" || r.Method == http.MethodHead {
 				next.ServeHTTP(w, r)
 				return
 			}
-			cw := &compressWriter{ResponseWriter: w, enc: enc, o: &o, pools: pools}
-			defer cw.close()
+			cw, _ := pools.cw.Get().(*compressWriter)
+			if cw == nil {
+				cw = &compressWriter{}
+			}
+			*cw = compressWriter{ResponseWriter: w, enc: enc, o: &o, pools: pools, buf: cw.buf[:0]}
+			completed := false
+			defer func() {
+				if completed {
+					pools.release(cw)
+				}
+				// On a panic nothing buffered is sent, so Recover can still
+				// answer 500 instead of a truncated 200.
+			}()
 			next.ServeHTTP(cw, r)
+			completed = true
 		})
 	}
 }
@@ -174,6 +208,19 @@ type writerPools struct {
 	level int
 	gz    sync.Pool
 	fl    sync.Pool
+	cw    sync.Pool // *compressWriter, with its buffer
+}
+
+// release finishes the response and recycles the writer; the handler has
+// returned, so nothing refers to it any more.
+func (p *writerPools) release(cw *compressWriter) {
+	cw.close()
+	buf := cw.buf
+	*cw = compressWriter{}
+	if cap(buf) <= 64<<10 {
+		cw.buf = buf[:0]
+		p.cw.Put(cw)
+	}
 }
 
 func (p *writerPools) get(enc string, w io.Writer) io.WriteCloser {
@@ -236,12 +283,12 @@ func (w *compressWriter) eligible() bool {
 	case http.StatusNoContent, http.StatusPartialContent, http.StatusNotModified:
 		return false
 	}
-	if h.Get("Content-Encoding") != "" {
+	if headerValue(h, "Content-Encoding") != "" {
 		return false
 	}
-	if ct := h.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !w.o.Compressible(mt) {
+	if ct := headerValue(h, "Content-Type"); ct != "" {
+		mt, ok := mediaType(ct)
+		if !ok || !w.o.Compressible(mt) {
 			return false
 		}
 	}
@@ -254,10 +301,10 @@ func (w *compressWriter) decide(compress bool) {
 		w.status = http.StatusOK
 	}
 	h := w.Header()
-	if compress && h.Get("Content-Type") == "" && len(w.buf) > 0 {
+	if compress && headerValue(h, "Content-Type") == "" && len(w.buf) > 0 {
 		ct := http.DetectContentType(w.buf)
 		h.Set("Content-Type", ct)
-		mt, _, _ := mime.ParseMediaType(ct)
+		mt, _ := mediaType(ct)
 		compress = w.o.Compressible(mt)
 	}
 	if compress {
@@ -278,7 +325,7 @@ func (w *compressWriter) decide(compress bool) {
 			_, _ = w.ResponseWriter.Write(w.buf)
 		}
 	}
-	w.buf = nil
+	w.buf = w.buf[:0]
 }
 
 func (w *compressWriter) Write(p []byte) (int, error) {
@@ -320,6 +367,15 @@ func (w *compressWriter) Flush() {
 
 func (w *compressWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Hijack hands the connection over; nothing buffered is sent afterwards.
+func (w *compressWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && !w.decided {
+		w.decided, w.buf = true, w.buf[:0]
+	}
+	return c, rw, err
+}
+
 func (w *compressWriter) close() {
 	if !w.decided {
 		if w.status == 0 && len(w.buf) == 0 {
@@ -332,4 +388,20 @@ func (w *compressWriter) close() {
 		w.pools.put(w.zw)
 		w.zw = nil
 	}
+}
+
+// mediaType returns the lower-case type/subtype of a Content-Type value,
+// without parameters, and whether it is well-formed. It allocates only
+// when the value is not already lower case.
+func mediaType(ct string) (string, bool) {
+	mt, params, _ := strings.Cut(ct, ";")
+	if strings.Count(params, `"`)%2 != 0 {
+		return "", false // unbalanced quoted parameter
+	}
+	mt = strings.TrimSpace(mt)
+	typ, sub, ok := strings.Cut(mt, "/")
+	if !ok || !isToken(typ) || !isToken(sub) {
+		return "", false
+	}
+	return strings.ToLower(mt), true
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -179,4 +180,14 @@ func TestIsCompressible(t *testing.T) {
 			t.Errorf("%s", mt)
 		}
 	}
+}
+
+func TestCompressPanicLeavesRecoverToAnswer(t *testing.T) {
+	h := httpx.Recover(&httpx.RecoverOptions{Logger: slog.New(slog.DiscardHandler)})(httpx.Compress(nil)(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte("partial"))
+			panic("boom")
+		})))
+	w := serve(h, get("/", "Accept-Encoding", "gzip"))
+	problemOf(t, w, 500)
 }

@@ -1,7 +1,9 @@
 package httpx
 
 import (
+	"bufio"
 	"bytes"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -194,6 +196,16 @@ func (w *bufferWriter) Flush() {
 
 func (w *bufferWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Hijack hands the connection over and stops buffering.
+func (w *bufferWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.passthrough = true
+		w.buf = bytes.Buffer{}
+	}
+	return c, rw, err
+}
+
 // release sends the held status and body and switches to streaming. final
 // says the handler has returned, so the buffer is the whole body and its
 // length can be declared.
@@ -266,7 +278,16 @@ func (c CacheControl) Apply(h http.Header) {
 // listed (case-insensitively) and collapsing everything into "*" when "*"
 // is present.
 func AddVary(h http.Header, fields ...string) {
-	cur := h.Values("Vary")
+	cur := h["Vary"]
+	if len(fields) == 1 && validVaryField(fields[0]) {
+		switch {
+		case len(cur) == 0: // the common case, without parsing
+			h["Vary"] = []string{fields[0]}
+			return
+		case len(cur) == 1 && strings.EqualFold(cur[0], fields[0]):
+			return
+		}
+	}
 	var have []string
 	for _, v := range cur {
 		for _, f := range strings.Split(v, ",") {
@@ -303,3 +324,7 @@ func AddVary(h http.Header, fields ...string) {
 	}
 	h.Set("Vary", strings.Join(have, ", "))
 }
+
+// validVaryField reports whether f is a bare header name (no list, no
+// spaces), which AddVary can store without normalising.
+func validVaryField(f string) bool { return isToken(f) }

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,10 +10,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/scalekit-go/scalekit/cache/driver"
+	"github.com/scalekit-go/scalekit/internal/otelx"
 )
 
 // HeaderIdempotencyKey is the request header naming an idempotent operation.
@@ -47,6 +54,27 @@ type IdempotencyOptions struct {
 	MaxBody int64
 	// Logger receives store errors. Default slog.Default().
 	Logger *slog.Logger
+	// MeterProvider receives the scalekit.httpx.idempotency counter (by
+	// outcome: executed, replayed, conflict, mismatch, store_error).
+	// Default the global one.
+	MeterProvider metric.MeterProvider
+}
+
+// idemMetrics counts outcomes, with the attribute options built once.
+type idemMetrics struct {
+	c                                                 metric.Int64Counter
+	executed, replayed, conflict, mismatch, storeFail []metric.AddOption
+}
+
+func newIdemMetrics(mp metric.MeterProvider) *idemMetrics {
+	m := &idemMetrics{c: otelx.Must(otelx.Meter(mp, "httpx").Int64Counter("scalekit.httpx.idempotency",
+		metric.WithDescription("Requests carrying an Idempotency-Key, by outcome.")))}
+	opt := func(v string) []metric.AddOption {
+		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", v)))}
+	}
+	m.executed, m.replayed, m.conflict, m.mismatch, m.storeFail =
+		opt("executed"), opt("replayed"), opt("conflict"), opt("mismatch"), opt("store_error")
+	return m
 }
 
 // idemRecord is what the store holds under a key.
@@ -89,6 +117,7 @@ func Idempotency(store driver.Store, opts *IdempotencyOptions) Middleware {
 	if o.MaxBody <= 0 {
 		o.MaxBody = 1 << 20
 	}
+	m := newIdemMetrics(o.MeterProvider)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			applies := false
@@ -108,12 +137,12 @@ func Idempotency(store driver.Store, opts *IdempotencyOptions) Middleware {
 				Error(w, r, ErrInvalidIdempotencyKey)
 				return
 			}
-			idemServe(w, r, next, store, &o, key)
+			idemServe(w, r, next, store, &o, m, key)
 		})
 	}
 }
 
-func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store driver.Store, o *IdempotencyOptions, key string) {
+func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store driver.Store, o *IdempotencyOptions, m *idemMetrics, key string) {
 	ctx := r.Context()
 	body, err := io.ReadAll(io.LimitReader(r.Body, o.MaxBody+1))
 	if err != nil {
@@ -139,7 +168,7 @@ func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store 
 	for attempt := 0; ; attempt++ {
 		added, err := store.Add(ctx, skey, pending, o.LockTTL)
 		if err != nil {
-			idemStoreFailed(w, r, o, err)
+			idemStoreFailed(w, r, o, m, err)
 			return
 		}
 		if added {
@@ -147,30 +176,33 @@ func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store 
 		}
 		raw, ok, err := store.Get(ctx, skey)
 		if err != nil {
-			idemStoreFailed(w, r, o, err)
+			idemStoreFailed(w, r, o, m, err)
 			return
 		}
 		if !ok {
 			if attempt < 2 {
 				continue // expired between Add and Get
 			}
-			idemStoreFailed(w, r, o, errors.New("key flapping"))
+			idemStoreFailed(w, r, o, m, errors.New("key flapping"))
 			return
 		}
 		var rec idemRecord
 		if err := json.Unmarshal(raw, &rec); err != nil {
-			idemStoreFailed(w, r, o, err)
+			idemStoreFailed(w, r, o, m, err)
 			return
 		}
 		switch {
 		case rec.FP != fp:
+			m.c.Add(ctx, 1, m.mismatch...)
 			WriteProblem(w, r, NewProblem(http.StatusUnprocessableEntity,
 				"Idempotency-Key was already used with a different request"))
 		case !rec.Done:
+			m.c.Add(ctx, 1, m.conflict...)
 			w.Header().Set("Retry-After", "1")
 			WriteProblem(w, r, NewProblem(http.StatusConflict,
 				"a request with this Idempotency-Key is still being processed"))
 		default:
+			m.c.Add(ctx, 1, m.replayed...)
 			hd := w.Header()
 			for k, vs := range rec.Header {
 				hd[k] = vs
@@ -182,7 +214,11 @@ func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store 
 		return
 	}
 
-	cw := &captureWriter{ResponseWriter: w, max: o.MaxBody}
+	// Headers already set by outer middleware (CORS, rate-limit counters)
+	// describe this request, not the stored response: remember them so
+	// only what the handler set is stored and replayed.
+	m.c.Add(ctx, 1, m.executed...)
+	cw := &captureWriter{ResponseWriter: w, max: o.MaxBody, before: w.Header().Clone()}
 	completed := false
 	defer func() {
 		if !completed { // panic or abort: release the key for a retry
@@ -191,6 +227,10 @@ func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store 
 	}()
 	next.ServeHTTP(cw, r)
 	completed = true
+	if cw.hijacked {
+		_ = store.Delete(context.WithoutCancel(ctx), skey)
+		return
+	}
 	if cw.status == 0 { // nothing written: net/http sends 200 with these headers
 		cw.WriteHeader(http.StatusOK)
 	}
@@ -217,10 +257,11 @@ func idemLog(o *IdempotencyOptions) *slog.Logger {
 	return slog.Default()
 }
 
-func idemStoreFailed(w http.ResponseWriter, r *http.Request, o *IdempotencyOptions, err error) {
+func idemStoreFailed(w http.ResponseWriter, r *http.Request, o *IdempotencyOptions, m *idemMetrics, err error) {
 	if r.Context().Err() != nil {
 		return
 	}
+	m.c.Add(r.Context(), 1, m.storeFail...)
 	idemLog(o).LogAttrs(r.Context(), slog.LevelError, "idempotency store", slog.Any("error", err))
 	w.Header().Set("Retry-After", "1")
 	WriteProblem(w, r, NewProblem(http.StatusServiceUnavailable, "idempotency store unavailable"))
@@ -241,10 +282,12 @@ var unstoredHeaders = map[string]bool{"Set-Cookie": true, "Date": true, "X-Reque
 type captureWriter struct {
 	http.ResponseWriter
 	max      int64
+	before   http.Header // headers set before the handler ran
 	status   int
 	header   map[string][]string
 	buf      bytes.Buffer
 	overflow bool
+	hijacked bool
 }
 
 func (w *captureWriter) WriteHeader(code int) {
@@ -258,7 +301,7 @@ func (w *captureWriter) WriteHeader(code int) {
 	w.status = code
 	w.header = make(map[string][]string)
 	for k, vs := range w.ResponseWriter.Header() {
-		if !unstoredHeaders[k] {
+		if !unstoredHeaders[k] && !slices.Equal(vs, w.before[k]) {
 			w.header[k] = append([]string(nil), vs...)
 		}
 	}
@@ -291,3 +334,12 @@ func (w *captureWriter) Flush() {
 }
 
 func (w *captureWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hands the connection over; such a response is never stored.
+func (w *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return c, rw, err
+}

@@ -7,11 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/scalekit-go/scalekit/cache/driver"
 	"github.com/scalekit-go/scalekit/cache/memorycache"
@@ -304,5 +308,70 @@ func TestIdempotencyStoreDown(t *testing.T) {
 	problemOf(t, w, http.StatusServiceUnavailable)
 	if x.runs.Load() != 0 || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("runs %d, headers %v", x.runs.Load(), w.Header())
+	}
+}
+
+func TestIdempotencyReplaysOnlyHandlerHeaders(t *testing.T) {
+	store, _ := memorycache.NewBytes(&memorycache.BytesOptions{MaxEntries: 100})
+	n := 0
+	inner := httpx.Idempotency(store, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++
+		w.Header().Set("Location", "/x")
+		w.WriteHeader(201)
+	}))
+	// An outer middleware sets per-request headers before the handler.
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("RateLimit-Remaining", r.Header.Get("X-Remaining"))
+		inner.ServeHTTP(w, r)
+	})
+	r1 := post("/", "k", "{}")
+	r1.Header.Set("X-Remaining", "9")
+	serve(h, r1)
+	r2 := post("/", "k", "{}")
+	r2.Header.Set("X-Remaining", "8")
+	w := serve(h, r2)
+	if n != 1 || w.Header().Get("RateLimit-Remaining") != "8" || w.Header().Get("Location") != "/x" {
+		t.Fatalf("runs %d, headers %v", n, w.Header())
+	}
+}
+
+func TestIdempotencyMetrics(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	store, _ := memorycache.NewBytes(&memorycache.BytesOptions{MaxEntries: 100})
+	x := newIdemHarness(store, &httpx.IdempotencyOptions{MeterProvider: mp})
+	serve(x.h, post("/", "a", "{}"))  // executed
+	serve(x.h, post("/", "a", "{}"))  // replayed
+	serve(x.h, post("/", "a", "{1}")) // mismatch
+	x.hold = make(chan struct{})
+	done := make(chan struct{})
+	go func() { serve(x.h, post("/", "b", "{}")); close(done) }()
+	<-x.entered
+	<-x.entered                      // the executed and replayed runs did not enter; drain the two earlier signals
+	serve(x.h, post("/", "b", "{}")) // conflict
+	close(x.hold)
+	<-done
+	down := newIdemHarness(brokenStore{}, &httpx.IdempotencyOptions{MeterProvider: mp, Logger: slog.New(slog.DiscardHandler)})
+	serve(down.h, post("/", "c", "{}")) // store_error
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "scalekit.httpx.idempotency" {
+				continue
+			}
+			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				v, _ := p.Attributes.Value("outcome")
+				got[v.AsString()] += p.Value
+			}
+		}
+	}
+	want := map[string]int64{"executed": 2, "replayed": 1, "mismatch": 1, "conflict": 1, "store_error": 1}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("outcomes %v, want %v", got, want)
 	}
 }

@@ -1,6 +1,8 @@
 package httpx
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 )
 
@@ -78,6 +80,17 @@ func (w *responseWriter) Flush() {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Hijack hands the connection to the handler (WebSocket upgrades, for
+// libraries that assert http.Hijacker). The response counts as started
+// with 101, so no middleware writes to the connection afterwards.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.status, w.wroteHeader = http.StatusSwitchingProtocols, true
+	}
+	return c, rw, err
+}
+
 // Status returns the status sent so far (200 if the handler wrote a body
 // without a status, 0 if nothing was sent).
 func (w *responseWriter) Status() int { return w.status }
@@ -94,4 +107,13 @@ func validToken(s string, max int) bool {
 		}
 	}
 	return true
+}
+
+// headerValue is h.Get for a key already in canonical form, without
+// re-validating and canonicalising it on every call.
+func headerValue(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

@@ -138,3 +138,22 @@ func TestClientIP(t *testing.T) {
 		}
 	}
 }
+
+func TestRateLimitPerClientAndGlobalChained(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	perClient := newLimiter(t, clk, ratelimit.Limit{Algorithm: ratelimit.FixedWindow, Rate: 2, Period: time.Minute})
+	global := newLimiter(t, clk, ratelimit.Limit{Algorithm: ratelimit.FixedWindow, Rate: 3, Period: time.Minute})
+	h := httpx.Chain(
+		httpx.RateLimit(perClient, &httpx.RateLimitOptions{Prefix: "ip:", Clock: clk}),
+		httpx.RateLimit(global, &httpx.RateLimitOptions{Key: httpx.GlobalKey, Clock: clk}),
+	)(okHandler)
+	from := func(ip string) int { r := get("/"); r.RemoteAddr = ip + ":1"; return serve(h, r).Code }
+	got := []int{from("a"), from("a"), from("a"), from("b"), from("c")}
+	// a: 2 admitted then its own limit; b takes the third global unit; c hits the global limit.
+	want := []int{200, 200, 429, 200, 429}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("codes %v, want %v", got, want)
+		}
+	}
+}

@@ -17,14 +17,6 @@ const HeaderRequestID = "X-Request-ID"
 // non-printable values are replaced by a generated one.
 const maxRequestIDLen = 128
 
-type ctxKey int
-
-const (
-	requestIDKey ctxKey = iota
-	sessionKey
-	priorityKey
-)
-
 // RequestIDOptions configure RequestID. The zero value (or nil) is valid.
 type RequestIDOptions struct {
 	// Header carries the ID in and out. Default HeaderRequestID.
@@ -52,33 +44,40 @@ func RequestID(opts *RequestIDOptions) Middleware {
 	if o.Generate == nil {
 		o.Generate = NewRequestID
 	}
+	key := http.CanonicalHeaderKey(o.Header) // canonical once, not per request
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id := ""
 			if !o.IgnoreIncoming {
-				id = r.Header.Get(o.Header)
-				if !validToken(id, maxRequestIDLen) {
-					id = ""
+				if vs := r.Header[key]; len(vs) > 0 && validToken(vs[0], maxRequestIDLen) {
+					id = vs[0]
 				}
 			}
 			if id == "" {
 				id = o.Generate()
 			}
-			w.Header().Set(o.Header, id)
-			next.ServeHTTP(w, r.WithContext(WithRequestID(r.Context(), id)))
+			w.Header()[key] = []string{id}
+			st, r := requestState(r)
+			st.id = id
+			next.ServeHTTP(w, r)
 		})
 	}
 }
 
 // WithRequestID returns ctx carrying the request ID id.
 func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey, id)
+	if c := reqFrom(ctx); c != nil && c.id == id {
+		return ctx
+	}
+	return &reqCtx{Context: ctx, id: id}
 }
 
 // RequestIDFrom returns the request ID carried by ctx, or "".
 func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if c := reqFrom(ctx); c != nil {
+		return c.id
+	}
+	return ""
 }
 
 var (

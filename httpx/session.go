@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -389,3 +391,15 @@ func (w *sessionWriter) Flush() {
 }
 
 func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack saves the session (its cookie can no longer be sent) and hands
+// the connection over.
+func (w *sessionWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if !w.committed {
+		w.committed = true
+		if err := w.m.save(w.r.Context(), w.ResponseWriter.Header(), w.s); err != nil {
+			w.m.o.Logger.LogAttrs(w.r.Context(), slog.LevelError, "session store", slog.Any("error", err))
+		}
+	}
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -36,18 +38,12 @@ type TelemetryOptions struct {
 	Skip func(*http.Request) bool
 }
 
-// routeSlot is where SetRoute and Routes leave the matched route for
-// Telemetry, which installs one per request.
-type routeSlot struct{ route string }
-
-const routeKey ctxKey = 100
-
 // SetRoute records the route template of the request being served, for
 // Telemetry's span name and http.route attribute. Call it from a handler
 // or router adapter; without Telemetry it does nothing.
 func SetRoute(ctx context.Context, route string) {
-	if s, ok := ctx.Value(routeKey).(*routeSlot); ok {
-		s.route = route
+	if c := reqFrom(ctx); c != nil {
+		c.route = route
 	}
 }
 
@@ -75,101 +71,166 @@ func Telemetry(opts *TelemetryOptions) Middleware {
 	if opts != nil {
 		o = *opts
 	}
-	tracer := otelx.Tracer(o.TracerProvider, "httpx")
 	meter := otelx.Meter(o.MeterProvider, "httpx")
-	duration := otelx.Must(meter.Float64Histogram("http.server.request.duration",
-		metric.WithUnit("s"), metric.WithDescription("Duration of HTTP server requests."),
-		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)))
-	active := otelx.Must(meter.Int64UpDownCounter("http.server.active_requests",
-		metric.WithUnit("{request}"), metric.WithDescription("Number of HTTP server requests in flight.")))
+	t := &telemetry{
+		o:      o,
+		tracer: otelx.Tracer(o.TracerProvider, "httpx"),
+		duration: otelx.Must(meter.Float64Histogram("http.server.request.duration",
+			metric.WithUnit("s"), metric.WithDescription("Duration of HTTP server requests."),
+			metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10))),
+		active: otelx.Must(meter.Int64UpDownCounter("http.server.active_requests",
+			metric.WithUnit("{request}"), metric.WithDescription("Number of HTTP server requests in flight."))),
+		startOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)},
+	}
+	for i, m := range semconvMethods {
+		t.activeOpts[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("http.request.method", m)))}
+	}
+	empty := map[recordKey][]metric.RecordOption{}
+	t.recordOpts.Store(&empty)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if o.Skip != nil && o.Skip(r) {
+			if t.o.Skip != nil && t.o.Skip(r) {
 				next.ServeHTTP(w, r)
 				return
 			}
-			prop := o.Propagator
-			if prop == nil {
-				prop = otel.GetTextMapPropagator()
-			}
-			ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-			method := semconvMethod(r.Method)
-			methodAttr := attribute.String("http.request.method", method)
-			activeSet := metric.WithAttributeSet(attribute.NewSet(methodAttr))
-			active.Add(ctx, 1, activeSet)
-			slot := &routeSlot{}
-			ctx = context.WithValue(ctx, routeKey, slot)
-			ctx, span := tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer))
-			if span.IsRecording() {
-				span.SetAttributes(methodAttr,
-					attribute.String("url.path", r.URL.Path),
-					attribute.String("url.scheme", scheme(r)),
-					attribute.String("server.address", r.Host),
-					attribute.String("client.address", r.RemoteAddr),
-					attribute.String("user_agent.original", r.UserAgent()),
-					attribute.String("network.protocol.version", protoVersion(r)))
-				if id := RequestIDFrom(ctx); id != "" {
-					span.SetAttributes(attribute.String("http.request.id", id))
-				}
-			}
-			rw := wrapWriter(w)
-			start := time.Now()
-			r2 := r.WithContext(ctx)
-			defer func() {
-				v := recover()
-				st := rw.status
-				if st == 0 {
-					st = http.StatusOK
-					if v != nil {
-						st = http.StatusInternalServerError
-					}
-				}
-				route := slot.route
-				if route == "" && r2.Pattern != "" {
-					route = routeOfPattern(r2.Pattern)
-				}
-				if route == "" && o.Route != nil {
-					route = o.Route(r)
-				}
-				stAttr := attribute.Int("http.response.status_code", st)
-				if route != "" {
-					span.SetName(method + " " + route)
-					span.SetAttributes(attribute.String("http.route", route))
-				}
-				span.SetAttributes(stAttr)
-				if st >= 500 {
-					span.SetStatus(codes.Error, strconv.Itoa(st))
-				}
-				if v != nil {
-					span.SetStatus(codes.Error, "panic")
-				}
-				span.End()
-				var set attribute.Set
-				if route != "" {
-					set = attribute.NewSet(methodAttr, stAttr, attribute.String("http.route", route))
-				} else {
-					set = attribute.NewSet(methodAttr, stAttr)
-				}
-				duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributeSet(set))
-				active.Add(ctx, -1, activeSet)
-				if v != nil {
-					panic(v)
-				}
-			}()
-			next.ServeHTTP(rw, r2)
+			t.serve(w, r, next)
 		})
 	}
 }
 
-// semconvMethod maps non-standard methods to "_OTHER" so a client cannot
-// blow up metric cardinality.
-func semconvMethod(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
-		return m
+// semconvMethods are the methods kept as metric attributes; any other is
+// reported as "_OTHER" so a client cannot blow up metric cardinality.
+var semconvMethods = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace, "_OTHER"}
+
+func methodIndex(m string) int {
+	for i, s := range semconvMethods[:len(semconvMethods)-1] {
+		if s == m {
+			return i
+		}
 	}
-	return "_OTHER"
+	return len(semconvMethods) - 1
+}
+
+// maxRecordKeys bounds the cache of metric attribute sets (method ×
+// status × route); past it, sets are built per request.
+const maxRecordKeys = 4096
+
+type recordKey struct {
+	method int
+	status int
+	route  string
+}
+
+type telemetry struct {
+	o          TelemetryOptions
+	tracer     trace.Tracer
+	duration   metric.Float64Histogram
+	active     metric.Int64UpDownCounter
+	startOpts  []trace.SpanStartOption
+	activeOpts [len(semconvMethods)][]metric.AddOption
+	// recordOpts caches the attribute options of each (method, status,
+	// route): an immutable map replaced on insert, so lookups take no lock
+	// and no allocation.
+	recordOpts atomic.Pointer[map[recordKey][]metric.RecordOption]
+	mu         sync.Mutex
+}
+
+func (t *telemetry) recordOptions(k recordKey) []metric.RecordOption {
+	if opts, ok := (*t.recordOpts.Load())[k]; ok {
+		return opts
+	}
+	attrs := []attribute.KeyValue{
+		attribute.String("http.request.method", semconvMethods[k.method]),
+		attribute.Int("http.response.status_code", k.status),
+	}
+	if k.route != "" {
+		attrs = append(attrs, attribute.String("http.route", k.route))
+	}
+	opts := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := *t.recordOpts.Load()
+	if len(cur) < maxRecordKeys {
+		next := make(map[recordKey][]metric.RecordOption, len(cur)+1)
+		for kk, v := range cur {
+			next[kk] = v
+		}
+		next[k] = opts
+		t.recordOpts.Store(&next)
+	}
+	return opts
+}
+
+func (t *telemetry) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	prop := t.o.Propagator
+	if prop == nil {
+		prop = otel.GetTextMapPropagator()
+	}
+	st, r := requestState(r)
+	base := r.Context()
+	ctx := prop.Extract(base, propagation.HeaderCarrier(r.Header))
+	mi := methodIndex(r.Method)
+	method := semconvMethods[mi]
+	t.active.Add(ctx, 1, t.activeOpts[mi]...)
+	ctx, span := t.tracer.Start(ctx, method, t.startOpts...)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("http.request.method", method),
+			attribute.String("url.path", r.URL.Path),
+			attribute.String("url.scheme", scheme(r)),
+			attribute.String("server.address", r.Host),
+			attribute.String("client.address", r.RemoteAddr),
+			attribute.String("user_agent.original", r.UserAgent()),
+			attribute.String("network.protocol.version", protoVersion(r)))
+	}
+	if span.IsRecording() || span.SpanContext().IsValid() {
+		r = r.WithContext(ctx) // otherwise the span is a no-op: keep the request
+	}
+	rw := wrapWriter(w)
+	defer t.finish(ctx, span, st, rw, r, mi, time.Now())
+	next.ServeHTTP(rw, r)
+}
+
+// finish ends the span and records the metrics; it is deferred so that a
+// panic is recorded as a 500 before it continues up.
+func (t *telemetry) finish(ctx context.Context, span trace.Span, st *reqCtx, rw *responseWriter, r *http.Request, mi int, start time.Time) {
+	v := recover()
+	code := rw.status
+	if code == 0 {
+		code = http.StatusOK
+		if v != nil {
+			code = http.StatusInternalServerError
+		}
+	}
+	route := st.route
+	if route == "" && r.Pattern != "" {
+		route = routeOfPattern(r.Pattern)
+	}
+	if route == "" && t.o.Route != nil {
+		route = t.o.Route(r)
+	}
+	if span.IsRecording() {
+		if route != "" {
+			span.SetName(semconvMethods[mi] + " " + route)
+			span.SetAttributes(attribute.String("http.route", route))
+		}
+		if st.id != "" {
+			span.SetAttributes(attribute.String("http.request.id", st.id))
+		}
+		span.SetAttributes(attribute.Int("http.response.status_code", code))
+		if code >= 500 {
+			span.SetStatus(codes.Error, strconv.Itoa(code))
+		}
+		if v != nil {
+			span.SetStatus(codes.Error, "panic")
+		}
+	}
+	span.End()
+	t.duration.Record(ctx, time.Since(start).Seconds(), t.recordOptions(recordKey{mi, code, route})...)
+	t.active.Add(ctx, -1, t.activeOpts[mi]...)
+	if v != nil {
+		panic(v)
+	}
 }
 
 func scheme(r *http.Request) string {

@@ -56,8 +56,8 @@ func Timeout(d time.Duration, opts *TimeoutOptions) Middleware {
 				next.ServeHTTP(w, r)
 				return
 			}
-			ctx, cancel := context.WithTimeout(r.Context(), budget)
-			defer cancel()
+			ctx := newLazyDeadline(r.Context(), time.Now().Add(budget))
+			defer ctx.release()
 			rw := wrapWriter(w)
 			next.ServeHTTP(rw, r.WithContext(ctx))
 			if !rw.wroteHeader && errors.Is(ctx.Err(), context.DeadlineExceeded) {
