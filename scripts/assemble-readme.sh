@@ -3,7 +3,7 @@
 # docs/sections/*.md, in package-map order, between the SECTIONS markers.
 set -eu
 cd "$(dirname "$0")/.."
-order="idgen lock cache sketch ratelimit httpx lb"
+order="idgen lock lock-backends cache sketch ratelimit httpx httpx-client lb"
 tmp=$(mktemp)
 {
 	sed -n '1,/^<!-- SECTIONS -->$/p' README.md
