@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/scalekit-go/scalekit/cache"
 	"github.com/scalekit-go/scalekit/cache/memorycache"
 	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/sketch"
 )
 
 type User struct {
@@ -158,16 +160,42 @@ func Example_staleIfError() {
 	// Output: ada <nil>
 }
 
-// A guard (typically a Bloom filter of existing ids, see package sketch)
-// answers "definitely absent" without touching the store or the loader.
+// A Bloom filter of the ids that exist answers "definitely absent" without
+// touching the store or the loader, so lookups of made-up ids never reach
+// the database.
 func Example_guard() {
 	ctx := context.Background()
-	exists := func(id int) bool { _, ok := db[id]; return ok } // stand-in for a Bloom filter
-	c := newUsers(nil, cache.Options[int, User]{Guard: exists, EarlyExpiration: 1, TTL: time.Minute})
+	ids, _ := sketch.NewBloom(1_000_000, 0.001)
+	for id := range db {
+		ids.AddString(strconv.Itoa(id)) // at start-up, and on every insert
+	}
+	c := newUsers(nil, cache.Options[int, User]{Guard: cache.BloomGuard[int](ids, nil), TTL: time.Minute})
 	defer c.Close(ctx)
 	_, err := c.GetOrLoad(ctx, 404, loadUser)
 	fmt.Println(err, c.Stats().GuardRejects, c.Stats().Loads)
-	// Output: cache: not found 1 0
+	u, err := c.GetOrLoad(ctx, 2, loadUser)
+	fmt.Println(u.Name, err)
+	// Output:
+	// cache: not found 1 0
+	// grace <nil>
+}
+
+// Hot-key detection: a sketch.TopK counts every read, and HotKeys names
+// the keys that take most of the traffic.
+func Example_hotKeys() {
+	ctx := context.Background()
+	hot, _ := sketch.NewTopK(1, nil)
+	c := newUsers(nil, cache.Options[int, User]{HotKeys: hot, TTL: time.Minute})
+	defer c.Close(ctx)
+	for i := range 100 {
+		id := 1
+		if i%5 == 0 {
+			id = 2
+		}
+		_, _ = c.GetOrLoad(ctx, id, loadUser)
+	}
+	fmt.Println(c.HotKeys())
+	// Output: [{1 80}]
 }
 
 // A tiered cache: each instance has an in-process L1 in front of a shared

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/sketch"
 )
 
 // Options configure a Cache. The zero value (or nil) means: entries never go
@@ -41,9 +42,16 @@ type Options[K comparable, V any] struct {
 	// (now - delta·beta·ln(rand) ≥ expiry). Zero disables it.
 	EarlyExpiration float64
 	// Guard, if set, is asked before the store: false means the key
-	// definitely does not exist (a Bloom filter of existing keys), and
-	// GetOrLoad returns ErrNotFound without touching store or loader.
+	// definitely does not exist (a Bloom filter of existing keys, see
+	// BloomGuard), and GetOrLoad returns ErrNotFound without touching
+	// store or loader.
 	Guard func(key K) bool
+	// HotKeys, if set, counts every read (Get, GetMulti, GetOrLoad) of a
+	// key, by its KeyString, in this sketch.TopK, so Cache.HotKeys (or
+	// HotKeys.Hot) names the keys to pin in L1, replicate or shard
+	// further. It costs a TopK.Add (about 100 ns, one shared lock) per
+	// read. Call HotKeys.Decay on a timer to follow changing traffic.
+	HotKeys *sketch.TopK
 	// Codec encodes values for remote stores (NewRemote, NewTiered's L2).
 	// Nil means JSON.
 	Codec Codec[V]
