@@ -274,3 +274,30 @@ func Example_earlyExpiration() {
 	fmt.Println(c.Stats().Refreshes, c.Stats().Loads)
 	// Output: 1 2
 }
+
+// TTL jitter spreads the expiry of entries written together, so they are
+// not all reloaded in the same second: with TTL 100s and Jitter 0.2 each
+// entry expires between 80s and 120s.
+func Example_ttlJitter() {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := newUsers(clk, cache.Options[int, User]{TTL: 100 * time.Second, Jitter: 0.2})
+	defer c.Close(ctx)
+	ids := make([]int, 100)
+	for i := range ids {
+		ids[i] = i
+		_ = c.Set(ctx, i, User{ID: i})
+	}
+	alive := func() int { m, _ := c.GetMulti(ctx, ids); return len(m) }
+	clk.Advance(79 * time.Second)
+	fmt.Println("after 79s:", alive())
+	clk.Advance(21 * time.Second)
+	n := alive()
+	fmt.Println("after 100s, some expired and some not:", n > 0 && n < 100)
+	clk.Advance(21 * time.Second)
+	fmt.Println("after 121s:", alive())
+	// Output:
+	// after 79s: 100
+	// after 100s, some expired and some not: true
+	// after 121s: 0
+}
