@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
@@ -324,6 +325,25 @@ func (b *Bloom) Clear(ctx context.Context) (err error) {
 	defer func() { otelx.End(span, err) }()
 	if err := b.c.Del(ctx, b.keys[0], b.keys[1]).Err(); err != nil {
 		return fmt.Errorf("redissketch: clear %s: %w", b.keys[0], err)
+	}
+	return nil
+}
+
+// Expire makes the filter (its bits and its recorded shape) expire after
+// ttl, in one atomic step. ttl must be positive.
+func (b *Bloom) Expire(ctx context.Context, ttl time.Duration) (err error) {
+	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom.expire", keyAttr(b.keys[0]))
+	defer func() { otelx.End(span, err) }()
+	if ttl <= 0 {
+		return fmt.Errorf("redissketch: expire %s after %v: %w", b.keys[0], ttl, sketch.ErrInvalidParameter)
+	}
+	_, err = b.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.PExpire(ctx, b.keys[0], ttl)
+		p.PExpire(ctx, b.keys[1], ttl)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redissketch: expire %s: %w", b.keys[0], err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package redissketch
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
@@ -151,6 +152,20 @@ func (h *HyperLogLog) Clear(ctx context.Context) (err error) {
 	defer func() { otelx.End(span, err) }()
 	if err := h.c.Del(ctx, h.key).Err(); err != nil {
 		return fmt.Errorf("redissketch: clear %s: %w", h.key, err)
+	}
+	return nil
+}
+
+// Expire makes the counter expire after ttl (EXPIRE), for example a daily
+// counter kept for a week. ttl must be positive.
+func (h *HyperLogLog) Expire(ctx context.Context, ttl time.Duration) (err error) {
+	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.expire", keyAttr(h.key))
+	defer func() { otelx.End(span, err) }()
+	if ttl <= 0 {
+		return fmt.Errorf("redissketch: expire %s after %v: %w", h.key, ttl, sketch.ErrInvalidParameter)
+	}
+	if err := h.c.Expire(ctx, h.key, ttl).Err(); err != nil {
+		return fmt.Errorf("redissketch: expire %s: %w", h.key, err)
 	}
 	return nil
 }
