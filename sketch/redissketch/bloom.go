@@ -22,7 +22,7 @@ const MaxBloomBits = 1 << 32
 
 // The scripts check the shape stored in KEYS[2] (set on first write) against
 // ARGV[1], then touch ARGV[2]=k bit offsets per key, given from ARGV[3] on,
-// with one BITFIELD call per batch of keys (at most 7,200 arguments, under
+// with one BITFIELD call per batch of keys (at most 7,800 arguments, under
 // the 8,000 Lua's unpack takes).
 
 // bloomAddScript sets the bits of each key and returns, per key, 1 if all
