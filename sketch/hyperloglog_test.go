@@ -102,6 +102,15 @@ func TestHyperLogLogMergeAcrossInstances(t *testing.T) {
 
 	p12, _ := sketch.NewHyperLogLog(12)
 	p12.AddString("x")
+	// A zero value takes the precision of the first sketch merged into it.
+	var fresh sketch.HyperLogLog
+	if err := fresh.Merge(p12); err != nil || fresh.Precision() != 12 || fresh.Count() != 1 {
+		t.Fatalf("zero value merging precision 12: %v, precision %d, count %d", err, fresh.Precision(), fresh.Count())
+	}
+	p12.AddString("y")
+	if fresh.Count() != 1 {
+		t.Fatal("merged zero value shares state with its source")
+	}
 	if err := union.Merge(p12); !errors.Is(err, sketch.ErrIncompatible) {
 		t.Fatalf("merge of precision 12 into 14: err = %v, want ErrIncompatible", err)
 	}
