@@ -33,6 +33,12 @@ func BenchmarkGetOrLoadHitHotKeys(b *testing.B) {
 	benchHits(b, &cache.Options[string, int]{HotKeys: hot})
 }
 
+// BenchmarkGetOrLoadHitHotKeysSampled counts one read in 16.
+func BenchmarkGetOrLoadHitHotKeysSampled(b *testing.B) {
+	hot, _ := sketch.NewTopK(100, nil)
+	benchHits(b, &cache.Options[string, int]{HotKeys: hot, HotKeysSample: 16})
+}
+
 func benchHits(b *testing.B, o *cache.Options[string, int]) {
 	s, _ := memorycache.New(&memorycache.Options[string, cache.Entry[int]]{MaxEntries: 1 << 16})
 	c, _ := cache.NewLocal(s, o)

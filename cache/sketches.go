@@ -1,6 +1,10 @@
 package cache
 
-import "github.com/scalekit-go/scalekit/sketch"
+import (
+	"math/rand/v2"
+
+	"github.com/scalekit-go/scalekit/sketch"
+)
 
 // BloomGuard returns an Options.Guard backed by f, a Bloom filter of every
 // key that exists in the source of truth: a key f has never seen is
@@ -39,9 +43,18 @@ func (c *Cache[K, V]) HotKeys() []sketch.TopKItem {
 	return c.o.HotKeys.List()
 }
 
-// countRead feeds a read of key to the hot-key detector, if any.
+// countRead feeds a read of key to the hot-key detector, if any, sampled
+// by Options.HotKeysSample.
 func (c *Cache[K, V]) countRead(key K) {
-	if c.o.HotKeys != nil {
-		c.o.HotKeys.Add(c.hotKeyString(key))
+	if c.o.HotKeys == nil {
+		return
 	}
+	if n := c.o.HotKeysSample; n > 1 {
+		if rand.IntN(n) != 0 {
+			return
+		}
+		c.o.HotKeys.AddN(c.hotKeyString(key), uint64(n))
+		return
+	}
+	c.o.HotKeys.Add(c.hotKeyString(key))
 }

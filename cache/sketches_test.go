@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/scalekit-go/scalekit/cache"
+	"github.com/scalekit-go/scalekit/cache/memorycache"
 	"github.com/scalekit-go/scalekit/internal/clock"
 	"github.com/scalekit-go/scalekit/sketch"
 )
@@ -102,5 +103,36 @@ func TestHotKeysKeyString(t *testing.T) {
 	}
 	if l := c.HotKeys(); len(l) != 1 || l[0].Key != "u2" || l[0].Count != 3 {
 		t.Fatalf("HotKeys = %v", l)
+	}
+}
+
+func TestHotKeysSampled(t *testing.T) {
+	hot, _ := sketch.NewTopK(2, nil)
+	c := newCache(t, clock.NewFake(t0), &cache.Options[string, int]{HotKeys: hot, HotKeysSample: 10})
+	for i := range 30_000 {
+		switch {
+		case i%3 == 0:
+			_, _, _ = c.Get(ctx, "a") // 10,000 reads
+		case i%6 == 1:
+			_, _, _ = c.Get(ctx, "b") // 5,000 reads
+		default:
+			_, _, _ = c.Get(ctx, "cold"+strconv.Itoa(i)) // 15,000 keys read once
+		}
+	}
+	l := c.HotKeys()
+	if len(l) != 2 || l[0].Key != "a" || l[1].Key != "b" {
+		t.Fatalf("sampled HotKeys = %v, want a then b", l)
+	}
+	// Sampled counts estimate the true counts: ±15% is over 4 standard
+	// deviations here.
+	for _, it := range l {
+		want := map[string]float64{"a": 10_000, "b": 5_000}[it.Key]
+		if got := float64(it.Count); got < 0.85*want || got > 1.15*want {
+			t.Errorf("%s counted %v, want about %v", it.Key, got, want)
+		}
+	}
+	s, _ := memorycache.New(&memorycache.Options[string, cache.Entry[int]]{MaxEntries: 10})
+	if _, err := cache.NewLocal(s, &cache.Options[string, int]{HotKeys: hot, HotKeysSample: -1}); !errors.Is(err, cache.ErrInvalidTTL) {
+		t.Fatalf("negative HotKeysSample: %v", err)
 	}
 }
