@@ -60,6 +60,10 @@ func newSim(t testing.TB, name string, capacity int) simCache {
 		p = memorycache.FIFO
 	case "scalekit-random":
 		p = memorycache.Random
+	case "scalekit-lifo":
+		p = memorycache.LIFO
+	case "scalekit-mru":
+		p = memorycache.MRU
 	}
 	s, err := memorycache.New(&memorycache.Options[uint64, uint64]{MaxEntries: capacity, Policy: p})
 	if err != nil {
@@ -80,7 +84,7 @@ func hitRatio(c simCache, trace []uint64) float64 {
 	return float64(hits) / float64(len(trace))
 }
 
-var hitCaches = []string{"scalekit-s3fifo", "otter", "golang-lru", "scalekit-lru", "scalekit-lfu", "scalekit-fifo", "scalekit-random"}
+var hitCaches = []string{"scalekit-s3fifo", "otter", "golang-lru", "scalekit-lru", "scalekit-lfu", "scalekit-fifo", "scalekit-random", "scalekit-lifo", "scalekit-mru"}
 
 var hitCachesRace = []string{"scalekit-s3fifo", "otter", "golang-lru"}
 

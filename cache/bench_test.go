@@ -9,13 +9,39 @@ import (
 
 	"github.com/scalekit-go/scalekit/cache"
 	"github.com/scalekit-go/scalekit/cache/memorycache"
+	"github.com/scalekit-go/scalekit/sketch"
 )
 
 // BenchmarkGetOrLoadHitParallel measures the Cache front's overhead on a
 // hit over the in-process store (2^15 entries, parallel readers).
-func BenchmarkGetOrLoadHitParallel(b *testing.B) {
+func BenchmarkGetOrLoadHitParallel(b *testing.B) { benchHits(b, nil) }
+
+// BenchmarkGetOrLoadHitBloomGuard adds a BloomGuard (every key present in
+// the filter) in front of the same hits.
+func BenchmarkGetOrLoadHitBloomGuard(b *testing.B) {
+	f, _ := sketch.NewBloom(1<<16, 0.01)
+	for i := range 1 << 15 {
+		f.AddString(strconv.Itoa(i))
+	}
+	benchHits(b, &cache.Options[string, int]{Guard: cache.BloomGuard[string](f, nil)})
+}
+
+// BenchmarkGetOrLoadHitHotKeys adds hot-key counting (a top-100 TopK) to
+// the same hits.
+func BenchmarkGetOrLoadHitHotKeys(b *testing.B) {
+	hot, _ := sketch.NewTopK(100, nil)
+	benchHits(b, &cache.Options[string, int]{HotKeys: hot})
+}
+
+// BenchmarkGetOrLoadHitHotKeysSampled counts one read in 16.
+func BenchmarkGetOrLoadHitHotKeysSampled(b *testing.B) {
+	hot, _ := sketch.NewTopK(100, nil)
+	benchHits(b, &cache.Options[string, int]{HotKeys: hot, HotKeysSample: 16})
+}
+
+func benchHits(b *testing.B, o *cache.Options[string, int]) {
 	s, _ := memorycache.New(&memorycache.Options[string, cache.Entry[int]]{MaxEntries: 1 << 16})
-	c, _ := cache.NewLocal(s, nil)
+	c, _ := cache.NewLocal(s, o)
 	defer c.Close(context.Background())
 	keys := make([]string, 1<<15)
 	for i := range keys {

@@ -39,8 +39,9 @@ type Cache[K comparable, V any] struct {
 	closed     atomic.Bool
 	closeFns   []func() error
 
-	st      counters
-	metrics *metricsReg
+	st           counters
+	metrics      *metricsReg
+	hotKeyString func(K) string
 }
 
 // NewLocal returns a Cache over a typed in-process store, for example a
@@ -84,6 +85,10 @@ func newCache[K comparable, V any](b backend[K, V], opts *Options[K, V], remote 
 		remote:     remote,
 		flights:    make(map[K]*flight[V]),
 		refreshing: make(map[K]struct{}),
+	}
+	c.hotKeyString = o.KeyString
+	if c.hotKeyString == nil {
+		c.hotKeyString = keyStringer[K]("")
 	}
 	if o.Name != "" {
 		c.attrs = []attribute.KeyValue{attribute.String("cache.name", o.Name)}
@@ -131,6 +136,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (value V, ok bool, err err
 	if c.closed.Load() {
 		return value, false, ErrClosed
 	}
+	c.countRead(key)
 	e, ok, err := c.b.get(ctx, key)
 	if err != nil {
 		c.st.misses.Add(1)
@@ -153,6 +159,9 @@ func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 	out := make(map[K]V, len(keys))
 	if len(keys) == 0 {
 		return out, nil
+	}
+	for _, k := range keys {
+		c.countRead(k)
 	}
 	es, oks, err := c.b.getMulti(ctx, keys)
 	if err != nil {

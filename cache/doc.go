@@ -21,7 +21,9 @@
 //     stale-if-error, TTL jitter, XFetch probabilistic early expiration
 //     (Options.EarlyExpiration);
 //   - negative caching (Options.NegativeTTL) and a Bloom-filter guard
-//     (Options.Guard);
+//     (Options.Guard, BloomGuard over a sketch.Bloom);
+//   - hot-key detection (Options.HotKeys, a sketch.TopK, sampled by
+//     Options.HotKeysSample; Cache.HotKeys);
 //   - pre-warming (Warm).
 //
 // Every Cache counts hits, misses, loads, load errors and evictions (Stats)

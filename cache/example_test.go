@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/scalekit-go/scalekit/cache"
 	"github.com/scalekit-go/scalekit/cache/memorycache"
 	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/sketch"
 )
 
 type User struct {
@@ -158,16 +160,42 @@ func Example_staleIfError() {
 	// Output: ada <nil>
 }
 
-// A guard (typically a Bloom filter of existing ids, see package sketch)
-// answers "definitely absent" without touching the store or the loader.
+// A Bloom filter of the ids that exist answers "definitely absent" without
+// touching the store or the loader, so lookups of made-up ids never reach
+// the database.
 func Example_guard() {
 	ctx := context.Background()
-	exists := func(id int) bool { _, ok := db[id]; return ok } // stand-in for a Bloom filter
-	c := newUsers(nil, cache.Options[int, User]{Guard: exists, EarlyExpiration: 1, TTL: time.Minute})
+	ids, _ := sketch.NewBloom(1_000_000, 0.001)
+	for id := range db {
+		ids.AddString(strconv.Itoa(id)) // at start-up, and on every insert
+	}
+	c := newUsers(nil, cache.Options[int, User]{Guard: cache.BloomGuard[int](ids, nil), TTL: time.Minute})
 	defer c.Close(ctx)
 	_, err := c.GetOrLoad(ctx, 404, loadUser)
 	fmt.Println(err, c.Stats().GuardRejects, c.Stats().Loads)
-	// Output: cache: not found 1 0
+	u, err := c.GetOrLoad(ctx, 2, loadUser)
+	fmt.Println(u.Name, err)
+	// Output:
+	// cache: not found 1 0
+	// grace <nil>
+}
+
+// Hot-key detection: a sketch.TopK counts every read, and HotKeys names
+// the keys that take most of the traffic.
+func Example_hotKeys() {
+	ctx := context.Background()
+	hot, _ := sketch.NewTopK(1, nil)
+	c := newUsers(nil, cache.Options[int, User]{HotKeys: hot, TTL: time.Minute})
+	defer c.Close(ctx)
+	for i := range 100 {
+		id := 1
+		if i%5 == 0 {
+			id = 2
+		}
+		_, _ = c.GetOrLoad(ctx, id, loadUser)
+	}
+	fmt.Println(c.HotKeys())
+	// Output: [{1 80}]
 }
 
 // A tiered cache: each instance has an in-process L1 in front of a shared
@@ -245,4 +273,31 @@ func Example_earlyExpiration() {
 	c.Wait()
 	fmt.Println(c.Stats().Refreshes, c.Stats().Loads)
 	// Output: 1 2
+}
+
+// TTL jitter spreads the expiry of entries written together, so they are
+// not all reloaded in the same second: with TTL 100s and Jitter 0.2 each
+// entry expires between 80s and 120s.
+func Example_ttlJitter() {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := newUsers(clk, cache.Options[int, User]{TTL: 100 * time.Second, Jitter: 0.2})
+	defer c.Close(ctx)
+	ids := make([]int, 100)
+	for i := range ids {
+		ids[i] = i
+		_ = c.Set(ctx, i, User{ID: i})
+	}
+	alive := func() int { m, _ := c.GetMulti(ctx, ids); return len(m) }
+	clk.Advance(79 * time.Second)
+	fmt.Println("after 79s:", alive())
+	clk.Advance(21 * time.Second)
+	n := alive()
+	fmt.Println("after 100s, some expired and some not:", n > 0 && n < 100)
+	clk.Advance(21 * time.Second)
+	fmt.Println("after 121s:", alive())
+	// Output:
+	// after 79s: 100
+	// after 100s, some expired and some not: true
+	// after 121s: 0
 }

@@ -44,6 +44,7 @@ func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, loader LoaderFunc[K,
 	if c.closed.Load() {
 		return zero, ErrClosed
 	}
+	c.countRead(key)
 	if c.o.Guard != nil && !c.o.Guard(key) {
 		c.st.guardRejects.Add(1)
 		return zero, ErrNotFound

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/scalekit-go/scalekit/cache/driver"
@@ -21,8 +22,10 @@ import (
 //
 // Invalidation is best effort: a message lost while an instance is
 // disconnected leaves its L1 stale for at most Options.L1TTL (default 1
-// minute), which also bounds the race of a read filling L1 just before an
-// invalidation arrives. L1 keys are the remote (string) keys.
+// minute). A read does not keep in L1 a value it fetched from L2 while an
+// invalidation arrived (the value may predate the write that sent it), so
+// a read racing a write elsewhere cannot leave a stale copy behind. L1 keys
+// are the remote (string) keys.
 func OpenTiered[K comparable, V any](ctx context.Context, l1 driver.Local[string, Entry[V]], l2 driver.Store, opts *Options[K, V]) (*Cache[K, V], error) {
 	if l1 == nil || l2 == nil {
 		return nil, errors.New("cache: tiered cache needs both an L1 and an L2 store")
@@ -67,6 +70,9 @@ type tieredBackend[K comparable, V any] struct {
 	l1TTL  time.Duration
 	stale  time.Duration
 	now    func() int64
+	// invalidations counts messages from other instances. A read that
+	// fetched from L2 fills L1 only if no message arrived meanwhile.
+	invalidations atomic.Uint64
 }
 
 func (t *tieredBackend[K, V]) onMessage(msg []byte) {
@@ -74,7 +80,23 @@ func (t *tieredBackend[K, V]) onMessage(msg []byte) {
 	if err != nil || origin == t.origin {
 		return
 	}
+	// Count first, then delete: a concurrent fillL1From either sees the
+	// new count and undoes its fill, or filled before the Delete below.
+	t.invalidations.Add(1)
 	for _, k := range keys {
+		t.l1.Delete(k)
+	}
+}
+
+// fillL1From fills L1 with e, read from L2 after the invalidation count
+// was seen, and undoes the fill if an invalidation arrived since: e may be
+// older than the write that sent it.
+func (t *tieredBackend[K, V]) fillL1From(seen uint64, k string, e Entry[V]) {
+	if t.invalidations.Load() != seen {
+		return
+	}
+	t.fillL1(k, e)
+	if t.invalidations.Load() != seen {
 		t.l1.Delete(k)
 	}
 }
@@ -103,11 +125,12 @@ func (t *tieredBackend[K, V]) get(ctx context.Context, k K) (Entry[V], bool, err
 	if e, ok := t.l1.Get(ks); ok {
 		return e, true, nil
 	}
+	seen := t.invalidations.Load()
 	e, ok, err := t.l2.get(ctx, k)
 	if err != nil || !ok {
 		return e, ok, err
 	}
-	t.fillL1(ks, e)
+	t.fillL1From(seen, ks, e)
 	return e, true, nil
 }
 
@@ -126,6 +149,7 @@ func (t *tieredBackend[K, V]) getMulti(ctx context.Context, ks []K) ([]Entry[V],
 	if len(missKeys) == 0 {
 		return es, oks, nil
 	}
+	seen := t.invalidations.Load()
 	res, rok, err := t.l2.getMulti(ctx, missKeys)
 	if err != nil {
 		return nil, nil, err
@@ -133,7 +157,7 @@ func (t *tieredBackend[K, V]) getMulti(ctx context.Context, ks []K) ([]Entry[V],
 	for j, i := range missIdx {
 		if rok[j] {
 			es[i], oks[i] = res[j], true
-			t.fillL1(t.l2.key(missKeys[j]), res[j])
+			t.fillL1From(seen, t.l2.key(missKeys[j]), res[j])
 		}
 	}
 	return es, oks, nil

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/scalekit-go/scalekit/cache"
+	"github.com/scalekit-go/scalekit/cache/driver"
 	"github.com/scalekit-go/scalekit/cache/memorycache"
 	"github.com/scalekit-go/scalekit/internal/clock"
 )
@@ -129,6 +130,80 @@ func TestRemoteCallsAreTraced(t *testing.T) {
 	for _, want := range []string{"cache.set", "cache.get", "cache.load"} {
 		if !strings.Contains(got, want) {
 			t.Fatalf("spans %s, missing %s", got, want)
+		}
+	}
+}
+
+// racingL2 is a shared L2 whose Get runs hook after reading, so a test can
+// make another instance write between an instance's L2 read and its L1
+// fill.
+type racingL2 struct {
+	*memorycache.Bytes
+	hook func()
+}
+
+func (r *racingL2) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	v, ok, err := r.Bytes.Get(ctx, key)
+	if h := r.hook; h != nil {
+		r.hook = nil
+		h()
+	}
+	return v, ok, err
+}
+
+func (r *racingL2) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
+	v, err := r.Bytes.GetMulti(ctx, keys)
+	if h := r.hook; h != nil {
+		r.hook = nil
+		h()
+	}
+	return v, err
+}
+
+// A read of B that fetched the old value from L2 while A wrote the new one
+// (and A's invalidation reached B before B filled its L1) must not leave
+// the old value in B's L1.
+func TestTieredReadRacingWriteLeavesNoStaleL1(t *testing.T) {
+	shared, err := memorycache.NewBytes(&memorycache.BytesOptions{MaxEntries: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	racing := &racingL2{Bytes: shared}
+	open := func(l2 interface {
+		driver.Store
+		driver.Broadcaster
+	}) (*cache.Cache[string, int], *memorycache.Store[string, cache.Entry[int]]) {
+		l1, _ := memorycache.New(&memorycache.Options[string, cache.Entry[int]]{MaxEntries: 100})
+		c, err := cache.OpenTiered(ctx, l1, l2, &cache.Options[string, int]{TTL: time.Hour, L1TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close(ctx) })
+		return c, l1
+	}
+	a, _ := open(shared)
+	b, bL1 := open(racing)
+	for _, read := range []struct {
+		name string
+		get  func(key string) (int, bool)
+	}{
+		{"Get", func(key string) (int, bool) { v, ok, _ := b.Get(ctx, key); return v, ok }},
+		{"GetMulti", func(key string) (int, bool) { m, _ := b.GetMulti(ctx, []string{key}); v, ok := m[key]; return v, ok }},
+	} {
+		key := "k-" + read.name
+		_ = a.Set(ctx, key, 1)
+		racing.hook = func() { _ = a.Set(ctx, key, 2) } // A writes after B read 1
+		if v, ok := read.get(key); !ok || v != 1 {
+			t.Fatalf("%s: B's racing read = %d, %v; want the old 1", read.name, v, ok)
+		}
+		if e, ok := bL1.Get(key); ok {
+			t.Fatalf("%s: B's L1 kept %d after A's invalidation; stale for up to L1TTL", read.name, e.Value)
+		}
+		if v, ok := read.get(key); !ok || v != 2 {
+			t.Fatalf("%s: B's next read = %d, %v; want A's 2", read.name, v, ok)
+		}
+		if e, ok := bL1.Get(key); !ok || e.Value != 2 {
+			t.Fatalf("%s: a read with no invalidation in flight did not fill L1", read.name)
 		}
 	}
 }

@@ -106,11 +106,18 @@ func checkBloomWords(m uint64, words []uint64) error {
 	return nil
 }
 
-// Add adds key to the filter.
+// errZeroBloom is the panic value of adding to a zero Bloom.
+const errZeroBloom = "sketch: add to a zero Bloom (create it with NewBloom)"
+
+// Add adds key to the filter. It panics on a zero Bloom (a programming
+// error: it has no size).
 func (b *Bloom) Add(key []byte) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.f == nil {
+		panic(errZeroBloom)
+	}
 	b.f.Add(key)
-	b.mu.Unlock()
 }
 
 // AddString adds key to the filter (without copying it).
@@ -130,9 +137,13 @@ func (b *Bloom) TestString(key string) bool { return b.Test(stringBytes(key)) }
 // TestAndAdd adds key and reports whether it may have been present before,
 // in one atomic step: of several goroutines adding the same new key at
 // once, exactly one sees false.
+// It panics on a zero Bloom, as Add does.
 func (b *Bloom) TestAndAdd(key []byte) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.f == nil {
+		panic(errZeroBloom)
+	}
 	return b.f.TestOrAdd(key)
 }
 

@@ -24,8 +24,10 @@ const MaxCountMinCells = 1 << 27
 //
 // A CountMin is safe for concurrent use. Adds are serialised by a mutex
 // (conservative update must read and raise a key's counters in one step);
-// Count reads the counters atomically without locking. The zero value is
-// not usable; create one with NewCountMin or NewCountMinSize.
+// Count reads the counters atomically without locking. The zero value
+// has no shape: it counts nothing, can be the target of UnmarshalBinary,
+// and panics on every other method (a programming error); create one with
+// NewCountMin or NewCountMinSize.
 type CountMin struct {
 	mu    sync.Mutex // serialises writers
 	t     atomic.Pointer[cmTable]
@@ -116,6 +118,9 @@ func (c *CountMin) addHashLocked(h, n uint64) uint64 {
 	// Conservative update: the new estimate is the old minimum plus n;
 	// raise only the counters below it.
 	t := c.t.Load()
+	if t == nil {
+		panic("sketch: add to a zero CountMin (create it with NewCountMin)")
+	}
 	est := satAdd(t.estimate(h), n)
 	for i := uint64(0); i < t.depth; i++ {
 		p := &t.cells[t.cell(h, i)]

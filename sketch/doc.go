@@ -18,8 +18,8 @@
 // Every sketch is safe for concurrent use. Sketches of the same shape merge
 // (Bloom by OR, HyperLogLog by register maximum, CountMin and TopK by
 // summing counters), so each instance of a service can keep its own and a
-// reporter can combine them. Bloom, HyperLogLog and CountMin encode to a
-// versioned, checksummed binary form (MarshalBinary); decoders reject
+// reporter can combine them. Every sketch encodes to a versioned,
+// checksummed binary form (MarshalBinary); decoders reject
 // truncated, damaged or mismatched input with errors wrapping ErrCorrupt or
 // ErrUnsupportedVersion, never a panic and never a wrong sketch. Bad
 // parameters give errors wrapping ErrInvalidParameter, and merging

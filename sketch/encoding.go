@@ -8,7 +8,8 @@ import (
 
 // Every encoded sketch has the layout
 //
-//	magic   [4]byte   "SKBF" (Bloom), "SKHL" (HyperLogLog), "SKCM" (Count-Min)
+//	magic   [4]byte   "SKBF" (Bloom), "SKHL" (HyperLogLog), "SKCM" (Count-Min),
+//	                  "SKTK" (Top-K)
 //	version uint8     formatVersion
 //	payload …         kind-specific, integers big-endian
 //	crc     uint32    CRC-32C of everything before it, big-endian
@@ -27,6 +28,7 @@ var (
 	magicBloom     = [4]byte{'S', 'K', 'B', 'F'}
 	magicHLL       = [4]byte{'S', 'K', 'H', 'L'}
 	magicCountMin  = [4]byte{'S', 'K', 'C', 'M'}
+	magicTopK      = [4]byte{'S', 'K', 'T', 'K'}
 	castagnoli     = crc32.MakeTable(crc32.Castagnoli)
 	errShortHeader = fmt.Errorf("%w: shorter than the header and checksum", ErrCorrupt)
 )

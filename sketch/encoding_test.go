@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -52,6 +53,14 @@ func filled(t *testing.T) []struct {
 		f := x.(*sketch.HyperLogLog)
 		return strconv.FormatUint(f.Count(), 10) + "/" + strconv.Itoa(int(f.Precision()))
 	}
+	tk, _ := sketch.NewTopK(5, &sketch.TopKOptions{Epsilon: 0.01})
+	for i := range 500 {
+		tk.AddN("k"+strconv.Itoa(i%40), uint64(i%40))
+	}
+	tkSum := func(x codec) string {
+		f := x.(*sketch.TopK)
+		return fmt.Sprint(f.K(), f.List(), f.Total(), f.Count("k7"), f.Count("zz"))
+	}
 	cmSum := func(x codec) string {
 		f := x.(*sketch.CountMin)
 		s := strconv.FormatUint(f.Total(), 10)
@@ -70,6 +79,7 @@ func filled(t *testing.T) []struct {
 		{"hll-sparse", h, func() codec { return new(sketch.HyperLogLog) }, hllSum},
 		{"hll-dense", hd, func() codec { return new(sketch.HyperLogLog) }, hllSum},
 		{"countmin", c, func() codec { return new(sketch.CountMin) }, cmSum},
+		{"topk", tk, func() codec { return new(sketch.TopK) }, tkSum},
 	}
 }
 
@@ -171,6 +181,10 @@ func TestEncodingMessages(t *testing.T) {
 	if _, err := zcm.MarshalBinary(); !errors.Is(err, sketch.ErrInvalidParameter) {
 		t.Fatalf("marshal zero CountMin: %v", err)
 	}
+	var ztk sketch.TopK
+	if _, err := ztk.MarshalBinary(); !errors.Is(err, sketch.ErrInvalidParameter) {
+		t.Fatalf("marshal zero TopK: %v", err)
+	}
 }
 
 func FuzzBloomUnmarshal(f *testing.F) {
@@ -208,6 +222,25 @@ func FuzzHyperLogLogUnmarshal(f *testing.F) {
 		}
 		x.Count()
 		x.AddString("more")
+		if _, err := x.MarshalBinary(); err != nil {
+			t.Fatalf("accepted input does not re-encode: %v", err)
+		}
+	})
+}
+
+func FuzzTopKUnmarshal(f *testing.F) {
+	t, _ := sketch.NewTopK(3, &sketch.TopKOptions{Epsilon: 0.1, Delta: 0.1})
+	t.AddN("a", 5)
+	t.AddN("b", 2)
+	data, _ := t.MarshalBinary()
+	f.Add(data)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var x sketch.TopK
+		if x.UnmarshalBinary(in) != nil {
+			return
+		}
+		x.Add("more")
+		x.List()
 		if _, err := x.MarshalBinary(); err != nil {
 			t.Fatalf("accepted input does not re-encode: %v", err)
 		}

@@ -30,22 +30,31 @@ func checkRelErr(t *testing.T, what string, est, n uint64, stdErr float64) {
 	}
 }
 
-// TestHyperLogLogErrorBound adds 10^7 distinct keys by hash and checks the
-// estimate at every power of ten from 10^3.
+// TestHyperLogLogErrorBound adds distinct keys by hash, in batches, and
+// checks the estimate at every power of ten: from 10^3 to 10^7 at the
+// default precision, to 10^6 at precision 12.
 func TestHyperLogLogErrorBound(t *testing.T) {
-	for _, p := range []uint8{12, sketch.DefaultPrecision} {
-		t.Run(fmt.Sprintf("p=%d", p), func(t *testing.T) {
-			h, err := sketch.NewHyperLogLog(p)
+	for _, tc := range []struct {
+		p   uint8
+		max uint64
+	}{{sketch.DefaultPrecision, 10_000_000}, {12, 1_000_000}} {
+		t.Run(fmt.Sprintf("p=%d", tc.p), func(t *testing.T) {
+			h, err := sketch.NewHyperLogLog(tc.p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			next := uint64(1000)
-			for i := uint64(1); i <= 10_000_000; i++ {
-				h.AddHash(splitmix64(uint64(p)<<56 | i))
-				if i == next {
-					checkRelErr(t, "AddHash", h.Count(), i, h.StdError())
-					next *= 10
+			batch := make([]uint64, 0, 1000)
+			added := uint64(0)
+			for next := uint64(1000); next <= tc.max; next *= 10 {
+				for added < next {
+					batch = batch[:0]
+					for range min(cap(batch), int(next-added)) {
+						added++
+						batch = append(batch, splitmix64(uint64(tc.p)<<56|added))
+					}
+					h.AddHashes(batch)
 				}
+				checkRelErr(t, "AddHashes", h.Count(), added, h.StdError())
 			}
 		})
 	}
@@ -93,6 +102,15 @@ func TestHyperLogLogMergeAcrossInstances(t *testing.T) {
 
 	p12, _ := sketch.NewHyperLogLog(12)
 	p12.AddString("x")
+	// A zero value takes the precision of the first sketch merged into it.
+	var fresh sketch.HyperLogLog
+	if err := fresh.Merge(p12); err != nil || fresh.Precision() != 12 || fresh.Count() != 1 {
+		t.Fatalf("zero value merging precision 12: %v, precision %d, count %d", err, fresh.Precision(), fresh.Count())
+	}
+	p12.AddString("y")
+	if fresh.Count() != 1 {
+		t.Fatal("merged zero value shares state with its source")
+	}
 	if err := union.Merge(p12); !errors.Is(err, sketch.ErrIncompatible) {
 		t.Fatalf("merge of precision 12 into 14: err = %v, want ErrIncompatible", err)
 	}

@@ -2,7 +2,9 @@ package sketch
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -42,8 +44,8 @@ type TopKItem struct {
 // the current top keys with List; call Decay on a timer so that keys that
 // were hot an hour ago make way for keys hot now.
 //
-// A TopK is safe for concurrent use (one mutex). The zero value is not
-// usable; create one with NewTopK.
+// A TopK is safe for concurrent use (one mutex). The zero value is only
+// useful as the target of UnmarshalBinary; create one with NewTopK.
 type TopK struct {
 	mu    sync.Mutex
 	k     int
@@ -260,4 +262,85 @@ func (t *TopK) reheap() {
 	for i := len(t.heap)/2 - 1; i >= 0; i-- {
 		t.down(i)
 	}
+}
+
+// MarshalBinary encodes the TopK: a "SKTK" header with the format version,
+// k, the tracked keys and counts, the Count-Min sketch's own encoding, and
+// a CRC-32C checksum. Instances can ship it to a reporter that merges them.
+func (t *TopK) MarshalBinary() ([]byte, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cms == nil {
+		return nil, fmt.Errorf("sketch: marshal zero TopK: %w", ErrInvalidParameter)
+	}
+	cms, err := t.cms.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	dst := appendHeader(nil, magicTopK)
+	dst = binary.AppendUvarint(dst, uint64(t.k))
+	dst = binary.AppendUvarint(dst, uint64(len(t.heap)))
+	for _, it := range t.heap {
+		dst = binary.AppendUvarint(dst, uint64(len(it.Key)))
+		dst = append(dst, it.Key...)
+		dst = binary.AppendUvarint(dst, it.Count)
+	}
+	dst = append(dst, cms...)
+	return appendTrailer(dst, 0), nil
+}
+
+// UnmarshalBinary replaces t's contents with the TopK encoded in data (by
+// MarshalBinary). Malformed data gives an error wrapping ErrCorrupt or
+// ErrUnsupportedVersion and leaves t unchanged.
+func (t *TopK) UnmarshalBinary(data []byte) error {
+	p, err := openEnvelope(data, magicTopK, "sketch: unmarshal top-k")
+	if err != nil {
+		return err
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("sketch: unmarshal top-k: %w: "+format, append([]any{ErrCorrupt}, args...)...)
+	}
+	uvarint := func() (uint64, bool) {
+		v, n := binary.Uvarint(p)
+		if n <= 0 {
+			return 0, false
+		}
+		p = p[n:]
+		return v, true
+	}
+	k, ok1 := uvarint()
+	n, ok2 := uvarint()
+	// Each listed key takes at least two bytes, which bounds n (and the
+	// allocation) by the input's size.
+	if !ok1 || !ok2 || k == 0 || k > math.MaxInt32 || n > k || n > uint64(len(p)) {
+		return bad("k = %d with %d keys", k, n)
+	}
+	heap := make([]TopKItem, 0, n)
+	index := make(map[string]int, n)
+	for i := range n {
+		l, ok := uvarint()
+		if !ok || l > uint64(len(p)) {
+			return bad("key %d truncated", i)
+		}
+		key := string(p[:l])
+		p = p[l:]
+		c, ok := uvarint()
+		if !ok {
+			return bad("count of key %d truncated", i)
+		}
+		if _, dup := index[key]; dup {
+			return bad("key %q listed twice", key)
+		}
+		index[key] = len(heap)
+		heap = append(heap, TopKItem{Key: key, Count: c})
+	}
+	cms := new(CountMin)
+	if err := cms.UnmarshalBinary(p); err != nil {
+		return fmt.Errorf("sketch: unmarshal top-k: %w", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.k, t.cms, t.heap, t.index = int(k), cms, heap, index
+	t.reheap()
+	return nil
 }

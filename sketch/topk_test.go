@@ -148,7 +148,16 @@ func TestTopKMerge(t *testing.T) {
 	b.AddN("shared", 80)
 	b.AddN("b2", 70)
 	b.AddN("b3", 65)
-	if err := a.Merge(b); err != nil {
+	// b is shipped to a's process as bytes.
+	data, err := b.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shipped sketch.TopK
+	if err := shipped.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Merge(&shipped); err != nil {
 		t.Fatal(err)
 	}
 	want := []sketch.TopKItem{{Key: "shared", Count: 160}, {Key: "only-a", Count: 100}, {Key: "only-b", Count: 90}}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
@@ -21,7 +22,7 @@ const MaxBloomBits = 1 << 32
 
 // The scripts check the shape stored in KEYS[2] (set on first write) against
 // ARGV[1], then touch ARGV[2]=k bit offsets per key, given from ARGV[3] on,
-// with one BITFIELD call per batch of keys (at most 7,200 arguments, under
+// with one BITFIELD call per batch of keys (at most 7,800 arguments, under
 // the 8,000 Lua's unpack takes).
 
 // bloomAddScript sets the bits of each key and returns, per key, 1 if all
@@ -182,7 +183,7 @@ func (b *Bloom) run(ctx context.Context, op string, script *redis.Script, keys [
 	}
 	res, err := script.Run(ctx, b.c, b.keys[:2], b.args(keys)...).Int64Slice()
 	if err != nil {
-		return nil, shapeError(op, b.keys[0], b.m, b.k, err)
+		return nil, shapeError(ctx, op, b.keys[0], b.m, b.k, err)
 	}
 	if len(res) != len(keys) {
 		return nil, fmt.Errorf("redissketch: %s %s: script returned %d answers for %d keys", op, b.keys[0], len(res), len(keys))
@@ -264,7 +265,7 @@ func (b *Bloom) Merge(ctx context.Context, f *sketch.Bloom) (err error) {
 		}
 	}
 	err = bloomMergeScript.Run(ctx, b.c, b.keys, b.shape, buf).Err()
-	return shapeError("merge", b.keys[0], b.m, b.k, err)
+	return shapeError(ctx, "merge", b.keys[0], b.m, b.k, err)
 }
 
 // Snapshot copies the shared filter into a new local sketch.Bloom (one
@@ -275,7 +276,7 @@ func (b *Bloom) Snapshot(ctx context.Context) (_ *sketch.Bloom, err error) {
 	defer func() { otelx.End(span, err) }()
 	vals, err := b.c.MGet(ctx, b.keys[0], b.keys[1]).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redissketch: snapshot %s: %w", b.keys[0], err)
+		return nil, redisErr(ctx, err, "snapshot %s", b.keys[0])
 	}
 	if shape, ok := vals[1].(string); ok && shape != b.shape {
 		return nil, fmt.Errorf("redissketch: snapshot %s: Redis holds a filter of shape %s, this one is m=%d k=%d: %w",
@@ -297,7 +298,7 @@ func (b *Bloom) Snapshot(ctx context.Context) (_ *sketch.Bloom, err error) {
 	}
 	f, err := sketch.NewBloomFromWords(b.m, b.k, words)
 	if err != nil {
-		return nil, fmt.Errorf("redissketch: snapshot %s: %w", b.keys[0], err)
+		return nil, redisErr(ctx, err, "snapshot %s", b.keys[0])
 	}
 	return f, nil
 }
@@ -309,7 +310,7 @@ func (b *Bloom) EstimatedCount(ctx context.Context) (_ uint64, err error) {
 	defer func() { otelx.End(span, err) }()
 	set, err := b.c.BitCount(ctx, b.keys[0], nil).Uint64()
 	if err != nil {
-		return 0, fmt.Errorf("redissketch: estimated count of %s: %w", b.keys[0], err)
+		return 0, redisErr(ctx, err, "estimated count of %s", b.keys[0])
 	}
 	if set >= b.m {
 		return math.MaxUint64, nil
@@ -323,7 +324,26 @@ func (b *Bloom) Clear(ctx context.Context) (err error) {
 	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom.clear", keyAttr(b.keys[0]))
 	defer func() { otelx.End(span, err) }()
 	if err := b.c.Del(ctx, b.keys[0], b.keys[1]).Err(); err != nil {
-		return fmt.Errorf("redissketch: clear %s: %w", b.keys[0], err)
+		return redisErr(ctx, err, "clear %s", b.keys[0])
+	}
+	return nil
+}
+
+// Expire makes the filter (its bits and its recorded shape) expire after
+// ttl, in one atomic step. ttl must be positive.
+func (b *Bloom) Expire(ctx context.Context, ttl time.Duration) (err error) {
+	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom.expire", keyAttr(b.keys[0]))
+	defer func() { otelx.End(span, err) }()
+	if ttl <= 0 {
+		return fmt.Errorf("redissketch: expire %s after %v: %w", b.keys[0], ttl, sketch.ErrInvalidParameter)
+	}
+	_, err = b.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.PExpire(ctx, b.keys[0], ttl)
+		p.PExpire(ctx, b.keys[1], ttl)
+		return nil
+	})
+	if err != nil {
+		return redisErr(ctx, err, "expire %s", b.keys[0])
 	}
 	return nil
 }

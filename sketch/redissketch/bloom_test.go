@@ -346,11 +346,21 @@ func TestBloomBadInputAndRedisErrors(t *testing.T) {
 	if res, err := b.TestMany(ctx, nil); err != nil || res != nil {
 		t.Fatalf("empty batch: %v %v", res, err)
 	}
-	// Cancelled context: the error is the context's.
+	// Cancelled context: the error is the context's, unwrapped.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := b.TestString(cctx, "k"); !errors.Is(err, context.Canceled) {
+	ok := newBloom(t, c, prefix, "cancel", 100, 0.1)
+	if _, err := ok.TestString(cctx, "k"); err != context.Canceled {
 		t.Fatalf("cancelled Test: err = %v", err)
+	}
+	if err := ok.AddString(cctx, "k"); err != context.Canceled {
+		t.Fatalf("cancelled Add: err = %v", err)
+	}
+	if _, err := ok.Snapshot(cctx); err != context.Canceled {
+		t.Fatalf("cancelled Snapshot: err = %v", err)
+	}
+	if _, err := newHLL(t, c, prefix, "cancel").Add(cctx, "k"); err != context.Canceled {
+		t.Fatalf("cancelled PFADD: err = %v", err)
 	}
 	// A filter whose string is longer than m bits is reported as corrupt.
 	big := newBloom(t, c, prefix, "toolong", 100, 0.1)

@@ -15,7 +15,8 @@
 // registers, standard error 0.81%, at most 12 KiB), with a Merge that also
 // works across Redis Cluster hash slots.
 //
-// Both take a redis.UniversalClient (standalone, Sentinel or Cluster). All
+// Both take a redis.UniversalClient (standalone, Sentinel or Cluster) on
+// Redis 6.2 or later (the Bloom scripts use BITFIELD_RO). All
 // keys of one sketch share a hash tag, prefix{name}, so they live in one
 // Cluster slot. Redis errors are returned wrapped with the operation and key.
 // Both types are safe for concurrent use and do no I/O in their

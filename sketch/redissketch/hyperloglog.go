@@ -3,6 +3,7 @@ package redissketch
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
@@ -79,7 +80,7 @@ func (h *HyperLogLog) Add(ctx context.Context, elements ...string) (_ bool, err 
 	}
 	n, err := h.c.PFAdd(ctx, h.key, args...).Result()
 	if err != nil {
-		return false, fmt.Errorf("redissketch: add to %s: %w", h.key, err)
+		return false, redisErr(ctx, err, "add to %s", h.key)
 	}
 	return n == 1, nil
 }
@@ -91,7 +92,7 @@ func (h *HyperLogLog) Count(ctx context.Context) (_ uint64, err error) {
 	defer func() { otelx.End(span, err) }()
 	n, err := h.c.PFCount(ctx, h.key).Result()
 	if err != nil {
-		return 0, fmt.Errorf("redissketch: count %s: %w", h.key, err)
+		return 0, redisErr(ctx, err, "count %s", h.key)
 	}
 	return uint64(n), nil
 }
@@ -123,7 +124,7 @@ func (h *HyperLogLog) Merge(ctx context.Context, others ...*HyperLogLog) (err er
 		gets[i] = pipe.Get(ctx, k)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return fmt.Errorf("redissketch: merge into %s: read sources: %w", h.key, err)
+		return redisErr(ctx, err, "merge into %s: read sources", h.key)
 	}
 	blobs := make([]any, 0, len(keys))
 	for i, g := range gets {
@@ -132,7 +133,7 @@ func (h *HyperLogLog) Merge(ctx context.Context, others ...*HyperLogLog) (err er
 			continue // never written: empty
 		}
 		if err != nil {
-			return fmt.Errorf("redissketch: merge %s into %s: %w", keys[i], h.key, err)
+			return redisErr(ctx, err, "merge %s into %s", keys[i], h.key)
 		}
 		blobs = append(blobs, v)
 	}
@@ -140,7 +141,7 @@ func (h *HyperLogLog) Merge(ctx context.Context, others ...*HyperLogLog) (err er
 		return nil
 	}
 	if err := hllMergeScript.Run(ctx, h.c, []string{h.key, h.tmp}, blobs...).Err(); err != nil {
-		return fmt.Errorf("redissketch: merge into %s: %w", h.key, err)
+		return redisErr(ctx, err, "merge into %s", h.key)
 	}
 	return nil
 }
@@ -150,7 +151,21 @@ func (h *HyperLogLog) Clear(ctx context.Context) (err error) {
 	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.clear", keyAttr(h.key))
 	defer func() { otelx.End(span, err) }()
 	if err := h.c.Del(ctx, h.key).Err(); err != nil {
-		return fmt.Errorf("redissketch: clear %s: %w", h.key, err)
+		return redisErr(ctx, err, "clear %s", h.key)
+	}
+	return nil
+}
+
+// Expire makes the counter expire after ttl (EXPIRE), for example a daily
+// counter kept for a week. ttl must be positive.
+func (h *HyperLogLog) Expire(ctx context.Context, ttl time.Duration) (err error) {
+	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.expire", keyAttr(h.key))
+	defer func() { otelx.End(span, err) }()
+	if ttl <= 0 {
+		return fmt.Errorf("redissketch: expire %s after %v: %w", h.key, ttl, sketch.ErrInvalidParameter)
+	}
+	if err := h.c.Expire(ctx, h.key, ttl).Err(); err != nil {
+		return redisErr(ctx, err, "expire %s", h.key)
 	}
 	return nil
 }

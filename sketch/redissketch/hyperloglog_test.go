@@ -241,4 +241,56 @@ func TestClusterCrossSlot(t *testing.T) {
 	if err != nil || !snap.TestString("a") || !snap.TestString("c") {
 		t.Fatalf("snapshot on cluster: %v", err)
 	}
+	if err := f.Expire(ctx, time.Hour); err != nil {
+		t.Fatalf("expire on cluster: %v", err)
+	}
+	if err := sum.Expire(ctx, time.Hour); err != nil {
+		t.Fatalf("expire on cluster: %v", err)
+	}
+}
+
+func TestExpire(t *testing.T) {
+	ctx := context.Background()
+	c, prefix := testenv.RedisClient(t), testenv.Prefix(t)
+	h := newHLL(t, c, prefix, "daily")
+	_, _ = h.Add(ctx, "u1")
+	if err := h.Expire(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := c.TTL(ctx, h.Key()).Result(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Fatalf("TTL of the counter %v, want about 1h", ttl)
+	}
+	f := newBloom(t, c, prefix, "daily", 100, 0.01)
+	_ = f.AddString(ctx, "x")
+	if err := f.Expire(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{f.Key(), f.Key() + ":shape"} {
+		if ttl, _ := c.TTL(ctx, k).Result(); ttl <= 59*time.Minute || ttl > time.Hour {
+			t.Fatalf("TTL of %s %v, want about 1h", k, ttl)
+		}
+	}
+	for _, ttl := range []time.Duration{0, -time.Second} {
+		if err := h.Expire(ctx, ttl); !errors.Is(err, sketch.ErrInvalidParameter) {
+			t.Errorf("HyperLogLog.Expire(%v): %v", ttl, err)
+		}
+		if err := f.Expire(ctx, ttl); !errors.Is(err, sketch.ErrInvalidParameter) {
+			t.Errorf("Bloom.Expire(%v): %v", ttl, err)
+		}
+	}
+	// A short real TTL: the filter disappears (polling with a deadline).
+	if err := f.Expire(ctx, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := c.Exists(ctx, f.Key(), f.Key()+":shape").Result()
+		if err == nil && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("filter still there 5s after a 50ms TTL (%d keys, %v)", n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -1,6 +1,7 @@
 package redissketch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -54,9 +55,18 @@ func checkClient(c redis.UniversalClient) error {
 // filter of another shape under the key.
 const shapeErrPrefix = "SKETCHSHAPE "
 
+// redisErr wraps a Redis error with the operation, except that a
+// cancelled or expired ctx is returned as ctx.Err(), unwrapped.
+func redisErr(ctx context.Context, err error, format string, args ...any) error {
+	if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+		return cerr
+	}
+	return fmt.Errorf("redissketch: "+format+": %w", append(args, err)...)
+}
+
 // shapeError turns a script's shape error reply into an error wrapping
-// sketch.ErrIncompatible; other errors are wrapped with op and returned.
-func shapeError(op, key string, m, k uint64, err error) error {
+// sketch.ErrIncompatible; other errors go through redisErr.
+func shapeError(ctx context.Context, op, key string, m, k uint64, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -65,7 +75,7 @@ func shapeError(op, key string, m, k uint64, err error) error {
 		return fmt.Errorf("redissketch: %s %s: Redis holds a filter of shape %s, this one is m=%d k=%d: %w",
 			op, key, strings.TrimPrefix(re.Error(), shapeErrPrefix), m, k, sketch.ErrIncompatible)
 	}
-	return fmt.Errorf("redissketch: %s %s: %w", op, key, err)
+	return redisErr(ctx, err, "%s %s", op, key)
 }
 
 func keyAttr(key string) attribute.KeyValue { return attribute.String("scalekit.sketch.key", key) }
