@@ -2,10 +2,16 @@ package testenv
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -15,6 +21,11 @@ type RedisOptions struct {
 	// Durable turns on the append-only file with fsync on every write, so
 	// that acknowledged writes survive Stop/Start and Kill/Start.
 	Durable bool
+	// Cluster starts the server in cluster mode as a one-node cluster that
+	// owns all 16384 hash slots, so that a redis.ClusterClient works
+	// against it (slot routing, MOVED handling, sharded pub/sub) and
+	// multi-key commands across slots fail as they do in production.
+	Cluster bool
 }
 
 var (
@@ -106,6 +117,9 @@ func startRedis(bin string, opts *RedisOptions) (*Server, error) {
 			"--protected-mode", "no", "--logfile", "",
 			"--maxclients", "2000",
 		}
+		if opts.Cluster {
+			args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.dir, "nodes.conf"))
+		}
 		if opts.Durable {
 			args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 		} else {
@@ -116,7 +130,10 @@ func startRedis(bin string, opts *RedisOptions) (*Server, error) {
 	s.ready = func(ctx context.Context, s *Server) error {
 		c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: 0})
 		defer c.Close()
-		return c.Ping(ctx).Err()
+		if err := c.Ping(ctx).Err(); err != nil || !opts.Cluster {
+			return err
+		}
+		return clusterReady(ctx, c)
 	}
 	if err := s.start(); err != nil {
 		_ = os.RemoveAll(s.dir)
@@ -124,4 +141,65 @@ func startRedis(bin string, opts *RedisOptions) (*Server, error) {
 	}
 	s.URL = "redis://" + s.Addr + "/0"
 	return s, nil
+}
+
+// clusterReady assigns every slot to the node if none is assigned (a fresh
+// node; after a restart nodes.conf keeps them) and waits until the cluster
+// state is ok.
+func clusterReady(ctx context.Context, c *redis.Client) error {
+	info, err := c.ClusterInfo(ctx).Result()
+	if err != nil {
+		return err
+	}
+	if strings.Contains(info, "cluster_slots_assigned:0") {
+		if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
+			return fmt.Errorf("CLUSTER ADDSLOTSRANGE: %w", err)
+		}
+	}
+	for {
+		info, err := c.ClusterInfo(ctx).Result()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(errors.New("cluster state never became ok"), ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// NewRedisSentinel starts a Redis Sentinel for t alone that monitors
+// master under name (quorum 1), stopped when t ends, and waits until it
+// answers for the master. Clients reach the master through it with
+// redis.NewFailoverClient or a UniversalClient with MasterName.
+func NewRedisSentinel(t testing.TB, master *Server, name string) *Server {
+	t.Helper()
+	bin := redisBinary(t)
+	s, err := newServer("redis")
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(func() { _ = s.stop(); _ = os.RemoveAll(s.dir) })
+	host, port, err := net.SplitHostPort(master.Addr)
+	if err != nil {
+		t.Fatalf("testenv: master address %q: %v", master.Addr, err)
+	}
+	conf := filepath.Join(s.dir, "sentinel.conf")
+	s.argv = func(p int) []string {
+		text := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nsentinel monitor %s %s %s 1\n", p, s.dir, name, host, port)
+		_ = os.WriteFile(conf, []byte(text), 0o600)
+		return []string{bin, conf, "--sentinel"}
+	}
+	s.ready = func(ctx context.Context, s *Server) error {
+		sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+		defer sc.Close()
+		_, err := sc.GetMasterAddrByName(ctx, name).Result()
+		return err
+	}
+	if err := s.start(); err != nil {
+		t.Fatalf("testenv: sentinel: %v", err)
+	}
+	s.URL = "redis://" + s.Addr
+	return s
 }

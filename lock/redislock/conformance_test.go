@@ -64,7 +64,7 @@ func TestConformance(t *testing.T) {
 // TestConformanceCluster runs locktest on a one-node Redis Cluster through
 // a ClusterClient: the lease and its counter must share a hash slot.
 func TestConformanceCluster(t *testing.T) {
-	addr := startClusterNode(t)
+	addr := testenv.NewRedis(t, &testenv.RedisOptions{Cluster: true}).Addr
 	opts := &redislock.Options{Prefix: "locktest:"}
 	cluster := func(t *testing.T) *redis.ClusterClient {
 		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})

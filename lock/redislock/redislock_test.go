@@ -55,7 +55,7 @@ func TestTokensSurviveCrash(t *testing.T) {
 // across Cluster slots.
 func TestBracedKeysOnCluster(t *testing.T) {
 	ctx := context.Background()
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{startClusterNode(t)}})
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{testenv.NewRedis(t, &testenv.RedisOptions{Cluster: true}).Addr}})
 	defer c.Close()
 	d := redislock.New(c, nil)
 	for _, k := range []string{"}x", "a{b}c", "{", "plain"} {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -151,60 +149,12 @@ func TestHyperLogLogBadInputAndRedisErrors(t *testing.T) {
 	}
 }
 
-// startClusterNode runs redis-server in cluster mode with every slot on
-// the one node, and returns its address.
-func startClusterNode(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if testenv.Required() {
-			t.Fatalf("redis-server not found: %v (apt-get install redis-server)", err)
-		}
-		t.Skipf("redis-server not found (apt-get install redis-server): %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--port", addr[strings.LastIndexByte(addr, ':')+1:], "--bind", "127.0.0.1",
-		"--dir", dir, "--cluster-enabled", "yes", "--cluster-config-file", dir+"/nodes.conf",
-		"--save", "", "--appendonly", "no", "--logfile", "")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
-	ctx := context.Background()
-	deadline := time.Now().Add(10 * time.Second)
-	poll := func(ok func() bool, what string) {
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("cluster node: %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	poll(func() bool { return c.Ping(ctx).Err() == nil }, "did not start")
-	if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
-		t.Fatal(err)
-	}
-	poll(func() bool {
-		info, _ := c.ClusterInfo(ctx).Result()
-		return strings.Contains(info, "cluster_state:ok")
-	}, "never reached cluster_state:ok")
-	return addr
-}
-
 // On Redis Cluster, counters with different names live in different hash
 // slots, which PFMERGE alone rejects (CROSSSLOT); Merge still works, and
 // the Bloom filter's keys share a slot.
 func TestClusterCrossSlot(t *testing.T) {
 	ctx := context.Background()
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{startClusterNode(t)}})
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{testenv.NewRedis(t, &testenv.RedisOptions{Cluster: true}).Addr}})
 	t.Cleanup(func() { _ = c.Close() })
 	a, b, sum := newHLL(t, c, "t:", "a"), newHLL(t, c, "t:", "b"), newHLL(t, c, "t:", "sum")
 	slotA, _ := c.ClusterKeySlot(ctx, a.Key()).Result()
