@@ -186,9 +186,12 @@ func TestTCPProxy(t *testing.T) {
 		return c, &lineReader{c: c}
 	}
 	// Least connections: two held connections land on different servers.
+	// The first connection is through to its server (its echo came back)
+	// before the second is dialed, so the second pick sees it in flight.
 	c1, r1 := dial()
+	n1 := echo(t, c1, r1, "hi")
 	c2, r2 := dial()
-	n1, n2 := echo(t, c1, r1, "hi"), echo(t, c2, r2, "hi")
+	n2 := echo(t, c2, r2, "hi")
 	if n1[:1] == n2[:1] {
 		t.Fatalf("two concurrent connections both went to %q", n1[:1])
 	}
