@@ -89,6 +89,27 @@ func BenchmarkSnowflakeUncappedParallel(b *testing.B) {
 // ≤ 20 ns, 0 allocs): blocks of 2^20 from an in-memory source, prefetched.
 // The blocks are large because one goroutine draws over 100M IDs/s here,
 // a hundred times the rate the refill target is set for (see
+// BenchmarkSegmentRefillAt1M); with 1,000-ID blocks each block would last
+// 10 µs, less than it takes to wake the fetching goroutine.
+func BenchmarkSegmentNext(b *testing.B) {
+	seg, err := idgen.NewSegment(memidgen.NewSource(), "bench", &idgen.SegmentOptions{BlockSize: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer seg.Close()
+	ctx := context.Background()
+	if _, err := seg.Next(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := seg.Next(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(seg.Stats().Stalls), "stalls")
+}
+
 // BenchmarkSegmentRefillAt1M draws IDs at a paced 1M/s from blocks of
 // 1,000 (one block per millisecond) while every block fetch takes 200 µs
 // (a loopback PostgreSQL UPDATE … RETURNING) or 500 µs (a database in the
