@@ -33,6 +33,13 @@ type SegmentOptions struct {
 	// Meituan's Leaf). It must be in (0, 1]. Earlier prefetch leaves more
 	// time for the fetch to finish before the block runs out.
 	PrefetchAt float64
+	// Ahead is how many blocks are kept fetched ahead of the current one
+	// (default 1: a double buffer, as in Leaf). A fetch that takes longer
+	// than the rest of a block (a slow source, a process descheduled at
+	// the wrong moment) makes Next wait; with Ahead 2 it has a whole block
+	// more. A restart loses the unused rest of the current block and up to
+	// Ahead blocks.
+	Ahead int
 	// Retry is the backoff for failed block fetches (default: 10ms initial,
 	// 1s cap, full jitter).
 	Retry backoff.Policy
@@ -89,7 +96,8 @@ type Segment struct {
 	cur atomic.Pointer[block]
 
 	mu       sync.Mutex
-	pending  *block        // fetched, not yet current
+	ahead    int
+	pending  []*block      // fetched, not yet current, in order
 	fetching bool          // a fetch is in flight
 	fetched  chan struct{} // closed and replaced when a fetch ends
 	lastErr  error
@@ -117,6 +125,8 @@ func NewSegment(src driver.SegmentSource, name string, opts *SegmentOptions) (*S
 		return nil, errors.New("idgen: NewSegment with an empty sequence name")
 	case o.BlockSize < 0:
 		return nil, fmt.Errorf("idgen: BlockSize %d must be positive", o.BlockSize)
+	case o.Ahead < 0:
+		return nil, fmt.Errorf("idgen: Ahead %d must not be negative", o.Ahead)
 	case o.PrefetchAt < 0 || o.PrefetchAt > 1:
 		return nil, fmt.Errorf("idgen: PrefetchAt %v must be in (0, 1]", o.PrefetchAt)
 	}
@@ -125,6 +135,9 @@ func NewSegment(src driver.SegmentSource, name string, opts *SegmentOptions) (*S
 	}
 	if o.PrefetchAt == 0 {
 		o.PrefetchAt = 0.1
+	}
+	if o.Ahead == 0 {
+		o.Ahead = 1
 	}
 	if o.Retry == (backoff.Policy{}) {
 		o.Retry = backoff.Policy{Initial: 10 * time.Millisecond, Max: time.Second}
@@ -135,7 +148,7 @@ func NewSegment(src driver.SegmentSource, name string, opts *SegmentOptions) (*S
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Segment{
-		src: src, name: name, size: o.BlockSize, prefetchN: n,
+		src: src, name: name, size: o.BlockSize, prefetchN: n, ahead: o.Ahead,
 		retry: o.Retry, clk: clock.Or(o.Clock),
 		tracer:  otelx.Tracer(o.TracerProvider, "idgen"),
 		fetched: make(chan struct{}),
@@ -190,9 +203,15 @@ func (s *Segment) advance(ctx context.Context) error {
 			s.mu.Unlock()
 			return nil // another goroutine advanced already
 		}
-		if s.pending != nil {
-			s.cur.Store(s.pending)
-			s.pending = nil
+		if len(s.pending) > 0 {
+			s.cur.Store(s.pending[0])
+			s.pending = s.pending[1:]
+			if s.ahead > 1 && len(s.pending) < s.ahead && !s.fetching {
+				// Several blocks ahead: refill the buffer now rather
+				// than at the new block's prefetch point.
+				s.fetching = true
+				go s.fetch()
+			}
 			s.mu.Unlock()
 			return nil
 		}
@@ -221,7 +240,7 @@ func (s *Segment) advance(ctx context.Context) error {
 func (s *Segment) startFetch() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fetching || s.pending != nil || s.closed {
+	if s.fetching || len(s.pending) >= s.ahead || s.closed {
 		return
 	}
 	s.fetching = true
@@ -258,7 +277,13 @@ func (s *Segment) fetch() {
 	s.mBlocks.Add(context.Background(), 1, s.attrs)
 	b := &block{end: start + s.size, prefetch: start + s.prefetchN}
 	b.next.Store(start)
-	s.pending = b
+	s.pending = append(s.pending, b)
+	if len(s.pending) < s.ahead && !s.closed {
+		// Keep filling the buffer: this fetch was one of several needed
+		// (at start-up, or after a block ran out while fetching).
+		s.fetching = true
+		go s.fetch()
+	}
 }
 
 // Stats returns counters of the generator's work so far.

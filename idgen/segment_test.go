@@ -306,3 +306,69 @@ func TestSegmentStallTime(t *testing.T) {
 		t.Fatalf("Stats = %+v, want 1 stall of 7ms", st)
 	}
 }
+
+// countingSource counts NextBlock calls that succeeded.
+type countingSource struct {
+	*memidgen.Source
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingSource) NextBlock(ctx context.Context, name string, size int64) (int64, error) {
+	start, err := c.Source.NextBlock(ctx, name, size)
+	if err == nil {
+		c.mu.Lock()
+		c.n++
+		c.mu.Unlock()
+	}
+	return start, err
+}
+
+func (c *countingSource) blocks() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// With Ahead 2 the Segment keeps two blocks fetched beyond the current one
+// and rides out a source outage for that long without waiting.
+func TestSegmentAhead(t *testing.T) {
+	src := &countingSource{Source: memidgen.NewSource()}
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0)) // retries never fire
+	seg, err := idgen.NewSegment(src, "orders", &idgen.SegmentOptions{BlockSize: 10, Ahead: 2, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	ctx := context.Background()
+	if id, err := seg.Next(ctx); err != nil || id != 1 {
+		t.Fatalf("first Next = %d, %v", id, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for src.blocks() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d blocks fetched, want the current one and 2 ahead", src.blocks())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	src.FailNext(1_000_000, errors.New("source down"))
+	for want := int64(2); want <= 30; want++ {
+		if id, err := seg.Next(ctx); err != nil || id != want {
+			t.Fatalf("Next during the outage = %d, %v; want %d", id, err, want)
+		}
+	}
+	if st := seg.Stats(); st.Stalls != 0 {
+		t.Fatalf("%d stalls within the blocks fetched ahead", st.Stalls)
+	}
+	if src.blocks() != 3 {
+		t.Fatalf("%d blocks fetched, want exactly 3 (no more than 2 ahead)", src.blocks())
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := seg.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next past the fetched blocks with the source down = %v, want the context's deadline", err)
+	}
+	if _, err := idgen.NewSegment(src, "orders", &idgen.SegmentOptions{Ahead: -1}); err == nil {
+		t.Fatal("NewSegment accepted Ahead -1")
+	}
+}
