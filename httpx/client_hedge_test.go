@@ -161,17 +161,15 @@ func TestHedgeNotSentWhenFastOrNotRepeatable(t *testing.T) {
 
 func TestHedgeBudgetCapsExtraLoad(t *testing.T) {
 	fake := clock.NewFake(time.Time{})
-	clientAutoAdvance(t, fake, 10*time.Millisecond)
 	var sends atomic.Int64
-	// The first send of every request takes 1s of fake time, so every
-	// request would be hedged at 10ms if the budget allowed it.
+	// The first send of every request answers only when the test releases
+	// it (or the hedge wins and cancels it); a hedge answers at once.
 	next := clientRTFunc(func(r *http.Request) (*http.Response, error) {
 		sends.Add(1)
-		if r.Context().Value(clientSendsKey{}).(*atomic.Int32).Add(1) == 1 {
-			tm := fake.NewTimer(time.Second)
-			defer tm.Stop()
+		rq := r.Context().Value(clientSendsKey{}).(*clientHedgeReq)
+		if rq.sends.Add(1) == 1 {
 			select {
-			case <-tm.C():
+			case <-rq.release:
 			case <-r.Context().Done():
 				return nil, r.Context().Err()
 			}
@@ -183,24 +181,67 @@ func TestHedgeBudgetCapsExtraLoad(t *testing.T) {
 	rt := clientHedge(t, next, &HedgeOptions{Delay: 10 * time.Millisecond, Budget: budget, Clock: fake, MeterProvider: mp})
 	const n = 50
 	for i := 0; i < n; i++ {
-		ctx := context.WithValue(context.Background(), clientSendsKey{}, new(atomic.Int32))
+		rq := &clientHedgeReq{release: make(chan struct{})}
+		ctx := context.WithValue(context.Background(), clientSendsKey{}, rq)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://backend.test/", nil)
-		resp, err := rt.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
+		refusedBefore := collect("scalekit.httpx.client.hedges", "outcome")["budget_exhausted"]
+		done := make(chan error, 1)
+		go func() {
+			resp, err := rt.RoundTrip(req)
+			if err == nil {
+				clientDiscard(resp)
+			}
+			done <- err
+		}()
+		// The hedge timer is armed; fire it, then wait for the decision:
+		// either the hedge answered (RoundTrip returns) or the budget
+		// refused it (counted), in which case release the first send.
+		bctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := fake.BlockUntil(bctx, 1); err != nil {
+			cancel()
+			t.Fatalf("request %d: hedge timer never armed", i)
 		}
-		clientDiscard(resp)
+		cancel()
+		fake.Advance(10 * time.Millisecond)
+		deadline := time.Now().Add(10 * time.Second)
+	decided:
+		for {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+				break decided
+			default:
+			}
+			if collect("scalekit.httpx.client.hedges", "outcome")["budget_exhausted"] > refusedBefore {
+				close(rq.release)
+				if err := clientWithin(t, done, "the released first send"); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("request %d: no hedge decision", i)
+			}
+			time.Sleep(100 * time.Microsecond) // polling a deadline, not waiting for time to pass
+		}
 	}
-	// Burst 1 + 10% of 50 = 6 hedges at most; the budget refused the
-	// others. (How many requests reach the hedge decision at all depends on
-	// scheduling: one whose first send answered with the tick skips it.)
+	// Burst 1 + 10% of 50 = 6 hedges at most; every other request reached
+	// the hedge decision and was refused by the budget.
 	m := collect("scalekit.httpx.client.hedges", "outcome")
-	if extra := sends.Load() - n; extra > 6 || extra < 1 || extra != m["sent"] || m["budget_exhausted"] < 10 {
-		t.Fatalf("hedges = %d, metrics %v; want ≤ 6 sent and the rest refused", extra, m)
+	if extra := sends.Load() - n; extra > 6 || extra < 1 || extra != m["sent"] || extra+m["budget_exhausted"] != n {
+		t.Fatalf("hedges = %d, metrics %v; want ≤ 6 sent and the rest (of %d) refused", extra, m, n)
 	}
 }
 
-// clientSendsKey holds a per-request send counter in test requests.
+// clientHedgeReq is the per-request state of TestHedgeBudgetCapsExtraLoad.
+type clientHedgeReq struct {
+	sends   atomic.Int32
+	release chan struct{}
+}
+
+// clientSendsKey holds a *clientHedgeReq in test requests.
 type clientSendsKey struct{}
 
 func TestHedgeAllSendsFail(t *testing.T) {
