@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scalekit-go/scalekit/idgen"
+	"github.com/scalekit-go/scalekit/idgen/idgentest"
 	"github.com/scalekit-go/scalekit/idgen/memidgen"
 )
 
@@ -122,39 +123,7 @@ func BenchmarkSegmentRefillAt1M(b *testing.B) {
 }
 
 func benchRefill(b *testing.B, latency time.Duration) {
-	src := slowSource{memidgen.NewSource(), latency}
-	seg, err := idgen.NewSegment(src, "bench", &idgen.SegmentOptions{BlockSize: 1000})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer seg.Close()
-	ctx := context.Background()
-	if _, err := seg.Next(ctx); err != nil {
-		b.Fatal(err)
-	}
-	before := seg.Stats()
-	due := time.Now()
-	for b.Loop() {
-		// Pace to 1M IDs/s: each ID is due 1 µs after the previous one.
-		// After a hiccup (the OS descheduling this process) the schedule
-		// restarts from now rather than bursting to catch up, which would
-		// draw far faster than 1M/s. The pacing loop yields, as any real
-		// consumer (a request handler) has scheduling points.
-		due = due.Add(time.Microsecond)
-		if now := time.Now(); now.Sub(due) > 10*time.Microsecond {
-			due = now
-		}
-		for time.Now().Before(due) {
-			runtime.Gosched()
-		}
-		if _, err := seg.Next(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	after := seg.Stats()
-	b.ReportMetric(float64(after.Stalls-before.Stalls), "stalls")
-	b.ReportMetric(float64(after.StallTime-before.StallTime)/float64(time.Microsecond), "stall-µs")
-	b.ReportMetric(float64(after.Blocks-before.Blocks), "blocks")
+	idgentest.BenchRefill(b, slowSource{memidgen.NewSource(), latency}, "bench", 1000)
 }
 
 // slowSource delays every NextBlock by d, waiting on the monotonic clock

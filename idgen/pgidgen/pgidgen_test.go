@@ -154,3 +154,10 @@ func TestCancelledContext(t *testing.T) {
 		t.Errorf("error %q does not name the package", err)
 	}
 }
+
+// BenchmarkSegmentRefillAt1M draws 1M IDs/s from blocks of 1,000 fetched
+// with UPDATE … RETURNING from a real PostgreSQL on loopback (see
+// idgentest.BenchRefill).
+func BenchmarkSegmentRefillAt1M(b *testing.B) {
+	idgentest.BenchRefill(b, newSource(b, testenv.PostgresURL(b)), "bench", 1000)
+}

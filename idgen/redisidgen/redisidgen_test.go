@@ -135,3 +135,9 @@ func TestUnreachableServer(t *testing.T) {
 		t.Fatalf("NextBlock on an unreachable server = %v, want a connection error", err)
 	}
 }
+
+// BenchmarkSegmentRefillAt1M draws 1M IDs/s from blocks of 1,000 fetched
+// with INCRBY from a real Redis on loopback (see idgentest.BenchRefill).
+func BenchmarkSegmentRefillAt1M(b *testing.B) {
+	idgentest.BenchRefill(b, newSource(b, testenv.RedisClient(b), testenv.Prefix(b)), "bench", 1000)
+}
