@@ -7,7 +7,7 @@ import (
 
 	"github.com/scalekit-go/scalekit/cache"
 	"github.com/scalekit-go/scalekit/cache/memorycache"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/sketch"
 )
 

@@ -15,7 +15,7 @@ import (
 	"github.com/scalekit-go/scalekit/cache"
 	"github.com/scalekit-go/scalekit/cache/driver"
 	"github.com/scalekit-go/scalekit/cache/memorycache"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 // Two instances, each with its own L1, share one L2 and its bus (Redis

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/scalekit-go/scalekit/httpx"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 func jsonLogger(buf *bytes.Buffer) *slog.Logger {

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 // RetryBudgetOptions configure a RetryBudget. The zero value (or nil) means

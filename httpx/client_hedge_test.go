@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 func clientHedge(t testing.TB, next http.RoundTripper, o *HedgeOptions) http.RoundTripper {

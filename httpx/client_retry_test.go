@@ -17,7 +17,7 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 func clientRetry(t testing.TB, next http.RoundTripper, o *RetryOptions) http.RoundTripper {

@@ -6,7 +6,7 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 // TransportOptions configure NewTransport. The zero value (or nil) gives

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 // ClientTimeoutOptions configure ClientTimeout. The zero value (or nil) is

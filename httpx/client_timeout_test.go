@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 func clientTimeoutRT(t testing.TB, next http.RoundTripper, d time.Duration, clk clock.Clock) http.RoundTripper {

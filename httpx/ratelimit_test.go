@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/scalekit-go/scalekit/httpx"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/ratelimit"
 	"github.com/scalekit-go/scalekit/ratelimit/memrate"
 )

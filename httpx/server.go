@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 // ServerOptions configure a Server. The zero value (or nil) gives

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/scalekit-go/scalekit/httpx"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 func TestHealth(t *testing.T) {

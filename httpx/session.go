@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/scalekit-go/scalekit/cache/driver"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 // SessionOptions configure Sessions. The zero value (or nil) is valid.

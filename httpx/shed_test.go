@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/scalekit-go/scalekit/httpx"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 func TestAdaptiveLimiterPriorityShares(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/scalekit-go/scalekit/idgen/driver"
 	"github.com/scalekit-go/scalekit/internal/backoff"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 var (

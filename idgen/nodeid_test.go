@@ -8,7 +8,7 @@ import (
 
 	"github.com/scalekit-go/scalekit/idgen"
 	"github.com/scalekit-go/scalekit/idgen/memidgen"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 const (

@@ -14,7 +14,7 @@ import (
 
 	"github.com/scalekit-go/scalekit/idgen/driver"
 	"github.com/scalekit-go/scalekit/internal/backoff"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/internal/otelx"
 )
 

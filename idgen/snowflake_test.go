@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 // small has 16 IDs per 1ms tick, so exhaustion is easy to reach.

@@ -10,7 +10,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/lb"
 	"github.com/scalekit-go/scalekit/lb/lbtest"
 )

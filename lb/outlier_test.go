@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/lb"
 	"github.com/scalekit-go/scalekit/lb/lbtest"
 )

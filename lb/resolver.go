@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 // Resolver discovers endpoints. Watch reports the full current set through

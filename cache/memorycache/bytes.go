@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/scalekit-go/scalekit/cache/driver"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 // BytesOptions configure a Bytes store. Exactly one of MaxEntries and

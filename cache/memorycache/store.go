@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/scalekit-go/scalekit/cache/driver"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 // ErrInvalidCapacity is returned by New when neither MaxEntries nor

@@ -9,7 +9,7 @@ import (
 
 	"github.com/scalekit-go/scalekit/cache/driver"
 	"github.com/scalekit-go/scalekit/cache/memorycache"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

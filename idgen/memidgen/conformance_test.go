@@ -7,7 +7,7 @@ import (
 	"github.com/scalekit-go/scalekit/idgen/driver"
 	"github.com/scalekit-go/scalekit/idgen/idgentest"
 	"github.com/scalekit-go/scalekit/idgen/memidgen"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 func TestSourceConformance(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/scalekit-go/scalekit/idgen/driver"
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 // Source is an in-memory driver.SegmentSource. Its zero value is ready to

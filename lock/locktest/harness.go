@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/lock"
 	"github.com/scalekit-go/scalekit/lock/driver"
 )

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/lock/driver"
 )
 

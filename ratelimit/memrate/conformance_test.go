@@ -4,7 +4,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/ratelimit"
 	"github.com/scalekit-go/scalekit/ratelimit/driver"
 	"github.com/scalekit-go/scalekit/ratelimit/memrate"

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scalekit-go/scalekit/internal/clock"
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/ratelimit"
 	"github.com/scalekit-go/scalekit/ratelimit/driver"
 	"github.com/scalekit-go/scalekit/ratelimit/internal/algo"
