@@ -10,8 +10,8 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/scalekit-go/scalekit/internal/backoff"
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/internal/backoff"
 	"github.com/scalekit-go/scalekit/internal/otelx"
 )
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scalekit-go/scalekit/httpx"
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/httpx"
 )
 
 func jsonLogger(buf *bytes.Buffer) *slog.Logger {

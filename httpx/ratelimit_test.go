@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scalekit-go/scalekit/httpx"
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/httpx"
 	"github.com/scalekit-go/scalekit/ratelimit"
 	"github.com/scalekit-go/scalekit/ratelimit/memrate"
 )

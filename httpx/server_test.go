@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scalekit-go/scalekit/httpx"
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/httpx"
 )
 
 func TestHealth(t *testing.T) {

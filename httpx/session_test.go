@@ -13,8 +13,8 @@ import (
 	"github.com/scalekit-go/scalekit/cache/driver"
 	"github.com/scalekit-go/scalekit/cache/memorycache"
 	"github.com/scalekit-go/scalekit/cache/rediscache"
-	"github.com/scalekit-go/scalekit/httpx"
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/httpx"
 	"github.com/scalekit-go/scalekit/internal/testenv"
 )
 

@@ -11,8 +11,8 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/scalekit-go/scalekit/httpx"
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/httpx"
 )
 
 func TestAdaptiveLimiterPriorityShares(t *testing.T) {

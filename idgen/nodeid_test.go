@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/idgen"
 	"github.com/scalekit-go/scalekit/idgen/memidgen"
-	"github.com/scalekit-go/scalekit/clock"
 )
 
 const (

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/idgen"
 	"github.com/scalekit-go/scalekit/idgen/idgentest"
 	"github.com/scalekit-go/scalekit/idgen/memidgen"
 	"github.com/scalekit-go/scalekit/internal/backoff"
-	"github.com/scalekit-go/scalekit/clock"
 )
 
 func newSegment(t *testing.T, src *memidgen.Source, o *idgen.SegmentOptions) *idgen.Segment {

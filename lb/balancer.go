@@ -11,8 +11,8 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/scalekit-go/scalekit/internal/backoff"
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/internal/backoff"
 )
 
 // Options configures a Balancer. A nil *Options means the defaults of every

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scalekit-go/scalekit/internal/backoff"
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/internal/backoff"
 	"github.com/scalekit-go/scalekit/lock/driver"
 )
 

@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/scalekit-go/scalekit/internal/backoff"
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/internal/backoff"
 	"github.com/scalekit-go/scalekit/internal/otelx"
 	"github.com/scalekit-go/scalekit/lock/driver"
 )

@@ -4,10 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/idgen/driver"
 	"github.com/scalekit-go/scalekit/idgen/idgentest"
 	"github.com/scalekit-go/scalekit/idgen/memidgen"
-	"github.com/scalekit-go/scalekit/clock"
 )
 
 // A backend's test file runs both suites against its engine. Here the

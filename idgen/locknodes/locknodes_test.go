@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/idgen"
 	iddriver "github.com/scalekit-go/scalekit/idgen/driver"
 	"github.com/scalekit-go/scalekit/idgen/idgentest"
 	"github.com/scalekit-go/scalekit/idgen/locknodes"
-	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/lock/memlock"
 	"github.com/scalekit-go/scalekit/lock/redislock"

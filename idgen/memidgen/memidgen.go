@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scalekit-go/scalekit/idgen/driver"
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/idgen/driver"
 )
 
 // Source is an in-memory driver.SegmentSource. Its zero value is ready to

@@ -12,8 +12,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/scalekit-go/scalekit/internal/backoff"
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/internal/backoff"
 	"github.com/scalekit-go/scalekit/lb"
 )
 
