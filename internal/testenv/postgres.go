@@ -160,7 +160,7 @@ func startPostgres(bins pgBins) (*Server, error) {
 			"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-k", s.dir,
 			"-c", "fsync=off", "-c", "full_page_writes=off",
 			"-c", "max_connections=300", "-c", "shared_buffers=32MB",
-			"-c", "log_min_messages=warning",
+			"-c", "log_min_messages=warning", "-c", "max_prepared_transactions=64",
 		}
 	}
 	s.ready = func(ctx context.Context, s *Server) error {
