@@ -66,3 +66,11 @@ func Name(name, def string) attribute.KeyValue {
 	}
 	return NameKey.String(name)
 }
+
+// MeterProviderOr returns mp, or the global meter provider when mp is nil.
+func MeterProviderOr(mp metric.MeterProvider) metric.MeterProvider {
+	if mp == nil {
+		return otel.GetMeterProvider()
+	}
+	return mp
+}
