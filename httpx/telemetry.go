@@ -186,25 +186,6 @@ func (t *telemetry) finish(st *reqCtx, r *http.Request, mi int) {
 	}
 }
 
-func scheme(r *http.Request) string {
-	if r.TLS != nil {
-		return "https"
-	}
-	return "http"
-}
-
-func protoVersion(r *http.Request) string {
-	switch {
-	case r.ProtoMajor == 2:
-		return "2"
-	case r.ProtoMajor == 3:
-		return "3"
-	case r.ProtoMinor == 0:
-		return "1.0"
-	}
-	return "1.1"
-}
-
 // routeOfPattern returns the path template of a ServeMux pattern
 // ("[METHOD ][HOST]/PATH").
 func routeOfPattern(p string) string {
