@@ -68,7 +68,10 @@ func Routes(mux *http.ServeMux) http.Handler {
 // up-down counter, and marks a panicking request's span as a 500 before
 // the panic continues up (the duration is not recorded for it: put Recover
 // inside Telemetry, as DefaultStack does). The span context is in the
-// request context, so outgoing calls and logs join the trace.
+// request context, so outgoing calls and logs join the trace. otelhttp's
+// wrappers cost about 5µs and 34 allocations a request even with no SDK
+// installed (BenchmarkStack, 2-core VM); NoTelemetry in StackOptions leaves
+// Telemetry out.
 func Telemetry(opts *TelemetryOptions) Middleware {
 	var o TelemetryOptions
 	if opts != nil {
