@@ -6,7 +6,9 @@
 // (application/problem+json, Problem, WriteProblem, Error) carrying the
 // request ID; malformed input (bad header values, invalid ETags, cursors,
 // non-numeric limits, unknown sort fields) is always a 400 problem, never a
-// 500, and a handler panic is a bare 500 that reveals nothing.
+// 500, and a handler panic is a bare 500 that reveals nothing. Error shows
+// clients only messages marked client-safe (ClientError, ClientMessager),
+// never the wrapped error chain around them.
 //
 // Middleware, in the order DefaultStack composes them:
 //
