@@ -45,7 +45,9 @@ type Options struct {
 	// (default 10 s).
 	Decay time.Duration
 	// IsFailure classifies the error passed to Done (default: any non-nil
-	// error except context.Canceled is a failure).
+	// error except context.Canceled is a failure). A non-nil error that is
+	// not a failure counts as neither success nor failure for breakers and
+	// outlier detection.
 	IsFailure func(err error) bool
 	// OnEvent, if set, is called for every state change (added, draining,
 	// removed, health up/down, ejected, half-open, recovered, breaker
