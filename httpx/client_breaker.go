@@ -164,9 +164,10 @@ func NewBreakerTransport(next http.RoundTripper, opts *BreakerOptions) (*Breaker
 	t.rejections = otelx.Must(meter.Int64Counter("scalekit.httpx.client.breaker.rejections",
 		metric.WithDescription("Requests refused by an open or saturated half-open circuit breaker."),
 		metric.WithUnit("{request}")))
-	_ = otelx.Must(meter.Int64ObservableGauge("scalekit.httpx.client.breaker.state",
-		metric.WithDescription("Circuit breaker state per key: 0 closed, 1 half-open, 2 open."),
-		metric.WithInt64Callback(t.observe)))
+	otelx.Must(0, registerGauge(meter, "scalekit.httpx.client.breaker.state", func() (metric.Observable, error) {
+		return meter.Int64ObservableGauge("scalekit.httpx.client.breaker.state",
+			metric.WithDescription("Circuit breaker state per key: 0 closed, 1 half-open, 2 open."))
+	}, weakMember(t, (*BreakerTransport).observe)))
 	t.settings = gobreaker.Settings{
 		MaxRequests:  o.HalfOpenRequests,
 		Interval:     o.Interval,
@@ -302,7 +303,8 @@ func (t *BreakerTransport) Counts(key string) gobreaker.Counts {
 func (t *BreakerTransport) CloseIdleConnections() { clientCloseIdle(t.next) }
 
 // observe reports the state gauge of every breaker.
-func (t *BreakerTransport) observe(_ context.Context, o metric.Int64Observer) error {
+func (t *BreakerTransport) observe(_ context.Context, o metric.Observer, inst metric.Observable) {
+	gauge := inst.(metric.Int64Observable)
 	t.mu.RLock()
 	keys := make([]string, 0, len(t.breakers))
 	cbs := make([]*gobreaker.TwoStepCircuitBreaker[struct{}], 0, len(t.breakers))
@@ -312,7 +314,6 @@ func (t *BreakerTransport) observe(_ context.Context, o metric.Int64Observer) er
 	}
 	t.mu.RUnlock()
 	for i, cb := range cbs { // State may fire OnStateChange: outside t.mu
-		o.Observe(int64(cb.State()), metric.WithAttributes(attribute.String("key", keys[i])))
+		o.ObserveInt64(gauge, int64(cb.State()), metric.WithAttributes(attribute.String("key", keys[i])))
 	}
-	return nil
 }

@@ -203,12 +203,13 @@ func NewAdaptiveLimiter(opts *AdaptiveLimiterOptions) *AdaptiveLimiter {
 	for i, pn := range []string{"low", "normal", "high", "critical"} {
 		l.shedOpts[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(name, attribute.String("priority", pn)))}
 	}
-	_ = otelx.Must(meter.Float64ObservableGauge("scalekit.httpx.concurrency_limit",
-		metric.WithDescription("Current adaptive concurrency limit."),
-		metric.WithFloat64Callback(func(_ context.Context, ob metric.Float64Observer) error {
-			ob.Observe(l.Limit(), metric.WithAttributeSet(attribute.NewSet(name)))
-			return nil
-		})))
+	limitSet := metric.WithAttributeSet(attribute.NewSet(name))
+	otelx.Must(0, registerGauge(meter, "scalekit.httpx.concurrency_limit", func() (metric.Observable, error) {
+		return meter.Float64ObservableGauge("scalekit.httpx.concurrency_limit",
+			metric.WithDescription("Current adaptive concurrency limit."))
+	}, weakMember(l, func(l *AdaptiveLimiter, _ context.Context, o metric.Observer, inst metric.Observable) {
+		o.ObserveFloat64(inst.(metric.Float64Observable), l.Limit(), limitSet)
+	})))
 	return l
 }
 
