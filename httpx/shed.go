@@ -285,7 +285,9 @@ func DefaultPriority(r *http.Request) Priority {
 
 // Shed admits requests through the adaptive limiter l and answers 503
 // problem+json with Retry-After when it refuses. A request whose handler
-// ends with a 503 or a context deadline counts as dropped (congestion).
+// ends with a 503 or a passed context deadline counts as dropped
+// (congestion), including the deadline of a Timeout middleware inside
+// Shed, as DefaultStack composes them.
 func Shed(l *AdaptiveLimiter, opts *ShedOptions) Middleware {
 	var o ShedOptions
 	if opts != nil {
@@ -306,9 +308,10 @@ func Shed(l *AdaptiveLimiter, opts *ShedOptions) Middleware {
 				WriteProblem(w, r, NewProblem(http.StatusServiceUnavailable, "server overloaded; request shed"))
 				return
 			}
+			rc, r := requestState(r) // Timeout reports its deadline here
 			rw := wrapWriter(w)
 			defer func() {
-				if rw.status == http.StatusServiceUnavailable || r.Context().Err() == context.DeadlineExceeded {
+				if rw.status == http.StatusServiceUnavailable || rc.timedOut || r.Context().Err() == context.DeadlineExceeded {
 					tok.Drop()
 				} else {
 					tok.Release()
