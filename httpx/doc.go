@@ -35,7 +35,8 @@
 //     gives writes If-Match / If-Unmodified-Since (412).
 //   - Sessions: server-side sessions in a cache driver.Store (memory or
 //     Redis) behind an HMAC-signed cookie.
-//   - Idempotency: Idempotency-Key on POST/PATCH; the first request runs,
+//   - Idempotency: Idempotency-Key on POST/PATCH, scoped to the caller
+//     (WithPrincipal, else the client address); the first request runs,
 //     a concurrent duplicate gets 409, a later one the stored response, the
 //     same key with a different body 422; the store is a cache
 //     driver.Store with a TTL.
