@@ -83,3 +83,26 @@ func TestGaugesReportEveryInstance(t *testing.T) {
 	}
 	runtime.KeepAlive(bts)
 }
+
+// TestGaugesForgetCollectedInstances: an instance that is garbage collected
+// stops reporting (the shared callback holds it weakly), so short-lived
+// limiters do not leak through the meter.
+func TestGaugesForgetCollectedInstances(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	keep := httpx.NewAdaptiveLimiter(&httpx.AdaptiveLimiterOptions{Name: "keep", MeterProvider: mp})
+	func() {
+		for i := range 5 {
+			_ = httpx.NewAdaptiveLimiter(&httpx.AdaptiveLimiterOptions{Name: "temp" + string(rune('a'+i)), MeterProvider: mp})
+		}
+	}()
+	for range 3 {
+		runtime.GC()
+	}
+	// A fresh reader view: gauges report only what the last callback saw.
+	if got := gaugePoints(t, reader, "scalekit.httpx.concurrency_limit"); len(got) != 1 {
+		t.Fatalf("points %v, want only the live limiter", got)
+	}
+	runtime.KeepAlive(keep)
+}
