@@ -181,14 +181,11 @@ func NewBreakerTransport(next http.RoundTripper, opts *BreakerOptions) (*Breaker
 		metric.WithDescription("Requests refused by an open or saturated half-open circuit breaker."),
 		metric.WithUnit("{request}")))
 	t.name = otelx.Name(o.Name, "httpx")
-	state := otelx.Must(meter.Int64ObservableGauge("scalekit.httpx.client.breaker.state",
-		metric.WithDescription("Circuit breaker state per key: 0 closed, 1 half-open, 2 open."),
-		metric.WithUnit("1")))
-	// RegisterCallback, not WithInt64Callback: the SDK binds an instrument
-	// option's callback to the first instrument of that name only.
-	otelx.Must(meter.RegisterCallback(func(ctx context.Context, ob metric.Observer) error {
-		return t.observe(ctx, func(v int64, opt metric.ObserveOption) { ob.ObserveInt64(state, v, opt) })
-	}, state))
+	otelx.Must(0, registerGauge(meter, "scalekit.httpx.client.breaker.state", func() (metric.Observable, error) {
+		return meter.Int64ObservableGauge("scalekit.httpx.client.breaker.state",
+			metric.WithDescription("Circuit breaker state per key: 0 closed, 1 half-open, 2 open."),
+			metric.WithUnit("1"))
+	}, weakMember(t, (*BreakerTransport).observe)))
 	t.settings = gobreaker.Settings{
 		MaxRequests:  o.HalfOpenRequests,
 		Interval:     o.Interval,
@@ -324,7 +321,8 @@ func (t *BreakerTransport) Counts(key string) gobreaker.Counts {
 func (t *BreakerTransport) CloseIdleConnections() { clientCloseIdle(t.next) }
 
 // observe reports the state gauge of every breaker.
-func (t *BreakerTransport) observe(_ context.Context, observe func(int64, metric.ObserveOption)) error {
+func (t *BreakerTransport) observe(_ context.Context, o metric.Observer, inst metric.Observable) {
+	gauge := inst.(metric.Int64Observable)
 	t.mu.RLock()
 	keys := make([]string, 0, len(t.breakers))
 	cbs := make([]*gobreaker.TwoStepCircuitBreaker[struct{}], 0, len(t.breakers))
@@ -334,7 +332,6 @@ func (t *BreakerTransport) observe(_ context.Context, observe func(int64, metric
 	}
 	t.mu.RUnlock()
 	for i, cb := range cbs { // State may fire OnStateChange: outside t.mu
-		observe(int64(cb.State()), t.keyAttrs(keys[i]))
+		o.ObserveInt64(gauge, int64(cb.State()), t.keyAttrs(keys[i]))
 	}
-	return nil
 }

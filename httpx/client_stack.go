@@ -13,16 +13,25 @@ import (
 	"github.com/scalekit-go/scalekit/internal/otelx"
 )
 
+// Default timeouts of NewTransport.
+const (
+	DefaultTimeout        = 30 * time.Second
+	DefaultAttemptTimeout = 10 * time.Second
+)
+
 // TransportOptions configure NewTransport. The zero value (or nil) gives
-// retries and per-host breakers with their defaults, no timeouts and no
-// hedging.
+// retries and per-host breakers with their defaults, DefaultTimeout and
+// DefaultAttemptTimeout, and no hedging.
 type TransportOptions struct {
 	// Timeout bounds a whole call: every attempt, the waits between them
-	// and reading the response body (0 means none; the caller's context
-	// still applies).
+	// and reading the response body (0 means DefaultTimeout, negative
+	// none; the caller's context still applies).
 	Timeout time.Duration
-	// AttemptTimeout bounds each attempt, body included (0 means none). An
-	// attempt that times out counts as a breaker failure and is retried.
+	// AttemptTimeout bounds each attempt, body included (0 means
+	// DefaultAttemptTimeout, negative none). An attempt that times out
+	// counts as a breaker failure and is retried. Keep it: a half-open
+	// breaker admits only a few probes, and a probe that hangs with no
+	// timeout holds the host's breaker half-open for as long.
 	AttemptTimeout time.Duration
 	// DeadlineHeader, when set, makes each attempt carry its remaining time
 	// budget in that header (see ClientTimeoutOptions.DeadlineHeader);
@@ -93,6 +102,8 @@ func NewTransport(next http.RoundTripper, opts *TransportOptions) (*Transport, e
 		o = *opts
 	}
 	rt := clientOr(next)
+	o.Timeout = defaultTimeout(o.Timeout, DefaultTimeout)
+	o.AttemptTimeout = defaultTimeout(o.AttemptTimeout, DefaultAttemptTimeout)
 	if !o.NoTracing {
 		topts := []otelhttp.Option{otelhttp.WithMeterProvider(otelx.MeterProviderOr(o.MeterProvider))}
 		if o.TracerProvider != nil {
@@ -168,6 +179,17 @@ func NewTransport(next http.RoundTripper, opts *TransportOptions) (*Transport, e
 	}
 	t.rt = rt
 	return t, nil
+}
+
+// defaultTimeout maps 0 to def and a negative d to none (0).
+func defaultTimeout(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
 // RoundTrip implements http.RoundTripper.

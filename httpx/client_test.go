@@ -134,11 +134,9 @@ func TestClientStackHedgesAndOverallTimeout(t *testing.T) {
 
 func TestClientStackBadOptions(t *testing.T) {
 	for name, o := range map[string]*TransportOptions{
-		"negative timeout": {Timeout: -1},
-		"negative attempt": {AttemptTimeout: -1},
-		"bad retry":        {Retry: &RetryOptions{MaxAttempts: -1}},
-		"bad breaker":      {Breaker: &BreakerOptions{Timeout: -1}},
-		"bad hedge":        {Hedge: &HedgeOptions{Delay: -1}},
+		"bad retry":   {Retry: &RetryOptions{MaxAttempts: -1}},
+		"bad breaker": {Breaker: &BreakerOptions{Timeout: -1}},
+		"bad hedge":   {Hedge: &HedgeOptions{Delay: -1}},
 	} {
 		if _, err := NewTransport(nil, o); !errors.Is(err, ErrInvalidClientOption) {
 			t.Errorf("%s: %v", name, err)

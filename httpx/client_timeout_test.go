@@ -164,3 +164,45 @@ func TestClientTimeoutRealClockSetsDeadline(t *testing.T) {
 	}
 	_ = resp.Body.Close()
 }
+
+// TestNewTransportDefaultTimeouts (issue 10 item 18): the zero options give
+// every attempt a timeout, so a hung call (a half-open breaker's only
+// probe among them) ends and the breaker can move on.
+func TestNewTransportDefaultTimeouts(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	tr, err := NewTransport(clientHangRT, &TransportOptions{Clock: clk, NoRetry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://hung.test/", nil)
+		_, err := tr.RoundTrip(req)
+		done <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := clk.BlockUntil(ctx, 1); err != nil {
+		t.Fatal("no timer armed: NewTransport has no default timeout")
+	}
+	clk.Advance(DefaultAttemptTimeout)
+	select {
+	case err := <-done:
+		var te *ClientTimeoutError
+		if !errors.As(err, &te) {
+			t.Fatalf("err %v, want a ClientTimeoutError", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("hung call never ended")
+	}
+	if st := tr.Breaker().State("hung.test"); st.String() != "closed" {
+		t.Fatalf("breaker %s", st) // one failure: still closed, but counted
+	}
+	if c := tr.Breaker().Counts("hung.test"); c.ConsecutiveFailures != 1 {
+		t.Fatalf("counts %+v: the timed-out probe was not counted", c)
+	}
+	// Negative disables, zero is the default.
+	if _, err := NewTransport(nil, &TransportOptions{Timeout: -1, AttemptTimeout: -1}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,7 +1,6 @@
 package httpx
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -185,7 +184,7 @@ func ParseCollectionQuery(q url.Values, spec *CollectionSpec) (*Collection, erro
 	if ok {
 		n, err := parseBoundedInt(v, 1, maxLimit)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q (want an integer from 1 to %d)", ErrInvalidLimit, v, maxLimit)
+			return nil, inputErrorf(ErrInvalidLimit, "%q (want an integer from 1 to %d)", v, maxLimit)
 		}
 		c.Limit = n
 	}
@@ -196,7 +195,7 @@ func ParseCollectionQuery(q url.Values, spec *CollectionSpec) (*Collection, erro
 	if hasOffset {
 		n, err := parseBoundedInt(v, 0, maxOffset)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q (want an integer from 0 to %d)", ErrInvalidOffset, v, maxOffset)
+			return nil, inputErrorf(ErrInvalidOffset, "%q (want an integer from 0 to %d)", v, maxOffset)
 		}
 		c.Offset = n
 	}
@@ -206,10 +205,10 @@ func ParseCollectionQuery(q url.Values, spec *CollectionSpec) (*Collection, erro
 	}
 	if ok {
 		if spec.Cursors == nil {
-			return nil, fmt.Errorf("%w: this collection does not page by cursor", ErrInvalidCursor)
+			return nil, inputErrorf(ErrInvalidCursor, "this collection does not page by cursor")
 		}
 		if hasOffset {
-			return nil, fmt.Errorf("%w: cursor and offset cannot be combined", ErrInvalidCursor)
+			return nil, inputErrorf(ErrInvalidCursor, "cursor and offset cannot be combined")
 		}
 		if c.Cursor, err = spec.Cursors.DecodeBytes(v); err != nil {
 			return nil, err
@@ -287,11 +286,11 @@ func isFieldName(s string) bool {
 // not repeat, and at most 16 are accepted. Errors wrap ErrInvalidSort.
 func ParseSort(s string, allowed ...string) ([]SortField, error) {
 	if len(s) > maxParamLen {
-		return nil, fmt.Errorf("%w: too long", ErrInvalidSort)
+		return nil, inputErrorf(ErrInvalidSort, "too long")
 	}
 	parts := strings.Split(s, ",")
 	if len(parts) > maxSortFields {
-		return nil, fmt.Errorf("%w: more than %d fields", ErrInvalidSort, maxSortFields)
+		return nil, inputErrorf(ErrInvalidSort, "more than %d fields", maxSortFields)
 	}
 	out := make([]SortField, 0, len(parts))
 	for _, p := range parts {
@@ -303,14 +302,14 @@ func ParseSort(s string, allowed ...string) ([]SortField, error) {
 			p = p[1:]
 		}
 		if !isFieldName(p) {
-			return nil, fmt.Errorf("%w: %q is not a field name", ErrInvalidSort, p)
+			return nil, inputErrorf(ErrInvalidSort, "%q is not a field name", p)
 		}
 		if !slices.Contains(allowed, p) {
-			return nil, fmt.Errorf("%w: cannot sort by %q", ErrInvalidSort, p)
+			return nil, inputErrorf(ErrInvalidSort, "cannot sort by %q", p)
 		}
 		for _, o := range out {
 			if o.Name == p {
-				return nil, fmt.Errorf("%w: %q given twice", ErrInvalidSort, p)
+				return nil, inputErrorf(ErrInvalidSort, "%q given twice", p)
 			}
 		}
 		f.Name = p
@@ -323,23 +322,23 @@ func ParseSort(s string, allowed ...string) ([]SortField, error) {
 // allowed, without repeats (at most 64). Errors wrap ErrInvalidFields.
 func ParseFields(s string, allowed ...string) ([]string, error) {
 	if len(s) > maxParamLen {
-		return nil, fmt.Errorf("%w: too long", ErrInvalidFields)
+		return nil, inputErrorf(ErrInvalidFields, "too long")
 	}
 	parts := strings.Split(s, ",")
 	if len(parts) > maxFieldsCount {
-		return nil, fmt.Errorf("%w: more than %d fields", ErrInvalidFields, maxFieldsCount)
+		return nil, inputErrorf(ErrInvalidFields, "more than %d fields", maxFieldsCount)
 	}
 	out := make([]string, 0, len(parts))
 	for _, p := range parts {
 		p = strings.TrimSpace(p)
 		if !isFieldName(p) {
-			return nil, fmt.Errorf("%w: %q is not a field name", ErrInvalidFields, p)
+			return nil, inputErrorf(ErrInvalidFields, "%q is not a field name", p)
 		}
 		if !slices.Contains(allowed, p) {
-			return nil, fmt.Errorf("%w: unknown field %q", ErrInvalidFields, p)
+			return nil, inputErrorf(ErrInvalidFields, "unknown field %q", p)
 		}
 		if slices.Contains(out, p) {
-			return nil, fmt.Errorf("%w: %q given twice", ErrInvalidFields, p)
+			return nil, inputErrorf(ErrInvalidFields, "%q given twice", p)
 		}
 		out = append(out, p)
 	}
@@ -363,17 +362,17 @@ func parseFilters(q url.Values, spec *CollectionSpec) ([]Filter, error) {
 		field, op := k, OpEq
 		if i := strings.IndexByte(k, '['); i >= 0 {
 			if !strings.HasSuffix(k, "]") {
-				return nil, fmt.Errorf("%w: malformed parameter %q", ErrInvalidFilter, k)
+				return nil, inputErrorf(ErrInvalidFilter, "malformed parameter %q", k)
 			}
 			field, op = k[:i], k[i+1:len(k)-1]
 			if !slices.Contains(filterOps, op) {
-				return nil, fmt.Errorf("%w: unknown operator %q", ErrInvalidFilter, op)
+				return nil, inputErrorf(ErrInvalidFilter, "unknown operator %q", op)
 			}
 		}
 		ops, known := spec.Filters[field]
 		if !known {
 			if spec.Strict || field != k {
-				return nil, fmt.Errorf("%w: cannot filter by %q", ErrInvalidFilter, field)
+				return nil, inputErrorf(ErrInvalidFilter, "cannot filter by %q", field)
 			}
 			continue
 		}
@@ -381,24 +380,24 @@ func parseFilters(q url.Values, spec *CollectionSpec) ([]Filter, error) {
 			ops = []string{OpEq}
 		}
 		if !slices.Contains(ops, op) {
-			return nil, fmt.Errorf("%w: %q does not allow operator %q", ErrInvalidFilter, field, op)
+			return nil, inputErrorf(ErrInvalidFilter, "%q does not allow operator %q", field, op)
 		}
 		vs := q[k]
 		if len(vs) != 1 {
-			return nil, fmt.Errorf("%w: %q given more than once", ErrInvalidFilter, k)
+			return nil, inputErrorf(ErrInvalidFilter, "%q given more than once", k)
 		}
 		if len(vs[0]) > maxParamLen {
-			return nil, fmt.Errorf("%w: %q too long", ErrInvalidFilter, k)
+			return nil, inputErrorf(ErrInvalidFilter, "%q too long", k)
 		}
 		f := Filter{Field: field, Op: op, Values: []string{vs[0]}}
 		if op == OpIn {
 			f.Values = strings.Split(vs[0], ",")
 			if len(f.Values) > 100 {
-				return nil, fmt.Errorf("%w: %q has more than 100 values", ErrInvalidFilter, k)
+				return nil, inputErrorf(ErrInvalidFilter, "%q has more than 100 values", k)
 			}
 		}
 		if len(out) == maxFilters {
-			return nil, fmt.Errorf("%w: more than %d filters", ErrInvalidFilter, maxFilters)
+			return nil, inputErrorf(ErrInvalidFilter, "more than %d filters", maxFilters)
 		}
 		out = append(out, f)
 	}

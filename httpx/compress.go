@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"compress/flate"
 	"compress/gzip"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -30,7 +29,7 @@ func ParseAcceptEncoding(s string) ([]Coding, error) {
 	}
 	parts := strings.Split(s, ",")
 	if len(parts) > maxHeaderElems {
-		return nil, fmt.Errorf("%w: more than %d codings", ErrInvalidAcceptEncoding, maxHeaderElems)
+		return nil, inputErrorf(ErrInvalidAcceptEncoding, "more than %d codings", maxHeaderElems)
 	}
 	out := make([]Coding, 0, len(parts))
 	for _, p := range parts {
@@ -54,17 +53,17 @@ func parseCoding(p string) (Coding, error) {
 	name, params, _ := strings.Cut(p, ";")
 	name = strings.TrimSpace(name)
 	if !isToken(name) {
-		return Coding{}, fmt.Errorf("%w: coding %q", ErrInvalidAcceptEncoding, name)
+		return Coding{}, inputErrorf(ErrInvalidAcceptEncoding, "coding %q", name)
 	}
 	c := Coding{Name: name, Q: 1}
 	if params != "" {
 		k, v, ok := strings.Cut(strings.TrimSpace(params), "=")
 		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
-			return Coding{}, fmt.Errorf("%w: parameter %q", ErrInvalidAcceptEncoding, params)
+			return Coding{}, inputErrorf(ErrInvalidAcceptEncoding, "parameter %q", params)
 		}
 		q, err := parseQ(strings.TrimSpace(v))
 		if err != nil {
-			return Coding{}, fmt.Errorf("%w: %q: %v", ErrInvalidAcceptEncoding, p, err)
+			return Coding{}, inputErrorf(ErrInvalidAcceptEncoding, "%q: %v", p, err)
 		}
 		c.Q = q
 	}
@@ -95,7 +94,7 @@ func NegotiateEncoding(s string) (string, error) {
 		var elem string
 		elem, rest, _ = strings.Cut(rest, ",")
 		if n++; n > maxHeaderElems {
-			return "", fmt.Errorf("%w: more than %d codings", ErrInvalidAcceptEncoding, maxHeaderElems)
+			return "", inputErrorf(ErrInvalidAcceptEncoding, "more than %d codings", maxHeaderElems)
 		}
 		elem = strings.TrimSpace(elem)
 		if elem == "" {

@@ -14,8 +14,9 @@ import (
 // AllowOrigin.
 type CORSOptions struct {
 	// AllowedOrigins lists origins ("https://app.example.com") allowed to
-	// call the API. "*" allows any origin; "https://*.example.com" allows
-	// any subdomain of example.com over https. Comparison ignores case.
+	// call the API. "*" allows any origin, but never with credentials (see
+	// AllowCredentials); "https://*.example.com" allows any subdomain of
+	// example.com over https. Comparison ignores case.
 	AllowedOrigins []string
 	// AllowOrigin, when set, decides for origins AllowedOrigins does not
 	// list.
@@ -32,8 +33,13 @@ type CORSOptions struct {
 	// ETag, Link, Location, Retry-After, X-Request-ID, X-Total-Count and
 	// the RateLimit headers.
 	ExposedHeaders []string
-	// AllowCredentials lets browsers send cookies; the allowed origin is
-	// then echoed instead of "*".
+	// AllowCredentials lets browsers send cookies to origins allowed
+	// explicitly: listed exactly, matched by a subdomain pattern or accepted
+	// by AllowOrigin. Those origins are echoed with
+	// Access-Control-Allow-Credentials: true. An origin allowed only by "*"
+	// still gets "Access-Control-Allow-Origin: *" and no credentials, so
+	// "*" never lets an arbitrary website make logged-in requests and read
+	// the answers.
 	AllowCredentials bool
 	// MaxAge is how long browsers may cache a preflight. Default 10
 	// minutes; negative sends no Access-Control-Max-Age.
@@ -120,10 +126,10 @@ func (c *corsPolicy) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		next.ServeHTTP(w, r)
 		return
 	}
-	allowed := c.allowed(origin)
+	allowed, explicit := c.allowed(origin)
 	if !preflight {
 		if allowed {
-			c.setOrigin(h, origin)
+			c.setOrigin(h, origin, explicit)
 			if c.expose != "" {
 				h.Set("Access-Control-Expose-Headers", c.expose)
 			}
@@ -156,7 +162,7 @@ func (c *corsPolicy) serve(w http.ResponseWriter, r *http.Request, next http.Han
 			}
 		}
 	}
-	c.setOrigin(h, origin)
+	c.setOrigin(h, origin, explicit)
 	h.Set("Access-Control-Allow-Methods", c.methods)
 	if c.anyHeader {
 		if reqh := r.Header.Values("Access-Control-Request-Headers"); len(reqh) > 0 {
@@ -171,8 +177,10 @@ func (c *corsPolicy) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (c *corsPolicy) setOrigin(h http.Header, origin string) {
-	if c.anyOrigin && !c.o.AllowCredentials {
+// setOrigin answers an allowed origin. Only an explicitly allowed origin
+// is echoed with credentials; one allowed by "*" alone gets "*".
+func (c *corsPolicy) setOrigin(h http.Header, origin string, explicit bool) {
+	if !explicit || (c.anyOrigin && !c.o.AllowCredentials) {
 		h.Set("Access-Control-Allow-Origin", "*")
 		return
 	}
@@ -183,31 +191,32 @@ func (c *corsPolicy) setOrigin(h http.Header, origin string) {
 }
 
 // allowed reports whether origin, a serialised origin (scheme://host[:port],
-// or "null"), may call the API.
-func (c *corsPolicy) allowed(origin string) bool {
+// or "null"), may call the API, and whether it was allowed explicitly (not
+// only by "*").
+func (c *corsPolicy) allowed(origin string) (ok, explicit bool) {
 	if len(origin) > 256 {
-		return false
+		return false, false
 	}
 	lo := strings.ToLower(origin)
 	if lo != "null" {
 		u, err := url.Parse(lo)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" ||
 			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			return false
+			return false, false
 		}
 	}
 	if slices.Contains(c.exact, lo) {
-		return true
+		return true, true
 	}
 	for _, wc := range c.wildcards {
 		if rest, ok := strings.CutPrefix(lo, wc[0]); ok && strings.HasSuffix(hostOnly(rest), wc[1]) {
-			return true
+			return true, true
 		}
 	}
-	if c.anyOrigin && lo != "null" {
-		return true
+	if c.o.AllowOrigin != nil && c.o.AllowOrigin(origin) {
+		return true, true
 	}
-	return c.o.AllowOrigin != nil && c.o.AllowOrigin(origin)
+	return c.anyOrigin && lo != "null", false
 }
 
 func hostOnly(hostport string) string {

@@ -82,14 +82,42 @@ func TestCORSAnyOriginAndHeaders(t *testing.T) {
 	if w.Code != 204 || w.Header().Get("Access-Control-Allow-Headers") != "X-Anything" || w.Header().Get("Access-Control-Max-Age") != "" {
 		t.Fatalf("%d %v", w.Code, w.Header())
 	}
-	// With credentials, "*" is never sent: the origin is echoed.
-	h = httpx.CORS(&httpx.CORSOptions{AllowedOrigins: []string{"*"}, AllowCredentials: true})(okHandler)
-	if got := serve(h, get("/", "Origin", "https://x.test")).Header().Get("Access-Control-Allow-Origin"); got != "https://x.test" {
-		t.Fatalf("credentials: %q", got)
-	}
 	// AllowOrigin callback.
 	h = httpx.CORS(&httpx.CORSOptions{AllowOrigin: func(o string) bool { return strings.HasSuffix(o, ".internal") }})(okHandler)
 	if got := serve(h, get("/", "Origin", "http://svc.internal")).Header().Get("Access-Control-Allow-Origin"); got != "http://svc.internal" {
 		t.Fatalf("callback: %q", got)
+	}
+}
+
+// TestCORSWildcardNeverGetsCredentials is the regression test for issue 10
+// item 1: "*" with AllowCredentials must not let any website make
+// credentialed requests. Origins matched only by "*" get "*" and no
+// credentials; explicitly listed ones (exact, subdomain pattern or
+// AllowOrigin) still get credentials.
+func TestCORSWildcardNeverGetsCredentials(t *testing.T) {
+	h := httpx.CORS(&httpx.CORSOptions{
+		AllowedOrigins:   []string{"*", "https://app.example.com", "https://*.example.org"},
+		AllowOrigin:      func(o string) bool { return o == "https://partner.test" },
+		AllowCredentials: true,
+	})(okHandler)
+	for _, evil := range []string{"https://evil.com", "http://attacker.test:8080"} {
+		for name, r := range map[string]*http.Request{
+			"simple":    get("/", "Origin", evil),
+			"preflight": req(http.MethodOptions, "/", "", "Origin", evil, "Access-Control-Request-Method", "POST"),
+		} {
+			w := serve(h, r)
+			if got := w.Header().Get("Access-Control-Allow-Credentials"); got != "" {
+				t.Errorf("%s %s: Allow-Credentials %q", name, evil, got)
+			}
+			if got := w.Header().Get("Access-Control-Allow-Origin"); got == evil {
+				t.Errorf("%s %s: origin reflected with credentials configured", name, evil)
+			}
+		}
+	}
+	for _, good := range []string{"https://app.example.com", "https://a.example.org", "https://partner.test"} {
+		w := serve(h, req(http.MethodOptions, "/", "", "Origin", good, "Access-Control-Request-Method", "POST"))
+		if w.Header().Get("Access-Control-Allow-Origin") != good || w.Header().Get("Access-Control-Allow-Credentials") != "true" {
+			t.Errorf("%s: %d %v", good, w.Code, w.Header())
+		}
 	}
 }

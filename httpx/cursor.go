@@ -67,14 +67,14 @@ func (c *CursorCodec) EncodeBytes(payload []byte) string {
 // DecodeBytes verifies cursor and returns its payload.
 func (c *CursorCodec) DecodeBytes(cursor string) ([]byte, error) {
 	if cursor == "" {
-		return nil, fmt.Errorf("%w: empty", ErrInvalidCursor)
+		return nil, inputErrorf(ErrInvalidCursor, "empty")
 	}
 	if len(cursor) > maxCursorLen {
-		return nil, fmt.Errorf("%w: longer than %d characters", ErrInvalidCursor, maxCursorLen)
+		return nil, inputErrorf(ErrInvalidCursor, "longer than %d characters", maxCursorLen)
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil || len(raw) < cursorMACLen {
-		return nil, fmt.Errorf("%w: not a cursor issued by this server", ErrInvalidCursor)
+		return nil, inputErrorf(ErrInvalidCursor, "not a cursor issued by this server")
 	}
 	payload, mac := raw[:len(raw)-cursorMACLen], raw[len(raw)-cursorMACLen:]
 	for _, k := range c.keys {
@@ -82,7 +82,7 @@ func (c *CursorCodec) DecodeBytes(cursor string) ([]byte, error) {
 			return payload, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: signature mismatch", ErrInvalidCursor)
+	return nil, inputErrorf(ErrInvalidCursor, "signature mismatch")
 }
 
 // Encode returns the cursor of v encoded as JSON.
@@ -102,7 +102,7 @@ func (c *CursorCodec) Decode(cursor string, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidCursor, err)
+		return inputErrorf(ErrInvalidCursor, "%v", err)
 	}
 	return nil
 }

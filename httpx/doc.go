@@ -6,7 +6,9 @@
 // (application/problem+json, Problem, WriteProblem, Error) carrying the
 // request ID; malformed input (bad header values, invalid ETags, cursors,
 // non-numeric limits, unknown sort fields) is always a 400 problem, never a
-// 500, and a handler panic is a bare 500 that reveals nothing.
+// 500, and a handler panic is a bare 500 that reveals nothing. Error shows
+// clients only messages marked client-safe (ClientError, ClientMessager),
+// never the wrapped error chain around them.
 //
 // Middleware, in the order DefaultStack composes them:
 //
@@ -33,7 +35,8 @@
 //     gives writes If-Match / If-Unmodified-Since (412).
 //   - Sessions: server-side sessions in a cache driver.Store (memory or
 //     Redis) behind an HMAC-signed cookie.
-//   - Idempotency: Idempotency-Key on POST/PATCH; the first request runs,
+//   - Idempotency: Idempotency-Key on POST/PATCH, scoped to the caller
+//     (WithPrincipal, else the client address); the first request runs,
 //     a concurrent duplicate gets 409, a later one the stored response, the
 //     same key with a different body 422; the store is a cache
 //     driver.Store with a TTL.

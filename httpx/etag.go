@@ -3,7 +3,6 @@ package httpx
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"fmt"
 	"strings"
 )
 
@@ -52,7 +51,7 @@ func ParseETag(s string) (ETag, error) {
 		return ETag{}, err
 	}
 	if rest != "" {
-		return ETag{}, fmt.Errorf("%w: trailing %q", ErrInvalidETag, rest)
+		return ETag{}, inputErrorf(ErrInvalidETag, "trailing %q", rest)
 	}
 	return e, nil
 }
@@ -63,16 +62,16 @@ func scanETag(s string) (ETag, string, error) {
 		e.Weak, s = true, s[2:]
 	}
 	if len(s) < 2 || s[0] != '"' {
-		return ETag{}, "", fmt.Errorf("%w: %q is not quoted", ErrInvalidETag, s)
+		return ETag{}, "", inputErrorf(ErrInvalidETag, "%q is not quoted", s)
 	}
 	end := strings.IndexByte(s[1:], '"')
 	if end < 0 {
-		return ETag{}, "", fmt.Errorf("%w: unterminated %q", ErrInvalidETag, s)
+		return ETag{}, "", inputErrorf(ErrInvalidETag, "unterminated %q", s)
 	}
 	v := s[1 : 1+end]
 	for i := 0; i < len(v); i++ {
 		if !isETagc(v[i]) {
-			return ETag{}, "", fmt.Errorf("%w: bad character %q", ErrInvalidETag, v[i])
+			return ETag{}, "", inputErrorf(ErrInvalidETag, "bad character %q", v[i])
 		}
 	}
 	e.Value = v
@@ -110,17 +109,17 @@ func ParseETagList(s string) (ETagList, error) {
 			return ETagList{}, err
 		}
 		if len(l.Tags) == maxETags {
-			return ETagList{}, fmt.Errorf("%w: more than %d tags", ErrInvalidETag, maxETags)
+			return ETagList{}, inputErrorf(ErrInvalidETag, "more than %d tags", maxETags)
 		}
 		l.Tags = append(l.Tags, e)
 		rest = strings.TrimLeft(rest, " \t")
 		if rest != "" && rest[0] != ',' {
-			return ETagList{}, fmt.Errorf("%w: expected ',' before %q", ErrInvalidETag, rest)
+			return ETagList{}, inputErrorf(ErrInvalidETag, "expected ',' before %q", rest)
 		}
 		s = rest
 	}
 	if len(l.Tags) == 0 {
-		return ETagList{}, fmt.Errorf("%w: empty list", ErrInvalidETag)
+		return ETagList{}, inputErrorf(ErrInvalidETag, "empty list")
 	}
 	return l, nil
 }

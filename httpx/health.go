@@ -9,28 +9,61 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/scalekit-go/scalekit/clock"
 )
 
 // HealthOptions configure a Health. The zero value (or nil) is valid.
 type HealthOptions struct {
 	// Timeout bounds each readiness check. Default 2s.
 	Timeout time.Duration
+	// CacheTTL is how long the readiness handler reuses the checks'
+	// results, so that probes (or anyone else) hitting /readyz cannot
+	// hammer the dependencies; concurrent hits while the checks run wait
+	// for that one run. Default 1s; negative runs the checks on every hit
+	// (still coalescing concurrent ones).
+	CacheTTL time.Duration
+	// Details decides, per request, whether the readiness answer names each
+	// check with its error text and duration. Default never: the public
+	// answer is only {"status": "ok" | "fail" | "draining"}, because check
+	// errors carry host names, users and addresses. Allow it, for example,
+	// for requests from an internal network or carrying an admin token.
+	Details func(*http.Request) bool
+	// Clock times the cache. Default real time.
+	Clock clock.Clock
 }
 
 // Health serves liveness (/healthz) and readiness (/readyz) probes.
 // Liveness answers 200 while the process can serve HTTP at all; readiness
 // runs every registered check concurrently, each under Timeout, and answers
-// 200 only when all pass and the server is not draining, 503 otherwise,
-// with a JSON body naming each check's result. Server.Shutdown marks the
+// 200 only when all pass and the server is not draining, 503 otherwise.
+// Its body is a summary ({"status":"fail"}) unless Details allows the
+// check-by-check report for the request; results are cached for CacheTTL
+// and concurrent hits share one run. Server.Shutdown marks the
 // Health draining so load balancers stop routing before connections close.
 //
 // Health is safe for concurrent use; the zero value is not usable, create
 // one with NewHealth.
 type Health struct {
 	timeout  time.Duration
+	ttl      time.Duration
+	details  func(*http.Request) bool
+	clk      clock.Clock
 	mu       sync.RWMutex
 	checks   []healthCheck
 	draining atomic.Bool
+
+	cmu     sync.Mutex
+	cached  *healthRun // last completed run
+	running *healthRun // in progress, or nil
+}
+
+// healthRun is one run of the checks, shared by the hits that wait for it.
+type healthRun struct {
+	done  chan struct{}
+	at    time.Time
+	rep   Report
+	ready bool
 }
 
 type healthCheck struct {
@@ -40,10 +73,18 @@ type healthCheck struct {
 
 // NewHealth returns a Health with no checks.
 func NewHealth(opts *HealthOptions) *Health {
-	h := &Health{timeout: 2 * time.Second}
-	if opts != nil && opts.Timeout > 0 {
-		h.timeout = opts.Timeout
+	h := &Health{timeout: 2 * time.Second, ttl: time.Second}
+	if opts != nil {
+		if opts.Timeout > 0 {
+			h.timeout = opts.Timeout
+		}
+		if opts.CacheTTL != 0 {
+			h.ttl = max(opts.CacheTTL, 0)
+		}
+		h.details = opts.Details
+		h.clk = opts.Clock
 	}
+	h.clk = clock.Or(h.clk)
 	return h
 }
 
@@ -54,6 +95,40 @@ func (h *Health) AddCheck(name string, check func(ctx context.Context) error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.checks = append(h.checks, healthCheck{name, check})
+	h.cmu.Lock()
+	h.cached = nil // a new check must run before the next answer
+	h.cmu.Unlock()
+}
+
+// checkCached returns the results of a run no older than the cache TTL,
+// starting one (or joining the one in progress) when there is none.
+func (h *Health) checkCached(ctx context.Context) (Report, bool, error) {
+	h.cmu.Lock()
+	if c := h.cached; c != nil && h.clk.Since(c.at) < h.ttl {
+		h.cmu.Unlock()
+		return c.rep, c.ready, nil
+	}
+	run := h.running
+	if run == nil {
+		run = &healthRun{done: make(chan struct{})}
+		h.running = run
+		go func() {
+			// Not tied to the first caller's request: the others share it.
+			rep, ready := h.runChecks(context.Background())
+			h.cmu.Lock()
+			run.rep, run.ready, run.at = rep, ready, h.clk.Now()
+			h.cached, h.running = run, nil
+			h.cmu.Unlock()
+			close(run.done)
+		}()
+	}
+	h.cmu.Unlock()
+	select {
+	case <-run.done:
+		return run.rep, run.ready, nil
+	case <-ctx.Done():
+		return Report{}, false, ctx.Err()
+	}
 }
 
 // SetDraining marks the server as going away (readiness fails) or back.
@@ -75,9 +150,19 @@ type Report struct {
 	Checks map[string]CheckResult `json:"checks,omitempty"`
 }
 
-// Check runs every check concurrently and returns the report; ready is
-// true when all passed and the server is not draining.
+// Check runs every check concurrently and returns the full report (not
+// cached, with every check's error); ready is true when all passed and the
+// server is not draining.
 func (h *Health) Check(ctx context.Context) (rep Report, ready bool) {
+	rep, ready = h.runChecks(ctx)
+	if h.Draining() {
+		rep.Status, ready = "draining", false
+	}
+	return rep, ready
+}
+
+// runChecks runs every check concurrently.
+func (h *Health) runChecks(ctx context.Context) (rep Report, ready bool) {
 	h.mu.RLock()
 	checks := append([]healthCheck(nil), h.checks...)
 	h.mu.RUnlock()
@@ -108,9 +193,6 @@ func (h *Health) Check(ctx context.Context) (rep Report, ready bool) {
 	wg.Wait()
 	if !ready {
 		rep.Status = "fail"
-	}
-	if h.Draining() {
-		rep.Status, ready = "draining", false
 	}
 	return rep, ready
 }
@@ -145,11 +227,22 @@ func (h *Health) Liveness() http.Handler {
 	})
 }
 
-// Readiness returns the /readyz handler: 200 with the report when ready,
-// 503 with Retry-After otherwise.
+// Readiness returns the /readyz handler: 200 when ready, 503 with
+// Retry-After otherwise; the body is the summary, or the whole report when
+// HealthOptions.Details allows it for the request. Draining is seen at
+// once; check results are reused for CacheTTL.
 func (h *Health) Readiness() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rep, ok := h.Check(r.Context())
+		rep, ok, err := h.checkCached(r.Context())
+		if err != nil {
+			return // the prober went away
+		}
+		if h.Draining() {
+			rep.Status, ok = "draining", false
+		}
+		if h.details == nil || !h.details(r) {
+			rep = Report{Status: rep.Status}
+		}
 		st := http.StatusOK
 		if !ok {
 			st = http.StatusServiceUnavailable

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -13,12 +14,14 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/scalekit-go/scalekit/cache/driver"
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/internal/otelx"
 )
 
@@ -37,15 +40,27 @@ type IdempotencyOptions struct {
 	// TTL is how long a completed response is replayed. Default 24h.
 	TTL time.Duration
 	// LockTTL bounds how long a key stays "in progress" if the process
-	// dies mid-request; longer handlers must finish within it. Default 1m.
+	// dies mid-request. While the handler runs, the lock is renewed every
+	// LockTTL/3, so a handler may take longer and still never runs twice.
+	// Default 1m.
 	LockTTL time.Duration
 	// Methods that honour the header. Default POST and PATCH.
 	Methods []string
 	// Required answers 400 when one of Methods arrives without a key.
 	Required bool
-	// Scope separates callers' keys (for example by authenticated user):
-	// its result is part of the store key. Default: none.
+	// Scope separates callers' keys: its result is part of the store key,
+	// so the same Idempotency-Key from two callers never meets. Default:
+	// the authenticated principal that authentication middleware put in
+	// the context with WithPrincipal, or, for anonymous requests, the
+	// client address (ClientIP). Supply your own when callers are
+	// identified otherwise (a tenant and user ID from a verified token,
+	// say); returning "" puts every such request in one shared scope.
 	Scope func(*http.Request) string
+	// ClientIP resolves the client address of the default Scope for
+	// requests without a principal. Default: the connection's peer.
+	ClientIP *ClientIPResolver
+	// Clock drives lock renewal. Default real time.
+	Clock clock.Clock
 	// Prefix of store keys. Default "httpx:idem:".
 	Prefix string
 	// MaxBody is the largest request body fingerprinted and the largest
@@ -85,6 +100,7 @@ func newIdemMetrics(mp metric.MeterProvider, name string) *idemMetrics {
 type idemRecord struct {
 	Done   bool                `json:"d"`
 	FP     string              `json:"f"`
+	Owner  string              `json:"o,omitempty"` // the running request, while pending
 	Status int                 `json:"s,omitempty"`
 	Header map[string][]string `json:"h,omitempty"`
 	Body   []byte              `json:"b,omitempty"`
@@ -101,6 +117,12 @@ type idemRecord struct {
 // 5xx responses are not stored: the key is released so the client can
 // retry, and so are 408, 409, 425 and 429. A store failure answers 503. The
 // fingerprint covers the method, path, query and body.
+//
+// Keys are per caller: by default the scope is the principal set with
+// WithPrincipal (install Idempotency after authentication), else the client
+// address, so a second caller sending the same key neither gets the first
+// one's response nor learns through a 422 that the key exists. See
+// IdempotencyOptions.Scope.
 func Idempotency(store driver.Store, opts *IdempotencyOptions) Middleware {
 	var o IdempotencyOptions
 	if opts != nil {
@@ -122,6 +144,17 @@ func Idempotency(store driver.Store, opts *IdempotencyOptions) Middleware {
 		o.MaxBody = 1 << 20
 	}
 	m := newIdemMetrics(o.MeterProvider, o.Name)
+	if o.Scope == nil {
+		res := o.ClientIP
+		o.Scope = func(r *http.Request) string {
+			if p := PrincipalFrom(r.Context()); p != "" {
+				return "principal:" + p
+			}
+			k, _ := res.Key(r)
+			return "client:" + k
+		}
+	}
+	clk := clock.Or(o.Clock)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			applies := false
@@ -141,12 +174,18 @@ func Idempotency(store driver.Store, opts *IdempotencyOptions) Middleware {
 				Error(w, r, ErrInvalidIdempotencyKey)
 				return
 			}
-			idemServe(w, r, next, store, &o, m, key)
+			idemServe(w, r, next, store, &o, m, clk, key)
 		})
 	}
 }
 
-func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store driver.Store, o *IdempotencyOptions, m *idemMetrics, key string) {
+// idemStoreKey encodes prefix, scope and key unambiguously: the scope is
+// length-prefixed, so no scope and key pair can spell another's.
+func idemStoreKey(prefix, scope, key string) string {
+	return prefix + strconv.Itoa(len(scope)) + ":" + scope + key
+}
+
+func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store driver.Store, o *IdempotencyOptions, m *idemMetrics, clk clock.Clock, key string) {
 	ctx := r.Context()
 	body, err := io.ReadAll(io.LimitReader(r.Body, o.MaxBody+1))
 	if err != nil {
@@ -162,13 +201,12 @@ func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store 
 	h.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n"))
 	h.Write(body)
 	fp := base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])
-	skey := o.Prefix
-	if o.Scope != nil {
-		skey += o.Scope(r) + ":"
-	}
-	skey += key
+	skey := idemStoreKey(o.Prefix, o.Scope(r), key)
 
-	pending, _ := json.Marshal(idemRecord{FP: fp})
+	var tok [12]byte
+	_, _ = rand.Read(tok[:])
+	owner := base64.RawURLEncoding.EncodeToString(tok[:])
+	pending, _ := json.Marshal(idemRecord{FP: fp, Owner: owner})
 	for attempt := 0; ; attempt++ {
 		added, err := store.Add(ctx, skey, pending, o.LockTTL)
 		if err != nil {
@@ -229,7 +267,9 @@ func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store 
 			_ = store.Delete(context.WithoutCancel(ctx), skey)
 		}
 	}()
+	stopRenew := idemRenew(ctx, store, o, clk, skey, owner, pending)
 	next.ServeHTTP(cw, r)
+	stopRenew()
 	completed = true
 	if cw.hijacked {
 		_ = store.Delete(context.WithoutCancel(ctx), skey)
@@ -252,6 +292,45 @@ func idemServe(w http.ResponseWriter, r *http.Request, next http.Handler, store 
 		idemLog(o).LogAttrs(ctx, slog.LevelWarn, "idempotency: store response", slog.String("key", key), slog.Any("error", err))
 		_ = store.Delete(sctx, skey)
 	}
+}
+
+// idemRenew keeps the in-progress lock of skey alive while its handler
+// runs: every LockTTL/3 it rewrites the pending record with a fresh
+// LockTTL, as long as the record is still this request's. The returned
+// function stops it and waits until it has.
+func idemRenew(ctx context.Context, store driver.Store, o *IdempotencyOptions, clk clock.Clock, skey, owner string, pending []byte) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	every := max(o.LockTTL/3, time.Millisecond)
+	sctx := context.WithoutCancel(ctx)
+	go func() {
+		defer close(done)
+		t := clk.NewTimer(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C():
+			}
+			raw, ok, err := store.Get(sctx, skey)
+			if err == nil {
+				var rec idemRecord
+				switch {
+				case !ok: // expired despite renewal (a store outage): take it back
+					_, err = store.Add(sctx, skey, pending, o.LockTTL)
+				case json.Unmarshal(raw, &rec) == nil && rec.Owner == owner && !rec.Done:
+					err = store.Set(sctx, skey, pending, o.LockTTL)
+				default:
+					return // no longer ours
+				}
+			}
+			if err != nil {
+				idemLog(o).LogAttrs(ctx, slog.LevelWarn, "idempotency: renew lock", slog.Any("error", err))
+			}
+			t.Reset(every)
+		}
+	}()
+	return func() { close(quit); <-done }
 }
 
 func idemLog(o *IdempotencyOptions) *slog.Logger {

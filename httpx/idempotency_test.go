@@ -194,6 +194,54 @@ func testIdempotency(t *testing.T, newStore func(t *testing.T) driver.Store) {
 		req := newIdemHarness(newStore(t), &httpx.IdempotencyOptions{Required: true})
 		problemOf(t, serve(req.h, post("/", "", "{}")), 400)
 	})
+	// Issue 10 item 2: with no Scope configured, keys are bound to the
+	// caller (the authenticated principal, else the client IP): another
+	// caller reusing a key neither gets the first caller's response nor
+	// learns, through a 422, that the key exists.
+	t.Run("DefaultScopeIsTheCaller", func(t *testing.T) {
+		x := newIdemHarness(newStore(t), nil)
+		from := func(ip, principal, body string) *http.Request {
+			r := post("/orders", "shared-key", body)
+			r.RemoteAddr = ip + ":4000"
+			if principal != "" {
+				r = r.WithContext(httpx.WithPrincipal(r.Context(), principal))
+			}
+			return r
+		}
+		first := serve(x.h, from("198.51.100.1", "", `{"card":"alice"}`))
+		for name, r := range map[string]*http.Request{
+			"other IP, same body":        from("198.51.100.2", "", `{"card":"alice"}`),
+			"other IP, other body":       from("198.51.100.3", "", `{"card":"mallory"}`),
+			"same IP, a principal":       from("198.51.100.1", "mallory", `{"card":"alice"}`),
+			"same IP, another principal": from("198.51.100.1", "eve", `{"card":"mallory"}`),
+		} {
+			w := serve(x.h, r)
+			if w.Header().Get("Idempotent-Replayed") != "" || w.Body.String() == first.Body.String() {
+				t.Errorf("%s: got another caller's stored response %q", name, w.Body)
+			}
+			if w.Code == http.StatusUnprocessableEntity {
+				t.Errorf("%s: 422 reveals another caller's key", name)
+			}
+		}
+		// The principal is the scope wherever it calls from.
+		serve(x.h, from("198.51.100.9", "carol", `{"card":"x"}`))
+		if w := serve(x.h, from("198.51.100.8", "carol", `{"card":"x"}`)); w.Header().Get("Idempotent-Replayed") != "true" {
+			t.Errorf("the same principal from another address was not replayed: %d", w.Code)
+		}
+		if n := x.runs.Load(); n != 6 {
+			t.Errorf("runs %d, want 6", n)
+		}
+	})
+	t.Run("ScopeEncodingUnambiguous", func(t *testing.T) {
+		x := newIdemHarness(newStore(t), &httpx.IdempotencyOptions{Scope: func(r *http.Request) string { return r.Header.Get("X-Tenant") }})
+		a, b := post("/", "b:c", "{}"), post("/", "c", "{}")
+		a.Header.Set("X-Tenant", "a")
+		b.Header.Set("X-Tenant", "a:b")
+		serve(x.h, a)
+		if w := serve(x.h, b); w.Header().Get("Idempotent-Replayed") != "" || x.runs.Load() != 2 {
+			t.Fatalf("scope a + key b:c collided with scope a:b + key c: runs %d", x.runs.Load())
+		}
+	})
 	t.Run("ScopeSeparatesCallers", func(t *testing.T) {
 		x := newIdemHarness(newStore(t), &httpx.IdempotencyOptions{Scope: func(r *http.Request) string { return r.Header.Get("X-User") }})
 		a, b := post("/", "k", "{}"), post("/", "k", "{}")
@@ -248,14 +296,15 @@ func TestIdempotencyTTLMemoryFakeClock(t *testing.T) {
 func TestIdempotencyTTLRedis(t *testing.T) {
 	s, _ := rediscache.New(testenv.RedisClient(t), nil)
 	prefix := testenv.Prefix(t)
-	x := newIdemHarness(s, &httpx.IdempotencyOptions{TTL: 300 * time.Millisecond, Prefix: prefix})
+	x := newIdemHarness(s, &httpx.IdempotencyOptions{TTL: 300 * time.Millisecond, Prefix: prefix,
+		Scope: func(*http.Request) string { return "t" }})
 	serve(x.h, post("/", "k", "{}"))
 	if serve(x.h, post("/", "k", "{}")); x.runs.Load() != 1 {
 		t.Fatalf("runs %d", x.runs.Load())
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, ok, err := s.Get(t.Context(), prefix+"k")
+		_, ok, err := s.Get(t.Context(), prefix+"1:tk") // length-prefixed scope, then the key
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -373,5 +422,36 @@ func TestIdempotencyMetrics(t *testing.T) {
 	want := map[string]int64{"executed": 2, "replayed": 1, "mismatch": 1, "conflict": 1, "store_error": 1}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("outcomes %v, want %v", got, want)
+	}
+}
+
+// TestIdempotencyLockRenewedForSlowHandler (issue 10 item 2): a handler
+// slower than LockTTL keeps its key locked, so a retry meanwhile gets 409
+// and the handler never runs twice.
+func TestIdempotencyLockRenewedForSlowHandler(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	s, _ := memorycache.NewBytes(&memorycache.BytesOptions{MaxEntries: 100, Clock: clk})
+	x := newIdemHarness(s, &httpx.IdempotencyOptions{LockTTL: time.Second, Clock: clk})
+	x.hold = make(chan struct{})
+	done := make(chan int)
+	go func() { done <- serve(x.h, post("/", "slow", "{}")).Code }()
+	<-x.entered
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 30 { // twelve LockTTLs pass while the handler runs
+		if err := clk.BlockUntil(ctx, 1); err != nil {
+			t.Fatal("no renewal timer armed")
+		}
+		clk.Advance(400 * time.Millisecond)
+		if i%3 == 2 {
+			w := serve(x.h, post("/", "slow", "{}"))
+			if w.Code != http.StatusConflict {
+				t.Fatalf("retry while the first still runs: %d (runs %d)", w.Code, x.runs.Load())
+			}
+		}
+	}
+	close(x.hold)
+	if c := <-done; c != 201 || x.runs.Load() != 1 {
+		t.Fatalf("first: %d, runs %d", c, x.runs.Load())
 	}
 }

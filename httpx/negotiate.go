@@ -3,7 +3,6 @@ package httpx
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -44,7 +43,7 @@ func ParseAccept(s string) ([]MediaRange, error) {
 	}
 	parts := strings.Split(s, ",")
 	if len(parts) > maxHeaderElems {
-		return nil, fmt.Errorf("%w: more than %d media ranges", ErrInvalidAccept, maxHeaderElems)
+		return nil, inputErrorf(ErrInvalidAccept, "more than %d media ranges", maxHeaderElems)
 	}
 	out := make([]MediaRange, 0, len(parts))
 	for _, p := range parts {
@@ -54,17 +53,17 @@ func ParseAccept(s string) ([]MediaRange, error) {
 		}
 		mt, params, err := mime.ParseMediaType(p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %v", ErrInvalidAccept, p, err)
+			return nil, inputErrorf(ErrInvalidAccept, "%q: %v", p, err)
 		}
 		typ, sub, ok := strings.Cut(mt, "/")
 		if !ok || typ == "" || sub == "" || (typ == "*" && sub != "*") {
-			return nil, fmt.Errorf("%w: %q", ErrInvalidAccept, p)
+			return nil, inputErrorf(ErrInvalidAccept, "%q", p)
 		}
 		mr := MediaRange{Type: typ, Subtype: sub, Q: 1}
 		if qs, ok := params["q"]; ok {
 			q, err := parseQ(qs)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %q: %v", ErrInvalidAccept, p, err)
+				return nil, inputErrorf(ErrInvalidAccept, "%q: %v", p, err)
 			}
 			mr.Q = q
 			delete(params, "q")
@@ -186,7 +185,7 @@ func DecodeJSON(r *http.Request, v any) error {
 		}
 	}
 	if r.Body == nil {
-		return fmt.Errorf("%w: empty body", ErrInvalidJSON)
+		return inputErrorf(ErrInvalidJSON, "empty body")
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -196,16 +195,16 @@ func DecodeJSON(r *http.Request, v any) error {
 			return mbe
 		}
 		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: empty body", ErrInvalidJSON)
+			return inputErrorf(ErrInvalidJSON, "empty body")
 		}
-		return fmt.Errorf("%w: %v", ErrInvalidJSON, err)
+		return inputErrorf(ErrInvalidJSON, "%v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return mbe
 		}
-		return fmt.Errorf("%w: trailing data after the JSON value", ErrInvalidJSON)
+		return inputErrorf(ErrInvalidJSON, "trailing data after the JSON value")
 	}
 	return nil
 }

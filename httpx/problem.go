@@ -3,6 +3,7 @@ package httpx
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 )
@@ -158,21 +159,62 @@ type StatusError interface {
 	HTTPStatus() int
 }
 
-// inputError is the type of this package's bad-input sentinels.
+// ClientMessager is implemented by errors whose message is meant for API
+// clients. Error (through ProblemFor) puts ClientMessage, and nothing else
+// of the error chain, into the detail of a 4xx problem: a handler that
+// wraps a client-safe error with internals (SQL text, host names) exposes
+// only the client-safe part. ClientError builds such errors; every
+// bad-input error of this package is one.
+type ClientMessager interface {
+	ClientMessage() string
+}
+
+// ClientError returns an error with an HTTP status whose message is safe to
+// show to API clients: Error writes it as a problem with that status and,
+// for a 4xx status, msg as the detail, however the error was wrapped
+// (errors.Is and errors.As see through wrapping as usual). Messages of
+// 5xx statuses are never shown.
+//
+//	if errors.Is(err, sql.ErrNoRows) {
+//		return fmt.Errorf("load user %d: %w", id, httpx.ClientError(404, "user not found"))
+//	}
+func ClientError(status int, msg string) error { return &inputError{msg: msg, status: status} }
+
+// inputError is the type of this package's bad-input sentinels and of
+// ClientError: its message is client-safe.
 type inputError struct {
 	msg    string
 	status int
+	base   error // the sentinel this one refines, for errors.Is
 }
 
-func (e *inputError) Error() string   { return e.msg }
-func (e *inputError) HTTPStatus() int { return e.status }
+func (e *inputError) Error() string         { return e.msg }
+func (e *inputError) HTTPStatus() int       { return e.status }
+func (e *inputError) ClientMessage() string { return e.msg }
+func (e *inputError) Unwrap() error         { return e.base }
 
 func badInput(msg string) error { return &inputError{msg: msg, status: http.StatusBadRequest} }
 
-// Error writes err as a problem: a *Problem as itself; an error with an
-// HTTPStatus method (every parsing error of this package) with that status
-// and its message as detail; an *http.MaxBytesError as 413; anything else as
-// a 500 whose detail does not reveal the error (log it yourself).
+// inputErrorf refines the sentinel base (an *inputError) with details: the
+// result has base's status, matches base with errors.Is, and its whole
+// message is client-safe. Only put request-derived values in the details.
+func inputErrorf(base error, format string, args ...any) error {
+	st := http.StatusBadRequest
+	var ie *inputError
+	if errors.As(base, &ie) {
+		st = ie.status
+	}
+	return &inputError{msg: base.Error() + ": " + fmt.Sprintf(format, args...), status: st, base: base}
+}
+
+// Error writes err as a problem: a *Problem as itself; an
+// *http.MaxBytesError as 413; an error with an HTTPStatus method (every
+// parsing error of this package, ClientError) with that status. The detail
+// of such a 4xx problem is the ClientMessage of the first ClientMessager in
+// err's chain, never the text of the chain around it, so a handler that
+// wraps a client-safe error with SQL or host names leaks none of them; a
+// status error that is not a ClientMessager gets no detail. Anything else
+// is a 500 whose detail does not reveal the error (log it yourself).
 func Error(w http.ResponseWriter, r *http.Request, err error) {
 	WriteProblem(w, r, ProblemFor(err))
 }
@@ -191,8 +233,9 @@ func ProblemFor(err error) *Problem {
 	var se StatusError
 	if errors.As(err, &se) {
 		st := se.HTTPStatus()
-		if st >= 400 && st < 500 {
-			return NewProblem(st, err.Error())
+		var cm ClientMessager
+		if st >= 400 && st < 500 && errors.As(err, &cm) {
+			return NewProblem(st, cm.ClientMessage())
 		}
 		return NewProblem(st, "")
 	}

@@ -104,3 +104,54 @@ func TestErrorMapping(t *testing.T) {
 		}
 	}
 }
+
+// leakyStatusErr is a handler's own error type that knows its status but
+// whose message carries internals (SQL, host names).
+type leakyStatusErr struct{}
+
+func (leakyStatusErr) Error() string {
+	return "SELECT * FROM users WHERE id=$1 on db-primary.internal:5432"
+}
+func (leakyStatusErr) HTTPStatus() int { return http.StatusNotFound }
+
+// TestProblemDetailOnlyClientSafe is the regression test for issue 10 item
+// 5: a 4xx problem's detail carries only messages marked client-safe, never
+// the wrapped chain around them.
+func TestProblemDetailOnlyClientSafe(t *testing.T) {
+	cases := []struct {
+		err    error
+		status int
+		detail string
+	}{
+		// A package sentinel wrapped with internals: only its own message.
+		{fmt.Errorf("query users on db-primary.internal:5432 (SELECT 1): %w", httpx.ErrInvalidETag), 400, httpx.ErrInvalidETag.Error()},
+		// A status error nobody marked client-safe: status kept, no detail.
+		{leakyStatusErr{}, 404, ""},
+		{fmt.Errorf("lookup: %w", leakyStatusErr{}), 404, ""},
+		// Explicitly client-safe messages, wrapped with internals.
+		{fmt.Errorf("pg db-primary.internal: %w", httpx.ClientError(404, "user not found")), 404, "user not found"},
+		{fmt.Errorf("SELECT 1: %w", httpx.ClientError(409, "order already paid")), 409, "order already paid"},
+	}
+	for _, c := range cases {
+		w := httptest.NewRecorder()
+		httpx.Error(w, get("/"), c.err)
+		m := problemOf(t, w, c.status)
+		d, _ := m["detail"].(string)
+		if d != c.detail {
+			t.Errorf("%v: detail %q, want %q", c.err, d, c.detail)
+		}
+		if body := w.Body.String(); strings.Contains(body, "internal") || strings.Contains(body, "SELECT") {
+			t.Errorf("internals leaked: %s", body)
+		}
+	}
+	// Sentinels keep working with errors.Is after a package parse error.
+	if _, err := httpx.ParseETag(`"a" junk`); !errors.Is(err, httpx.ErrInvalidETag) {
+		t.Fatalf("errors.Is lost: %v", err)
+	}
+	// A ClientError with a 5xx status still hides its message.
+	w := httptest.NewRecorder()
+	httpx.Error(w, get("/"), httpx.ClientError(503, "db-primary.internal down"))
+	if m := problemOf(t, w, 503); m["detail"] != nil {
+		t.Fatalf("5xx detail %v", m["detail"])
+	}
+}

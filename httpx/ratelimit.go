@@ -3,7 +3,6 @@ package httpx
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -24,19 +23,11 @@ var _ RateLimiter = (*ratelimit.Limiter)(nil)
 // a global limit for the service (or route) instead of a per-client one.
 func GlobalKey(*http.Request) (string, error) { return "global", nil }
 
-// ClientIP is the default RateLimitOptions.Key: the host part of
-// r.RemoteAddr. Behind a trusted proxy, use a Key that reads the header the
-// proxy sets instead.
-func ClientIP(r *http.Request) (string, error) {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil || host == "" {
-		if r.RemoteAddr == "" {
-			return "unknown", nil
-		}
-		return r.RemoteAddr, nil
-	}
-	return host, nil
-}
+// ClientIP keys by the connection's peer address, trusting no proxy: the
+// IPv4 address, or the IPv6 /64 network. Behind proxies, set
+// RateLimitOptions.ClientIP (or StackOptions.ClientIP) to a
+// ClientIPResolver that trusts them.
+func ClientIP(r *http.Request) (string, error) { return defaultClientIP.Key(r) }
 
 // HeaderKey returns a Key that limits by the value of header (for example
 // an API-key header), answering 400 when it is missing or malformed.
@@ -52,9 +43,13 @@ func HeaderKey(header string) func(*http.Request) (string, error) {
 
 // RateLimitOptions configure RateLimit. The zero value (or nil) is valid.
 type RateLimitOptions struct {
-	// Key names the caller's bucket; default ClientIP. An error (for
-	// example a missing API key) is written with Error.
+	// Key names the caller's bucket; default ClientIP's Key (the client
+	// address behind the trusted proxies). An error (for example a missing
+	// API key) is written with Error.
 	Key func(*http.Request) (string, error)
+	// ClientIP resolves the client address for the default Key. Default:
+	// no trusted proxy (the connection's peer), IPv6 keyed by /64.
+	ClientIP *ClientIPResolver
 	// Cost is how many units a request takes; default 1.
 	Cost func(*http.Request) int
 	// Prefix is prepended to keys, so several limits can share a backend.
@@ -84,7 +79,7 @@ func RateLimit(l RateLimiter, opts *RateLimitOptions) Middleware {
 		o = *opts
 	}
 	if o.Key == nil {
-		o.Key = ClientIP
+		o.Key = o.ClientIP.Key
 	}
 	clk := clock.Or(o.Clock)
 	return func(next http.Handler) http.Handler {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -130,7 +131,8 @@ func TestRateLimitLeakyBucketPaces(t *testing.T) {
 }
 
 func TestClientIP(t *testing.T) {
-	for addr, want := range map[string]string{"1.2.3.4:5": "1.2.3.4", "[::1]:80": "::1", "weird": "weird", "": "unknown"} {
+	for addr, want := range map[string]string{"1.2.3.4:5": "1.2.3.4", "[::1]:80": "::/64", "[2001:db8:1:2::5]:80": "2001:db8:1:2::/64",
+		"[::ffff:1.2.3.4]:5": "1.2.3.4", "weird": "weird", "": "unknown"} {
 		r := get("/")
 		r.RemoteAddr = addr
 		if got, _ := httpx.ClientIP(r); got != want {
@@ -155,5 +157,37 @@ func TestRateLimitPerClientAndGlobalChained(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("codes %v, want %v", got, want)
 		}
+	}
+}
+
+// TestRateLimitClientIPBehindProxies (issue 11 point 1): behind a load
+// balancer, the default key is the client the trusted proxies report (the
+// right-most untrusted X-Forwarded-For hop), not the balancer's address,
+// and a client cannot pick its bucket by forging the left of the header.
+func TestRateLimitClientIPBehindProxies(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	l := newLimiter(t, clk, ratelimit.Limit{Algorithm: ratelimit.FixedWindow, Rate: 1, Period: time.Minute})
+	res, err := httpx.NewClientIPResolver(&httpx.ClientIPOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := httpx.RateLimit(l, &httpx.RateLimitOptions{Clock: clk, ClientIP: res})(okHandler)
+	via := func(xff string) int {
+		r := get("/", "X-Forwarded-For", xff)
+		r.RemoteAddr = "10.0.0.2:443" // the load balancer
+		return serve(h, r).Code
+	}
+	if via("203.0.113.1") != 200 || via("203.0.113.2") != 200 {
+		t.Fatal("two clients behind the balancer share one bucket")
+	}
+	if c := via("1.1.1.1, 203.0.113.1"); c != 429 {
+		t.Fatalf("forged left-most hop escaped the client's bucket: %d", c)
+	}
+	// IPv6 clients share their /64.
+	if via("2001:db8:1:2::1") != 200 || via("2001:db8:1:2::2") != 429 {
+		t.Fatal("IPv6 /64 not one bucket")
+	}
+	if _, err := httpx.NewClientIPResolver(&httpx.ClientIPOptions{Header: "X-Real-IP"}); err == nil {
+		t.Fatal("unsupported header accepted")
 	}
 }

@@ -23,6 +23,9 @@ type reqCtx struct {
 	context.Context
 	id    string
 	route string
+	// timedOut is set by Timeout when the deadline it set passed while
+	// the handler ran, so that middleware outside it (Shed) sees it.
+	timedOut bool
 }
 
 // Value returns the node itself for reqKey.

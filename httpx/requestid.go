@@ -120,16 +120,28 @@ func RequestIDTransport(next http.RoundTripper) http.RoundTripper {
 }
 
 // LogHandler wraps h so that every record logged with a context carrying a
-// request ID gets a "request_id" attribute.
+// request ID gets a "request_id" attribute, once: records that already
+// carry one (the access log's, Recover's) are left as they are.
 func LogHandler(h slog.Handler) slog.Handler { return logHandler{h} }
 
 type logHandler struct{ slog.Handler }
 
 func (l logHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := RequestIDFrom(ctx); id != "" {
+	if id := RequestIDFrom(ctx); id != "" && !hasAttr(r, "request_id") {
 		r.AddAttrs(slog.String("request_id", id))
 	}
 	return l.Handler.Handle(ctx, r)
+}
+
+// hasAttr reports whether r already carries a top-level attribute key
+// (the access log and Recover add request_id themselves).
+func hasAttr(r slog.Record, key string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
 }
 
 func (l logHandler) WithAttrs(as []slog.Attr) slog.Handler {

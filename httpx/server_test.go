@@ -17,7 +17,8 @@ import (
 )
 
 func TestHealth(t *testing.T) {
-	h := httpx.NewHealth(&httpx.HealthOptions{Timeout: 20 * time.Millisecond})
+	h := httpx.NewHealth(&httpx.HealthOptions{Timeout: 20 * time.Millisecond, CacheTTL: -1,
+		Details: func(*http.Request) bool { return true }})
 	mux := http.NewServeMux()
 	h.Register(mux)
 	if w := serve(mux, get("/healthz")); w.Code != 200 || !strings.Contains(w.Body.String(), `"ok"`) {

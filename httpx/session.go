@@ -121,6 +121,7 @@ type Session struct {
 	dirty     bool
 	destroyed bool
 	oldID     string // set by Renew
+	freshID   bool   // the ID was made by this request (new or renewed)
 }
 
 // sessionRecord is what the store holds.
@@ -173,19 +174,21 @@ func (s *Session) Delete(key string) {
 }
 
 // Renew gives the session a new ID, keeping its values, and removes the
-// old one from the store. Call it when privileges change (log-in) to
-// defeat session fixation.
+// old one from the store for good: requests still in flight with the old ID
+// cannot bring it back when they save. Call it when privileges change
+// (log-in) to defeat session fixation.
 func (s *Session) Renew() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.isNew && s.oldID == "" {
 		s.oldID = s.id
 	}
-	s.id, s.dirty = newSessionID(), true
+	s.id, s.dirty, s.freshID = newSessionID(), true, true
 }
 
 // Destroy ends the session (log-out): its data is deleted from the store
-// and the cookie is expired.
+// and the cookie is expired. The ID stays dead: a request that loaded the
+// session before and saves after cannot revive it.
 func (s *Session) Destroy() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -222,16 +225,34 @@ func (m *Sessions) verify(v string) string {
 	return ""
 }
 
+// A session ID that was destroyed or renewed gets a tombstone under
+// tombKey, written before its record is deleted and kept for the idle
+// timeout. A save writes the record and then looks for the tombstone,
+// deleting what it wrote if it finds one; a load that sees a tombstone
+// ignores the record. So whichever order a kill and an in-flight save
+// reach the store in, the killed session stays dead.
+func (m *Sessions) recKey(id string) string  { return m.o.Prefix + id }
+func (m *Sessions) tombKey(id string) string { return m.o.Prefix + "dead:" + id }
+
+// kill ends session id for good.
+func (m *Sessions) kill(ctx context.Context, id string) error {
+	if err := m.store.Set(ctx, m.tombKey(id), []byte{1}, m.o.IdleTimeout); err != nil {
+		return err
+	}
+	return m.store.Delete(ctx, m.recKey(id))
+}
+
 // load returns the request's session: the stored one its cookie names, or
 // a new one.
 func (m *Sessions) load(ctx context.Context, r *http.Request) (*Session, error) {
 	now := m.clk.Now()
 	if c, err := r.Cookie(m.o.CookieName); err == nil {
 		if id := m.verify(c.Value); id != "" {
-			raw, ok, err := m.store.Get(ctx, m.o.Prefix+id)
+			vals, err := m.store.GetMulti(ctx, []string{m.recKey(id), m.tombKey(id)})
 			if err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrSessionStore, err)
 			}
+			raw, ok := vals[0], vals[0] != nil && vals[1] == nil
 			var rec sessionRecord
 			if ok && json.Unmarshal(raw, &rec) == nil {
 				created, touched := time.Unix(0, rec.C), time.Unix(0, rec.T)
@@ -243,7 +264,7 @@ func (m *Sessions) load(ctx context.Context, r *http.Request) (*Session, error) 
 			}
 		}
 	}
-	return &Session{id: newSessionID(), isNew: true, created: now}, nil
+	return &Session{id: newSessionID(), isNew: true, freshID: true, created: now}, nil
 }
 
 // Middleware loads the session named by the request's cookie (or starts a
@@ -277,13 +298,13 @@ func (m *Sessions) save(ctx context.Context, h http.Header, s *Session) error {
 	defer s.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
 	if s.oldID != "" {
-		if err := m.store.Delete(ctx, m.o.Prefix+s.oldID); err != nil {
+		if err := m.kill(ctx, s.oldID); err != nil {
 			return err
 		}
 	}
 	if s.destroyed {
-		if !s.isNew {
-			if err := m.store.Delete(ctx, m.o.Prefix+s.id); err != nil {
+		if !s.freshID {
+			if err := m.kill(ctx, s.id); err != nil {
 				return err
 			}
 		}
@@ -307,8 +328,18 @@ func (m *Sessions) save(ctx context.Context, h http.Header, s *Session) error {
 	if err != nil {
 		return err
 	}
-	if err := m.store.Set(ctx, m.o.Prefix+s.id, raw, ttl); err != nil {
+	if err := m.store.Set(ctx, m.recKey(s.id), raw, ttl); err != nil {
 		return err
+	}
+	if !s.freshID {
+		// Killed meanwhile (log-out or log-in elsewhere)? Then undo.
+		_, dead, err := m.store.Get(ctx, m.tombKey(s.id))
+		if err != nil {
+			return err
+		}
+		if dead {
+			return m.store.Delete(ctx, m.recKey(s.id))
+		}
 	}
 	s.touched = now
 	m.setCookie(h, m.cookieValue(s.id), ttl)

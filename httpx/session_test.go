@@ -197,6 +197,13 @@ func (f *failingStore) Get(ctx context.Context, k string) ([]byte, bool, error) 
 	return f.Store.Get(ctx, k)
 }
 
+func (f *failingStore) GetMulti(ctx context.Context, ks []string) ([][]byte, error) {
+	if f.failGet {
+		return nil, errors.New("get: connection refused")
+	}
+	return f.Store.GetMulti(ctx, ks)
+}
+
 func (f *failingStore) Set(ctx context.Context, k string, v []byte, ttl time.Duration) error {
 	if f.failSet {
 		return errors.New("set: connection refused")
@@ -252,4 +259,65 @@ func TestSessionsRedisSharedByInstances(t *testing.T) {
 	if got := br.do(a, "/whoami").Body.String(); got != "" {
 		t.Fatalf("after logout: %q", got)
 	}
+}
+
+// testSessionsStayDead (issue 10 item 3): a request already in flight when
+// the session is destroyed (logout) or renewed (login) must not bring the
+// old session back when it saves.
+func testSessionsStayDead(t *testing.T, store driver.Store, opts *httpx.SessionOptions) {
+	m, err := httpx.NewSessions(store, [][]byte{sessKey1}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	app := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := httpx.SessionFrom(r.Context())
+		switch r.URL.Path {
+		case "/login":
+			s.Renew()
+			s.Set("user", r.URL.Query().Get("user"))
+		case "/logout":
+			s.Destroy()
+		case "/slow": // a long request that changes the session at the end
+			entered <- struct{}{}
+			<-release
+			s.Set("last_page", "/slow")
+		case "/whoami":
+			u, _ := s.Get("user")
+			_, _ = w.Write([]byte(u))
+		}
+	}))
+	for _, end := range []string{"/logout", "/login?user=alice"} {
+		var br browser
+		br.do(app, "/login?user=alice")
+		old := br.cookies["sid"]
+		slow := make(chan struct{})
+		go func() {
+			defer close(slow)
+			r := get("/slow")
+			r.AddCookie(old)
+			serve(app, r)
+		}()
+		<-entered
+		br.do(app, end) // logout, or log in again (a new ID)
+		release <- struct{}{}
+		<-slow
+		r := get("/whoami")
+		r.AddCookie(old)
+		if got := serve(app, r).Body.String(); got != "" {
+			t.Errorf("after %s, the in-flight request revived the old session: whoami %q", end, got)
+		}
+	}
+}
+
+func TestSessionsStayDeadMemory(t *testing.T) {
+	testSessionsStayDead(t, memStore(t, nil), nil)
+}
+
+func TestSessionsStayDeadRedis(t *testing.T) {
+	store, err := rediscache.New(testenv.RedisClient(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testSessionsStayDead(t, store, &httpx.SessionOptions{Prefix: testenv.Prefix(t)})
 }

@@ -201,15 +201,13 @@ func NewAdaptiveLimiter(opts *AdaptiveLimiterOptions) *AdaptiveLimiter {
 	for i, pn := range []string{"low", "normal", "high", "critical"} {
 		l.shedOpts[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(name, attribute.String("scalekit.httpx.priority", pn)))}
 	}
-	limit := otelx.Must(meter.Float64ObservableGauge("scalekit.httpx.concurrency_limit",
-		metric.WithUnit("{request}"), metric.WithDescription("Current adaptive concurrency limit.")))
-	// RegisterCallback, not WithFloat64Callback: the SDK binds an
-	// instrument option's callback to the first instrument of that name.
-	nameSet := metric.WithAttributeSet(attribute.NewSet(name))
-	otelx.Must(meter.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
-		ob.ObserveFloat64(limit, l.Limit(), nameSet)
-		return nil
-	}, limit))
+	limitSet := metric.WithAttributeSet(attribute.NewSet(name))
+	otelx.Must(0, registerGauge(meter, "scalekit.httpx.concurrency_limit", func() (metric.Observable, error) {
+		return meter.Float64ObservableGauge("scalekit.httpx.concurrency_limit",
+			metric.WithUnit("{request}"), metric.WithDescription("Current adaptive concurrency limit."))
+	}, weakMember(l, func(l *AdaptiveLimiter, _ context.Context, o metric.Observer, inst metric.Observable) {
+		o.ObserveFloat64(inst.(metric.Float64Observable), l.Limit(), limitSet)
+	})))
 	return l
 }
 
@@ -285,7 +283,9 @@ func DefaultPriority(r *http.Request) Priority {
 
 // Shed admits requests through the adaptive limiter l and answers 503
 // problem+json with Retry-After when it refuses. A request whose handler
-// ends with a 503 or a context deadline counts as dropped (congestion).
+// ends with a 503 or a passed context deadline counts as dropped
+// (congestion), including the deadline of a Timeout middleware inside
+// Shed, as DefaultStack composes them.
 func Shed(l *AdaptiveLimiter, opts *ShedOptions) Middleware {
 	var o ShedOptions
 	if opts != nil {
@@ -306,9 +306,10 @@ func Shed(l *AdaptiveLimiter, opts *ShedOptions) Middleware {
 				WriteProblem(w, r, NewProblem(http.StatusServiceUnavailable, "server overloaded; request shed"))
 				return
 			}
+			rc, r := requestState(r) // Timeout reports its deadline here
 			rw := wrapWriter(w)
 			defer func() {
-				if rw.status == http.StatusServiceUnavailable || r.Context().Err() == context.DeadlineExceeded {
+				if rw.status == http.StatusServiceUnavailable || rc.timedOut || r.Context().Err() == context.DeadlineExceeded {
 					tok.Drop()
 				} else {
 					tok.Release()

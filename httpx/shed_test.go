@@ -206,3 +206,21 @@ func TestDefaultPriority(t *testing.T) {
 		t.Fatal("context priority ignored")
 	}
 }
+
+// TestShedSeesInnerTimeout (issue 10 item 18): a request whose deadline,
+// set by the Timeout middleware inside Shed (DefaultStack's order), passed
+// is congestion: the limiter must see it dropped even when the handler
+// answered something other than 503.
+func TestShedSeesInnerTimeout(t *testing.T) {
+	l := httpx.NewAdaptiveLimiter(&httpx.AdaptiveLimiterOptions{Initial: 10, Min: 1, Max: 100,
+		Algorithm: &httpx.AIMD{Threshold: time.Hour, Backoff: 0.5}})
+	h := httpx.Chain(httpx.Shed(l, nil), httpx.Timeout(5*time.Millisecond, nil))(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done() // the database call gave up at the deadline
+			httpx.Error(w, r, r.Context().Err())
+		}))
+	serve(h, get("/slow"))
+	if got := l.Limit(); got != 5 {
+		t.Fatalf("limit %v after a timed-out request, want 5 (dropped)", got)
+	}
+}

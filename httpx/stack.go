@@ -2,6 +2,8 @@ package httpx
 
 import (
 	"log/slog"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/scalekit-go/scalekit/cache/driver"
@@ -47,13 +49,53 @@ type StackOptions struct {
 	// Idempotency, when set, adds Idempotency over this store.
 	Idempotency        driver.Store
 	IdempotencyOptions *IdempotencyOptions
+	// ClientIP resolves the client address behind trusted proxies for the
+	// default rate-limit key and the default idempotency scope, where
+	// their own options name none. Default: the connection's peer.
+	ClientIP *ClientIPResolver
+	// ProbePaths are health-probe paths that bypass shedding, rate
+	// limiting and idempotency whatever their keys or priorities, so a
+	// probe without an API key, or during overload, still gets its
+	// answer. Default /healthz, /readyz and /livez (what Health.Register
+	// serves, with or without a trailing slash); an empty non-nil slice
+	// turns the bypass off.
+	ProbePaths []string
+}
+
+// defaultProbePaths are the health-probe paths of StackOptions.ProbePaths.
+var defaultProbePaths = []string{"/healthz", "/readyz", "/livez"}
+
+// bypassFor runs mw except for requests to paths, which go straight to
+// next.
+func bypassFor(paths []string, mw Middleware) Middleware {
+	if len(paths) == 0 {
+		return mw
+	}
+	set := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		set[strings.TrimSuffix(p, "/")] = true
+	}
+	return func(next http.Handler) http.Handler {
+		wrapped := mw(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if set[strings.TrimSuffix(r.URL.Path, "/")] {
+				next.ServeHTTP(w, r)
+				return
+			}
+			wrapped.ServeHTTP(w, r)
+		})
+	}
 }
 
 // DefaultStack composes the recommended server middleware, outermost
 // first:
 //
 //	RequestID → Telemetry → AccessLog → Recover → CORS → Shed → RateLimit →
-//	Timeout → BodyLimit → Compress → ETags → Sessions → Idempotency
+//	Timeout → BodyLimit → Compress → ETags → Sessions → Idempotency →
+//	MuxProblems
+//
+// Health probes (ProbePaths) bypass Shed, RateLimit and Idempotency.
+// ServeMux's own 404 and 405 answers come out as problem+json.
 //
 // The order matters and is deliberate: the request ID exists before
 // anything logs or traces; telemetry and the access log sit outside
@@ -83,8 +125,21 @@ func DefaultStack(opts *StackOptions) Middleware {
 	add(!o.NoAccessLog, func() Middleware { return AccessLog(lg, o.AccessLog) })
 	add(true, func() Middleware { return Recover(&RecoverOptions{Logger: lg}) })
 	add(o.CORS != nil, func() Middleware { return CORS(o.CORS) })
-	add(o.Shed != nil, func() Middleware { return Shed(o.Shed, o.ShedOptions) })
-	add(o.RateLimiter != nil, func() Middleware { return RateLimit(o.RateLimiter, o.RateLimit) })
+	probes := o.ProbePaths
+	if probes == nil {
+		probes = defaultProbePaths
+	}
+	add(o.Shed != nil, func() Middleware { return bypassFor(probes, Shed(o.Shed, o.ShedOptions)) })
+	add(o.RateLimiter != nil, func() Middleware {
+		var rl RateLimitOptions
+		if o.RateLimit != nil {
+			rl = *o.RateLimit
+		}
+		if rl.ClientIP == nil {
+			rl.ClientIP = o.ClientIP
+		}
+		return bypassFor(probes, RateLimit(o.RateLimiter, &rl))
+	})
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
@@ -98,6 +153,16 @@ func DefaultStack(opts *StackOptions) Middleware {
 	add(!o.NoCompress, func() Middleware { return Compress(o.Compress) })
 	add(o.ETags != nil, func() Middleware { return ETags(o.ETags) })
 	add(o.Sessions != nil, func() Middleware { return o.Sessions.Middleware })
-	add(o.Idempotency != nil, func() Middleware { return Idempotency(o.Idempotency, o.IdempotencyOptions) })
+	add(o.Idempotency != nil, func() Middleware {
+		var io IdempotencyOptions
+		if o.IdempotencyOptions != nil {
+			io = *o.IdempotencyOptions
+		}
+		if io.ClientIP == nil {
+			io.ClientIP = o.ClientIP
+		}
+		return bypassFor(probes, Idempotency(o.Idempotency, &io))
+	})
+	add(true, MuxProblems)
 	return Chain(mws...)
 }

@@ -60,7 +60,11 @@ func Timeout(d time.Duration, opts *TimeoutOptions) Middleware {
 			defer ctx.release()
 			rw := wrapWriter(w)
 			next.ServeHTTP(rw, r.WithContext(ctx))
-			if !rw.wroteHeader && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+			if rc := reqFrom(r.Context()); rc != nil && timedOut {
+				rc.timedOut = true
+			}
+			if !rw.wroteHeader && timedOut {
 				rw.Header().Set("Retry-After", "1")
 				WriteProblem(rw, r, NewProblem(http.StatusServiceUnavailable, "request timed out after "+budget.String()))
 			}

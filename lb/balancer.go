@@ -46,7 +46,9 @@ type Options struct {
 	// (default 10 s).
 	Decay time.Duration
 	// IsFailure classifies the error passed to Done (default: any non-nil
-	// error except context.Canceled is a failure).
+	// error except context.Canceled is a failure). A non-nil error that is
+	// not a failure counts as neither success nor failure for breakers and
+	// outlier detection.
 	IsFailure func(err error) bool
 	// OnEvent, if set, is called for every state change (added, draining,
 	// removed, health up/down, ejected, half-open, recovered, breaker
@@ -58,6 +60,12 @@ type Options struct {
 	Clock clock.Clock
 	// MeterProvider receives the metrics (default the global provider).
 	MeterProvider metric.MeterProvider
+	// StickyKey keys the opaque endpoint IDs that sticky-session cookies
+	// carry (Backend.ID, an HMAC-SHA256 of the address): without the key
+	// the address cannot be recovered or confirmed from a cookie. Default
+	// a random key per Balancer; set the same key of at least 16 bytes on
+	// every proxy instance when sessions must stick across instances.
+	StickyKey []byte
 }
 
 // Balancer spreads calls over a changing set of endpoints with a Policy,
@@ -202,6 +210,13 @@ func newBalancer(o *Options) (*Balancer, error) {
 	if err := opts.Outlier.validate(); err != nil {
 		return nil, err
 	}
+	if opts.StickyKey == nil {
+		opts.StickyKey = randomKey()
+	} else if len(opts.StickyKey) < 16 {
+		return nil, fmt.Errorf("lb: StickyKey is %d bytes, want at least 16", len(opts.StickyKey))
+	} else {
+		opts.StickyKey = append([]byte(nil), opts.StickyKey...)
+	}
 	b := &Balancer{
 		opts:     opts,
 		clk:      clock.Or(opts.Clock),
@@ -259,7 +274,7 @@ func (b *Balancer) setEndpoints(endpoints []Endpoint, initial bool) error {
 		if initial {
 			added = time.Time{} // no slow start for the first set
 		}
-		be := newBackend(e, b.opts.Decay, &b.shared, added)
+		be := newBackend(e, b.opts.Decay, &b.shared, added, b.opts.StickyKey)
 		b.attachBreaker(be)
 		b.all[addr] = be
 		b.startHealthLocked(be)

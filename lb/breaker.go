@@ -9,7 +9,11 @@ import (
 // BreakerOptions gives every endpoint its own circuit breaker
 // (github.com/sony/gobreaker/v2). A zero field means gobreaker's default.
 //
-// Only real calls count: when an open breaker rejects an endpoint, Pick
+// Only real calls that ended count. A call whose error is not a failure
+// (Options.IsFailure; by default a cancellation) is neither a success nor a
+// failure: it does not reset the failure streak, and a cancelled half-open
+// trial call neither closes the breaker nor uses up its trial slot (as
+// httpx's BreakerTransport). When an open breaker rejects an endpoint, Pick
 // moves on to another endpoint and the rejection is recorded nowhere — not
 // as a failure of the breaker, not by outlier detection. Counting rejections
 // as failures is what keeps the breakers of go-zero and kratos stuck open
@@ -45,6 +49,7 @@ func (b *Balancer) attachBreaker(be *Backend) {
 		Interval:    o.Interval,
 		Timeout:     o.Timeout,
 		ReadyToTrip: o.ReadyToTrip,
+		IsExcluded:  func(err error) bool { return err == errBreakerExcluded },
 		OnStateChange: func(_ string, _, to gobreaker.State) {
 			b.emit([]Event{{Kind: EventBreaker, Addr: addr, Time: b.clk.Now(), Detail: to.String()}})
 		},

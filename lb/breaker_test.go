@@ -1,6 +1,8 @@
 package lb_test
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,5 +118,38 @@ func TestBreakerAllOpenGivesErrNoEndpoint(t *testing.T) {
 		if c := be.BreakerCounts(); c.Requests != 0 && c.Requests != 1 {
 			t.Fatalf("%s counts %+v after rejections", be.Addr(), c)
 		}
+	}
+}
+
+// TestBreakerIgnoresCancelledCalls (issue 10 item 11): a cancelled call is
+// neither a success nor a failure. It must not reset the failure streak,
+// and a cancelled half-open probe must not close the breaker (nor block the
+// next probe).
+func TestBreakerIgnoresCancelledCalls(t *testing.T) {
+	eps := lbtest.Addrs(1)
+	b := newBalancer(t, eps, &lb.Options{Breaker: &lb.BreakerOptions{Timeout: 20 * time.Millisecond,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 3 }}})
+	be := b.Backends()[0]
+	boom := errors.New("boom")
+	for _, err := range []error{boom, boom, context.Canceled, boom} {
+		pickDone(t, b, lb.PickInfo{}, err)
+	}
+	if be.BreakerState() != "open" {
+		t.Fatalf("fail, fail, cancel, fail: breaker %s, want open (a cancellation reset the streak)", be.BreakerState())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for be.BreakerState() != "half-open" {
+		if time.Now().After(deadline) {
+			t.Fatal("breaker never half-open")
+		}
+		time.Sleep(time.Millisecond) // gobreaker keeps real time: poll
+	}
+	pickDone(t, b, lb.PickInfo{}, context.Canceled) // the probe is cancelled
+	if st := be.BreakerState(); st != "half-open" {
+		t.Fatalf("after a cancelled probe: %s, want half-open", st)
+	}
+	pickDone(t, b, lb.PickInfo{}, boom) // a real probe still gets through and decides
+	if st := be.BreakerState(); st != "open" {
+		t.Fatalf("after a failed probe: %s, want open", st)
 	}
 }

@@ -26,7 +26,10 @@
 //     endpoint carries more than (1+ε)× the average load.
 //
 // Sticky sessions (StickyCookie) pin a client to an endpoint with a cookie
-// and fall back to the policy when that endpoint is gone. Slow start
+// holding an HMAC of its address under Options.StickyKey, and fall back to
+// the policy when that endpoint is gone. Behind other proxies the client IP
+// is the right-most X-Forwarded-For hop not in the trusted networks
+// (KeyFromIP(true), KeyFromClientIP, ProxyOptions.TrustedProxies). Slow start
 // (Options.SlowStart) ramps a new endpoint's weight up over a window.
 //
 // # Health

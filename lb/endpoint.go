@@ -1,10 +1,13 @@
 package lb
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,12 +99,13 @@ type Backend struct {
 // mark calls with Begin and End themselves.
 func NewBackends(endpoints []Endpoint, decay time.Duration) ([]*Backend, error) {
 	shared := new(atomic.Int64)
+	key := randomKey()
 	out := make([]*Backend, len(endpoints))
 	for i, e := range endpoints {
 		if err := e.validate(); err != nil {
 			return nil, err
 		}
-		out[i] = newBackend(e, decay, shared, time.Time{})
+		out[i] = newBackend(e, decay, shared, time.Time{}, key)
 	}
 	return out, nil
 }
@@ -110,13 +114,13 @@ func NewBackends(endpoints []Endpoint, decay time.Duration) ([]*Backend, error) 
 // (each charged extra) cannot push it towards infinity.
 const maxLatency = float64(time.Minute)
 
-func newBackend(ep Endpoint, decay time.Duration, shared *atomic.Int64, now time.Time) *Backend {
+func newBackend(ep Endpoint, decay time.Duration, shared *atomic.Int64, now time.Time, key []byte) *Backend {
 	if decay <= 0 {
 		decay = 10 * time.Second
 	}
 	return &Backend{
 		ep:      ep,
-		id:      strconv.FormatUint(hashString(ep.Addr), 36),
+		id:      endpointID(key, ep.Addr),
 		tau:     float64(decay),
 		shared:  shared,
 		addedAt: now,
@@ -131,8 +135,10 @@ func (b *Backend) Addr() string { return b.ep.Addr }
 // Endpoint returns the endpoint the Backend was created for.
 func (b *Backend) Endpoint() Endpoint { return b.ep }
 
-// ID returns an opaque stable identifier derived from the address, used in
-// sticky-session cookies so that backend addresses stay hidden.
+// ID returns the endpoint's opaque identifier, used in sticky-session
+// cookies: an HMAC of the address under the Balancer's StickyKey (random
+// per Balancer unless configured), stable for the Balancer's lifetime, from
+// which the address cannot be recovered without the key.
 func (b *Backend) ID() string { return b.id }
 
 // Weight returns the configured weight (at least 1).
@@ -261,6 +267,22 @@ func (b *Backend) observeBytes(now int64, n float64) {
 
 func (b *Backend) markClosed() {
 	b.closeOnce.Do(func() { close(b.closed) })
+}
+
+// randomKey returns a fresh 256-bit key for endpoint IDs.
+func randomKey() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
+}
+
+// endpointID is the opaque ID of addr under key: a truncated HMAC-SHA256
+// (128 bits), so that a sticky cookie names an endpoint without revealing
+// its address to anyone who does not hold the key.
+func endpointID(key []byte, addr string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("lb-endpoint\x00" + addr))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }
 
 // hashString is FNV-1a followed by a 64-bit finaliser, stable across

@@ -7,7 +7,7 @@ import (
 )
 
 func TestDecayMatchesExp(t *testing.T) {
-	b := newBackend(Endpoint{Addr: "a:1"}, 10*time.Second, nil, time.Time{})
+	b := newBackend(Endpoint{Addr: "a:1"}, 10*time.Second, nil, time.Time{}, randomKey())
 	for _, dt := range []time.Duration{0, time.Microsecond, time.Millisecond, 50 * time.Millisecond,
 		99 * time.Millisecond, 100 * time.Millisecond, time.Second, time.Minute} {
 		want := math.Exp(-float64(dt) / float64(10*time.Second))

@@ -135,7 +135,7 @@ func TestKeyFuncs(t *testing.T) {
 		want string
 	}{
 		"ip":             {lb.KeyFromIP(false), "192.0.2.7"},
-		"ip forwarded":   {lb.KeyFromIP(true), "203.0.113.9"},
+		"ip forwarded":   {lb.KeyFromIP(true), "192.0.2.7"}, // a public peer is no trusted proxy: its header is ignored
 		"header":         {lb.KeyFromHeader("x-tenant"), "acme"},
 		"cookie":         {lb.KeyFromCookie("session"), "s1"},
 		"missing cookie": {lb.KeyFromCookie("nope"), ""},

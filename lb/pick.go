@@ -1,8 +1,12 @@
 package lb
 
 import (
+	"errors"
 	"time"
 )
+
+// errBreakerExcluded reports a call the breaker must not count.
+var errBreakerExcluded = errors.New("lb: call excluded from breaker counts")
 
 // Result is one picked endpoint. The caller must call Done exactly once
 // when the call ends; Done feeds latency, bytes and the outcome back to the
@@ -129,9 +133,15 @@ func (r Result) Done(d DoneInfo) {
 	}
 	be.End(now, lat, d.Bytes)
 	if r.brDone != nil {
-		if failed {
+		switch {
+		case failed:
 			r.brDone(d.Err)
-		} else {
+		case d.Err != nil:
+			// Not a failure, yet no success either (a cancelled call): the
+			// breaker counts neither, so a cancelled half-open probe does
+			// not close it and cancellations do not reset a failure streak.
+			r.brDone(errBreakerExcluded)
+		default:
 			r.brDone(nil)
 		}
 	}

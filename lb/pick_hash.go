@@ -1,11 +1,14 @@
 package lb
 
 import (
+	"fmt"
 	"math"
-	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
+
+	"github.com/scalekit-go/scalekit/internal/clientip"
 )
 
 // HashOptions tunes ConsistentHash. A nil *HashOptions means the defaults.
@@ -174,26 +177,48 @@ func (p *hashPicker) Pick(info PickInfo) (*Backend, error) {
 // sticky fallbacks. It must be safe for concurrent use.
 type KeyFunc func(r *http.Request) string
 
-// KeyFromIP keys on the client IP: the first X-Forwarded-For entry when
-// trustForwarded is set (behind another proxy), else the remote address.
+// KeyFromIP keys on the client IP. Without trustForwarded it is the
+// connection's remote address. With trustForwarded (this proxy sits behind
+// others in a private network) it is KeyFromClientIP(clientip
+// PrivateRanges): the right-most X-Forwarded-For entry that is not a
+// loopback, private (RFC 1918, RFC 4193) or link-local address, read only
+// when the connection itself comes from such an address. The left-most
+// entries are written by the client and never used. Behind proxies with
+// public addresses, use KeyFromClientIP with their networks.
 func KeyFromIP(trustForwarded bool) KeyFunc {
+	if trustForwarded {
+		return keyFromResolver(privateResolver)
+	}
 	return func(r *http.Request) string {
-		if trustForwarded {
-			if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-				for i := 0; i < len(xff); i++ {
-					if xff[i] == ',' {
-						xff = xff[:i]
-						break
-					}
-				}
-				return trimSpace(xff)
-			}
+		if a := clientip.Peer(r.RemoteAddr); a.IsValid() {
+			return a.String()
 		}
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			return r.RemoteAddr
+		return r.RemoteAddr
+	}
+}
+
+// privateResolver trusts proxies in private networks.
+var privateResolver, _ = clientip.New(clientip.Options{TrustedProxies: clientip.PrivateRanges})
+
+// KeyFromClientIP keys on the client IP behind the trusted proxies in
+// trusted: starting from the connection's remote address, the right-most
+// X-Forwarded-For hop that is not in trusted (the same resolution as
+// httpx.ClientIPResolver and ProxyOptions.TrustedProxies). An invalid
+// prefix is an error.
+func KeyFromClientIP(trusted []netip.Prefix) (KeyFunc, error) {
+	res, err := clientip.New(clientip.Options{TrustedProxies: trusted})
+	if err != nil {
+		return nil, fmt.Errorf("lb: %w", err)
+	}
+	return keyFromResolver(res), nil
+}
+
+func keyFromResolver(res *clientip.Resolver) KeyFunc {
+	return func(r *http.Request) string {
+		if a := res.Addr(r); a.IsValid() {
+			return a.String()
 		}
-		return host
+		return r.RemoteAddr
 	}
 }
 
@@ -213,14 +238,4 @@ func KeyFromCookie(name string) KeyFunc {
 		}
 		return c.Value
 	}
-}
-
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }

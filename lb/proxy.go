@@ -7,8 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/scalekit-go/scalekit/internal/clientip"
 )
 
 // Route sends matching requests to its own endpoint pool. A request
@@ -20,10 +23,13 @@ import (
 type Route struct {
 	// Name labels the route in errors.
 	Name string
-	// Host matches the request host without port: "api.example.com", a
-	// wildcard "*.example.com" (any subdomain), or "" for any host.
+	// Host matches the request host without port, ignoring case:
+	// "api.example.com", a wildcard "*.example.com" (any subdomain), or ""
+	// for any host.
 	Host string
-	// PathPrefix matches the start of the URL path ("" or "/" for all).
+	// PathPrefix matches whole leading path segments ("" or "/" for all):
+	// "/api" matches "/api", "/api/" and "/api/v1" but not "/apix"; a
+	// prefix ending in "/" ("/static/") matches paths below it.
 	PathPrefix string
 	// Headers must all be present with these values; a value of "*"
 	// only requires the header to be present.
@@ -46,13 +52,14 @@ func (r *Route) matches(req *http.Request, host string) bool {
 	switch {
 	case r.Host == "":
 	case strings.HasPrefix(r.Host, "*."):
-		if !strings.HasSuffix(host, r.Host[1:]) {
+		suffix := r.Host[1:]
+		if len(host) <= len(suffix) || !strings.EqualFold(host[len(host)-len(suffix):], suffix) {
 			return false
 		}
 	case !strings.EqualFold(r.Host, host):
 		return false
 	}
-	if !strings.HasPrefix(req.URL.Path, r.PathPrefix) {
+	if !pathHasPrefix(req.URL.Path, r.PathPrefix) {
 		return false
 	}
 	for k, v := range r.Headers {
@@ -64,6 +71,15 @@ func (r *Route) matches(req *http.Request, host string) bool {
 	return true
 }
 
+// pathHasPrefix reports whether prefix is made of whole leading segments
+// of path.
+func pathHasPrefix(path, prefix string) bool {
+	if !strings.HasPrefix(path, prefix) {
+		return false
+	}
+	return len(path) == len(prefix) || strings.HasSuffix(prefix, "/") || path[len(prefix)] == '/'
+}
+
 // ProxyOptions configures a ReverseProxy. A nil *ProxyOptions means the
 // defaults.
 type ProxyOptions struct {
@@ -73,10 +89,16 @@ type ProxyOptions struct {
 	// MaxAttempts bounds the attempts of idempotent requests, each on
 	// another endpoint when possible (default 3).
 	MaxAttempts int
-	// TrustForwarded keeps the client's X-Forwarded-For chain and appends
-	// to it (set it when this proxy sits behind another one you trust);
-	// by default the chain starts afresh with the client's address.
+	// TrustForwarded keeps the incoming X-Forwarded-For chain and appends
+	// to it, when the connection comes from a trusted proxy (set it when
+	// this proxy sits behind others); by default, and for connections from
+	// anyone else, the chain starts afresh with the peer's address.
 	TrustForwarded bool
+	// TrustedProxies are the networks of the proxies in front of this one
+	// that TrustForwarded trusts (default clientip's private ranges:
+	// loopback, RFC 1918, RFC 4193 and link-local). The client address is
+	// resolved as KeyFromClientIP does: the right-most hop not in them.
+	TrustedProxies []netip.Prefix
 	// FlushInterval is passed to httputil.ReverseProxy (-1 flushes every
 	// write, for streaming).
 	FlushInterval time.Duration
@@ -88,6 +110,9 @@ type ProxyOptions struct {
 // and forwards it (with net/http/httputil) to an endpoint of the route's
 // Balancer, retrying idempotent requests on another endpoint when one
 // fails, and sets X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto.
+// X-Real-IP and True-Client-IP are always overwritten with the client
+// address this proxy resolved (the peer's, or with TrustForwarded the
+// right-most untrusted hop), so a client cannot choose them.
 // It answers 404 when no route matches, 503 when the route has no endpoint
 // available and 502 when the upstream call fails.
 //
@@ -111,6 +136,17 @@ func NewReverseProxy(routes []Route, o *ProxyOptions) (*ReverseProxy, error) {
 	if o != nil {
 		opts = *o
 	}
+	trusted := opts.TrustedProxies
+	if trusted == nil {
+		trusted = clientip.PrivateRanges
+	}
+	res, err := clientip.New(clientip.Options{TrustedProxies: trusted})
+	if err != nil {
+		return nil, fmt.Errorf("lb: ProxyOptions.TrustedProxies: %w", err)
+	}
+	if !opts.TrustForwarded {
+		res, _ = clientip.New(clientip.Options{})
+	}
 	p := &ReverseProxy{}
 	for i, r := range routes {
 		if r.Balancer == nil {
@@ -127,10 +163,16 @@ func NewReverseProxy(routes []Route, o *ProxyOptions) (*ReverseProxy, error) {
 			FlushInterval: opts.FlushInterval,
 			ErrorLog:      opts.ErrorLog,
 			Rewrite: func(pr *httputil.ProxyRequest) {
-				if opts.TrustForwarded {
+				if opts.TrustForwarded && res.PeerTrusted(pr.In) {
 					pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 				}
 				pr.SetXForwarded()
+				pr.Out.Header.Del("X-Real-Ip")
+				pr.Out.Header.Del("True-Client-Ip")
+				if a := res.Addr(pr.In); a.IsValid() {
+					pr.Out.Header.Set("X-Real-Ip", a.String())
+					pr.Out.Header.Set("True-Client-Ip", a.String())
+				}
 				pr.Out.URL.Scheme = "http"
 				pr.Out.URL.Host = "upstream.invalid" // the Transport puts the endpoint here
 				if route.StripPrefix && route.PathPrefix != "" {

@@ -130,7 +130,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "scripted failure", http.StatusInternalServerError)
 		return
 	}
-	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "True-Client-Ip"} {
 		if v := r.Header.Get(k); v != "" {
 			w.Header().Set("Echo-"+k, v)
 		}
