@@ -185,7 +185,8 @@ func writeTagged(w http.ResponseWriter, r *http.Request, v any) {
 		return
 	}
 	tag := httpx.StrongETag(b)
-	if httpx.CheckPreconditions(w, r, httpx.Validators{ETag: tag, HasETag: true, Exists: true}) {
+	safe := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if safe && httpx.CheckPreconditions(w, r, httpx.Validators{ETag: tag, HasETag: true, Exists: true}) {
 		return
 	}
 	w.Header().Set("ETag", tag.String())

@@ -151,7 +151,7 @@ func openBackends(ctx context.Context, cfg config) (_ *backends, err error) {
 	shards := make([]LinkStore, cfg.Shards)
 	for i := range shards {
 		if b.pool != nil {
-			s, err := openPGStore(ctx, b.pool, fmt.Sprintf("%s_links_%d", cfg.Prefix, i))
+			s, err := openPGStore(ctx, b.pool, fmt.Sprintf("%s_links_%d", sqlIdent(cfg.Prefix), i))
 			if err != nil {
 				return nil, err
 			}
@@ -271,4 +271,19 @@ func (a *apiLimiter) Allow(ctx context.Context, key string, n int) (ratelimit.De
 		}
 	}
 	return d, err
+}
+
+// sqlIdent keeps the letters, digits and underscores of s (lower case), so
+// a prefix can name tables.
+func sqlIdent(s string) string {
+	var b strings.Builder
+	for _, c := range strings.ToLower(s) {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' {
+			b.WriteRune(c)
+		}
+	}
+	if b.Len() == 0 || b.String()[0] >= '0' && b.String()[0] <= '9' {
+		return "t" + b.String()
+	}
+	return b.String()
 }
