@@ -90,9 +90,7 @@ func newCache[K comparable, V any](b backend[K, V], opts *Options[K, V], remote 
 	if c.hotKeyString == nil {
 		c.hotKeyString = keyStringer[K]("")
 	}
-	if o.Name != "" {
-		c.attrs = []attribute.KeyValue{attribute.String("cache.name", o.Name)}
-	}
+	c.attrs = []attribute.KeyValue{otelx.Name(o.Name, "cache")}
 	if remote {
 		c.b = tracedBackend[K, V]{b: b, tracer: c.tracer, attrs: c.attrs}
 	}

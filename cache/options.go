@@ -72,7 +72,8 @@ type Options[K comparable, V any] struct {
 	// L1 (a bound on staleness if an invalidation message is lost). Zero
 	// means 1 minute.
 	L1TTL time.Duration
-	// Name is reported as the cache.name attribute of metrics and spans.
+	// Name is reported as the scalekit.name attribute of metrics and spans,
+	// so two caches in one service never merge. Default "cache".
 	Name string
 	// Clock is the time source; nil is the real clock.
 	Clock clock.Clock

@@ -71,12 +71,12 @@ func (m *metricsReg) unregister() error { return m.reg.Unregister() }
 // hot path pays only for its atomic adds.
 func registerMetrics[K comparable, V any](c *Cache[K, V]) (*metricsReg, error) {
 	m := otelx.Meter(c.o.MeterProvider, "cache")
-	hits := otelx.Must(m.Int64ObservableCounter("cache.hits", metric.WithDescription("reads answered from the cache")))
-	misses := otelx.Must(m.Int64ObservableCounter("cache.misses", metric.WithDescription("reads that missed")))
-	loads := otelx.Must(m.Int64ObservableCounter("cache.loads", metric.WithDescription("loader calls")))
-	loadErrs := otelx.Must(m.Int64ObservableCounter("cache.load_errors", metric.WithDescription("failed loader calls")))
-	evictions := otelx.Must(m.Int64ObservableCounter("cache.evictions", metric.WithDescription("entries evicted for room")))
-	ratio := otelx.Must(m.Float64ObservableGauge("cache.hit_ratio", metric.WithDescription("hits / (hits + misses) since start")))
+	hits := otelx.Must(m.Int64ObservableCounter("scalekit.cache.hits", metric.WithUnit("{read}"), metric.WithDescription("reads answered from the cache")))
+	misses := otelx.Must(m.Int64ObservableCounter("scalekit.cache.misses", metric.WithUnit("{read}"), metric.WithDescription("reads that missed")))
+	loads := otelx.Must(m.Int64ObservableCounter("scalekit.cache.loads", metric.WithUnit("{call}"), metric.WithDescription("loader calls")))
+	loadErrs := otelx.Must(m.Int64ObservableCounter("scalekit.cache.load_errors", metric.WithUnit("{call}"), metric.WithDescription("failed loader calls")))
+	evictions := otelx.Must(m.Int64ObservableCounter("scalekit.cache.evictions", metric.WithUnit("{entry}"), metric.WithDescription("entries evicted for room")))
+	ratio := otelx.Must(m.Float64ObservableGauge("scalekit.cache.hit_ratio", metric.WithUnit("1"), metric.WithDescription("hits / (hits + misses) since start")))
 	opt := metric.WithAttributes(c.attrs...)
 	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		s := c.Stats()

@@ -103,7 +103,7 @@ func TestMetricsExported(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]float64{"cache.hits": 1, "cache.misses": 2, "cache.loads": 2, "cache.load_errors": 0, "cache.evictions": 1, "cache.hit_ratio": 1.0 / 3}
+	want := map[string]float64{"scalekit.cache.hits": 1, "scalekit.cache.misses": 2, "scalekit.cache.loads": 2, "scalekit.cache.load_errors": 0, "scalekit.cache.evictions": 1, "scalekit.cache.hit_ratio": 1.0 / 3}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("metric %s = %v (present %v), want %v", k, g, ok, v)

@@ -19,13 +19,13 @@ type tracedBackend[K comparable, V any] struct {
 }
 
 func (t tracedBackend[K, V]) start(ctx context.Context, op string, n int) (context.Context, trace.Span) {
-	return otelx.Start(ctx, t.tracer, "cache."+op, append(t.attrs, attribute.Int("cache.keys", n))...)
+	return otelx.Start(ctx, t.tracer, "cache."+op, append(t.attrs, attribute.Int("scalekit.cache.keys", n))...)
 }
 
 func (t tracedBackend[K, V]) get(ctx context.Context, k K) (Entry[V], bool, error) {
 	ctx, span := t.start(ctx, "get", 1)
 	e, ok, err := t.b.get(ctx, k)
-	span.SetAttributes(attribute.Bool("cache.hit", ok))
+	span.SetAttributes(attribute.Bool("scalekit.cache.hit", ok))
 	otelx.End(span, err)
 	return e, ok, err
 }

@@ -366,10 +366,10 @@ func (w *WriteBehind[K, V]) dropRest(err error) {
 
 func (w *WriteBehind[K, V]) registerMetrics() error {
 	m := otelx.Meter(w.o.MeterProvider, "cache")
-	depth := otelx.Must(m.Int64ObservableGauge("cache.writebehind.queue_depth", metric.WithDescription("keys waiting to be flushed")))
-	window := otelx.Must(m.Float64ObservableGauge("cache.writebehind.loss_window", metric.WithUnit("s"), metric.WithDescription("age of the oldest write not yet flushed")))
-	flushed := otelx.Must(m.Int64ObservableCounter("cache.writebehind.flushed", metric.WithDescription("writes flushed to the source")))
-	dropped := otelx.Must(m.Int64ObservableCounter("cache.writebehind.dropped", metric.WithDescription("writes given up")))
+	depth := otelx.Must(m.Int64ObservableGauge("scalekit.cache.writebehind.queue_depth", metric.WithUnit("{key}"), metric.WithDescription("keys waiting to be flushed")))
+	window := otelx.Must(m.Float64ObservableGauge("scalekit.cache.writebehind.loss_window", metric.WithUnit("s"), metric.WithDescription("age of the oldest write not yet flushed")))
+	flushed := otelx.Must(m.Int64ObservableCounter("scalekit.cache.writebehind.flushed", metric.WithUnit("{write}"), metric.WithDescription("writes flushed to the source")))
+	dropped := otelx.Must(m.Int64ObservableCounter("scalekit.cache.writebehind.dropped", metric.WithUnit("{write}"), metric.WithDescription("writes given up")))
 	opt := metric.WithAttributes(w.c.attrs...)
 	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		s := w.Stats()

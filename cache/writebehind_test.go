@@ -251,7 +251,7 @@ func TestWriteBehindMetrics(t *testing.T) {
 			}
 		}
 	}
-	if got["cache.writebehind.queue_depth"] != 2 || got["cache.writebehind.loss_window"] != 3 {
+	if got["scalekit.cache.writebehind.queue_depth"] != 2 || got["scalekit.cache.writebehind.loss_window"] != 3 {
 		t.Fatalf("metrics %v, want queue_depth 2 and loss_window 3s", got)
 	}
 }

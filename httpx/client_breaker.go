@@ -3,6 +3,7 @@ package httpx
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalekit-go/scalekit/internal/otelx"
 )
@@ -52,6 +54,9 @@ type BreakerOptions struct {
 	MaxHosts int
 	// MeterProvider receives the breaker metrics (default global).
 	MeterProvider metric.MeterProvider
+	// Name is the scalekit.name attribute of the metrics, so two
+	// BreakerTransports never merge. Default "httpx".
+	Name string
 }
 
 // BreakerError is returned, without sending the request, when the breaker
@@ -105,6 +110,17 @@ type BreakerTransport struct {
 
 	transitions metric.Int64Counter
 	rejections  metric.Int64Counter
+	name        attribute.KeyValue
+}
+
+// keyAttrs returns the attributes naming breaker key: scalekit.name and the
+// key as server.address, any port removed (the semantic conventions keep
+// the port in server.port, and the breaker metrics do not need it).
+func (t *BreakerTransport) keyAttrs(key string, more ...attribute.KeyValue) metric.MeasurementOption {
+	if h, _, err := net.SplitHostPort(key); err == nil {
+		key = h
+	}
+	return metric.WithAttributeSet(attribute.NewSet(append([]attribute.KeyValue{t.name, attribute.String("server.address", key)}, more...)...))
 }
 
 // errClientBreakerExcluded and errClientBreakerFailed are the outcomes reported to
@@ -164,9 +180,15 @@ func NewBreakerTransport(next http.RoundTripper, opts *BreakerOptions) (*Breaker
 	t.rejections = otelx.Must(meter.Int64Counter("scalekit.httpx.client.breaker.rejections",
 		metric.WithDescription("Requests refused by an open or saturated half-open circuit breaker."),
 		metric.WithUnit("{request}")))
-	_ = otelx.Must(meter.Int64ObservableGauge("scalekit.httpx.client.breaker.state",
+	t.name = otelx.Name(o.Name, "httpx")
+	state := otelx.Must(meter.Int64ObservableGauge("scalekit.httpx.client.breaker.state",
 		metric.WithDescription("Circuit breaker state per key: 0 closed, 1 half-open, 2 open."),
-		metric.WithInt64Callback(t.observe)))
+		metric.WithUnit("1")))
+	// RegisterCallback, not WithInt64Callback: the SDK binds an instrument
+	// option's callback to the first instrument of that name only.
+	otelx.Must(meter.RegisterCallback(func(ctx context.Context, ob metric.Observer) error {
+		return t.observe(ctx, func(v int64, opt metric.ObserveOption) { ob.ObserveInt64(state, v, opt) })
+	}, state))
 	t.settings = gobreaker.Settings{
 		MaxRequests:  o.HalfOpenRequests,
 		Interval:     o.Interval,
@@ -175,10 +197,9 @@ func NewBreakerTransport(next http.RoundTripper, opts *BreakerOptions) (*Breaker
 		IsExcluded:   func(err error) bool { return err == errClientBreakerExcluded },
 		IsSuccessful: func(err error) bool { return err == nil },
 		OnStateChange: func(key string, from, to gobreaker.State) {
-			t.transitions.Add(context.Background(), 1, metric.WithAttributes(
-				attribute.String("key", key),
-				attribute.String("from", from.String()),
-				attribute.String("to", to.String())))
+			t.transitions.Add(context.Background(), 1, t.keyAttrs(key,
+				attribute.String("scalekit.httpx.breaker.from", from.String()),
+				attribute.String("scalekit.httpx.breaker.to", to.String())))
 			if o.OnStateChange != nil {
 				o.OnStateChange(key, from, to)
 			}
@@ -250,8 +271,9 @@ func (t *BreakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		if errors.Is(err, gobreaker.ErrTooManyRequests) {
 			state = gobreaker.StateHalfOpen
 		}
-		t.rejections.Add(req.Context(), 1, metric.WithAttributes(
-			attribute.String("key", key), attribute.String("state", state.String())))
+		t.rejections.Add(req.Context(), 1, t.keyAttrs(key, attribute.String("scalekit.httpx.breaker.state", state.String())))
+		trace.SpanFromContext(req.Context()).AddEvent("breaker rejected", trace.WithAttributes(
+			t.name, attribute.String("scalekit.httpx.breaker.state", state.String())))
 		return nil, &BreakerError{Key: key, State: state, Err: err}
 	}
 	reported := false
@@ -302,7 +324,7 @@ func (t *BreakerTransport) Counts(key string) gobreaker.Counts {
 func (t *BreakerTransport) CloseIdleConnections() { clientCloseIdle(t.next) }
 
 // observe reports the state gauge of every breaker.
-func (t *BreakerTransport) observe(_ context.Context, o metric.Int64Observer) error {
+func (t *BreakerTransport) observe(_ context.Context, observe func(int64, metric.ObserveOption)) error {
 	t.mu.RLock()
 	keys := make([]string, 0, len(t.breakers))
 	cbs := make([]*gobreaker.TwoStepCircuitBreaker[struct{}], 0, len(t.breakers))
@@ -312,7 +334,7 @@ func (t *BreakerTransport) observe(_ context.Context, o metric.Int64Observer) er
 	}
 	t.mu.RUnlock()
 	for i, cb := range cbs { // State may fire OnStateChange: outside t.mu
-		o.Observe(int64(cb.State()), metric.WithAttributes(attribute.String("key", keys[i])))
+		observe(int64(cb.State()), t.keyAttrs(keys[i]))
 	}
 	return nil
 }

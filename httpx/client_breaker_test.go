@@ -164,14 +164,14 @@ func TestBreakerRecoversUnderContinuousLoad(t *testing.T) {
 	if len(transitions) < 3 || strings.Join(transitions[len(transitions)-2:], ",") != strings.Join(want[1:], ",") || transitions[0] != want[0] {
 		t.Fatalf("transitions %v; want to start with closed>open and end with open>half-open, half-open>closed", transitions)
 	}
-	to := collect("scalekit.httpx.client.breaker.transitions", "to")
+	to := collect("scalekit.httpx.client.breaker.transitions", "scalekit.httpx.breaker.to")
 	if to["open"] < 1 || to["half-open"] < 1 || to["closed"] != 1 {
 		t.Fatalf("transition metric by target state %v", to)
 	}
-	if rej := collect("scalekit.httpx.client.breaker.rejections", "key")[host]; rej < 100 {
+	if rej := collect("scalekit.httpx.client.breaker.rejections", "server.address")[hostOnly(host)]; rej < 100 {
 		t.Fatalf("rejection metric %d, want the >100 rejections seen", rej)
 	}
-	if st := collect("scalekit.httpx.client.breaker.state", "key")[host]; st != 0 {
+	if st := collect("scalekit.httpx.client.breaker.state", "server.address")[hostOnly(host)]; st != 0 {
 		t.Fatalf("state gauge %d, want 0 (closed)", st)
 	}
 }
@@ -194,7 +194,7 @@ func TestBreakerStateGaugeAndHalfOpenSaturation(t *testing.T) {
 	mp, collect := clientMetrics(t)
 	br := clientBreaker(t, nil, &BreakerOptions{FailureThreshold: 1, Timeout: 20 * time.Millisecond, MeterProvider: mp})
 	_, _, _ = clientGet(context.Background(), t, br, srv.URL)
-	if st := collect("scalekit.httpx.client.breaker.state", "key")[host]; st != 2 {
+	if st := collect("scalekit.httpx.client.breaker.state", "server.address")[hostOnly(host)]; st != 2 {
 		t.Fatalf("state gauge %d, want 2 (open)", st)
 	}
 	mode.Store(1)
@@ -207,7 +207,7 @@ func TestBreakerStateGaugeAndHalfOpenSaturation(t *testing.T) {
 	if !errors.As(err, &be) || be.State != gobreaker.StateHalfOpen || !errors.Is(err, gobreaker.ErrTooManyRequests) {
 		t.Fatalf("second request during the probe: %v, want a half-open *BreakerError", err)
 	}
-	if st := collect("scalekit.httpx.client.breaker.state", "key")[host]; st != 1 {
+	if st := collect("scalekit.httpx.client.breaker.state", "server.address")[hostOnly(host)]; st != 1 {
 		t.Fatalf("state gauge %d, want 1 (half-open)", st)
 	}
 	close(release)

@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/internal/otelx"
@@ -32,6 +33,12 @@ type HedgeOptions struct {
 	Clock clock.Clock
 	// MeterProvider receives scalekit.httpx.client.hedges. Default global.
 	MeterProvider metric.MeterProvider
+	// TracerProvider receives the httpx.Hedge span of each call that may
+	// be hedged. Default global.
+	TracerProvider trace.TracerProvider
+	// Name is the scalekit.name attribute of the metrics and spans.
+	// Default "httpx".
+	Name string
 }
 
 type clientHedgeRT struct {
@@ -41,13 +48,11 @@ type clientHedgeRT struct {
 	budget *RetryBudget
 	clk    clock.Clock
 	hedges metric.Int64Counter
+	// sent, won and noBudget are the outcome attribute sets.
+	sent, won, noBudget metric.AddOption
+	tracer              trace.Tracer
+	name                attribute.KeyValue
 }
-
-var (
-	clientHedgeAttrSent     = metric.WithAttributes(attribute.String("outcome", "sent"))
-	clientHedgeAttrWon      = metric.WithAttributes(attribute.String("outcome", "won"))
-	clientHedgeAttrNoBudget = metric.WithAttributes(attribute.String("outcome", "budget_exhausted"))
-)
 
 // HedgeTransport returns a RoundTripper that sends a request to next (nil
 // means http.DefaultTransport) and, if no answer has come after Delay,
@@ -87,8 +92,12 @@ func HedgeTransport(next http.RoundTripper, opts *HedgeOptions) (http.RoundTripp
 		o.Budget, _ = NewRetryBudget(&RetryBudgetOptions{Ratio: 0.1, MinPerSecond: 1, Burst: 10, Clock: clk})
 	}
 	meter := otelx.Meter(o.MeterProvider, "httpx")
+	name := otelx.Name(o.Name, "httpx")
+	oc := outcomeOptions(name, "sent", "won", "budget_exhausted")
 	return &clientHedgeRT{
 		next: clientOr(next), delay: o.Delay, max: o.MaxHedges, budget: o.Budget, clk: clk,
+		sent: oc["sent"], won: oc["won"], noBudget: oc["budget_exhausted"],
+		tracer: otelx.Tracer(o.TracerProvider, "httpx"), name: name,
 		hedges: otelx.Must(meter.Int64Counter("scalekit.httpx.client.hedges",
 			metric.WithDescription("Hedged sends of HedgeTransport, by outcome (sent, won, budget_exhausted)."),
 			metric.WithUnit("{request}"))),
@@ -107,7 +116,20 @@ func (h *clientHedgeRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !clientIdempotent(req) || !clientReplayable(req) {
 		return h.next.RoundTrip(req)
 	}
-	parent := req.Context()
+	parent, span := h.tracer.Start(req.Context(), "httpx.Hedge",
+		trace.WithAttributes(h.name, attribute.String("http.request.method", req.Method)))
+	sends, winner := 1, -1
+	resp, err := h.roundTrip(parent, req, &sends, &winner)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("scalekit.httpx.sends", sends), attribute.Int("scalekit.httpx.winner", winner))
+	}
+	otelx.End(span, err)
+	return resp, err
+}
+
+// roundTrip is the body of RoundTrip: *sends counts the sends, *winner is
+// the index of the send whose answer is returned (-1 for none).
+func (h *clientHedgeRT) roundTrip(parent context.Context, req *http.Request, sends, winner *int) (*http.Response, error) {
 	results := make(chan clientHedgeResult, 1+h.max)
 	var cancels []context.CancelFunc
 	launch := func(r *http.Request) {
@@ -140,7 +162,7 @@ func (h *clientHedgeRT) RoundTrip(req *http.Request) (*http.Response, error) {
 				continue
 			}
 			if !h.budget.withdraw() {
-				h.hedges.Add(parent, 1, clientHedgeAttrNoBudget)
+				h.hedges.Add(parent, 1, h.noBudget)
 				canHedge = false
 				continue
 			}
@@ -149,7 +171,8 @@ func (h *clientHedgeRT) RoundTrip(req *http.Request) (*http.Response, error) {
 				canHedge = false
 				continue
 			}
-			h.hedges.Add(parent, 1, clientHedgeAttrSent)
+			h.hedges.Add(parent, 1, h.sent)
+			*sends++
 			launch(r)
 			inflight++
 			if canHedge = len(cancels) <= h.max; canHedge {
@@ -159,7 +182,7 @@ func (h *clientHedgeRT) RoundTrip(req *http.Request) (*http.Response, error) {
 			inflight--
 			if res.err == nil {
 				if res.i > 0 {
-					h.hedges.Add(parent, 1, clientHedgeAttrWon)
+					h.hedges.Add(parent, 1, h.won)
 				}
 				for i, c := range cancels {
 					if i != res.i {
@@ -169,6 +192,7 @@ func (h *clientHedgeRT) RoundTrip(req *http.Request) (*http.Response, error) {
 				if inflight > 0 {
 					go clientDiscardLosers(results, inflight)
 				}
+				*winner = res.i
 				res.resp.Body = &clientCancelBody{ReadCloser: res.resp.Body, cancel: cancels[res.i]}
 				return res.resp, nil
 			}

@@ -75,7 +75,7 @@ func TestHedgeSecondSendWinsAndFirstIsCancelled(t *testing.T) {
 		t.Fatalf("got %+v, want the hedge's 200", r)
 	}
 	clientWithin(t, firstGone, "the losing send to be cancelled")
-	m := collect("scalekit.httpx.client.hedges", "outcome")
+	m := collect("scalekit.httpx.client.hedges", "scalekit.httpx.outcome")
 	if m["sent"] != 1 || m["won"] != 1 {
 		t.Fatalf("hedge metrics %v", m)
 	}
@@ -184,7 +184,7 @@ func TestHedgeBudgetCapsExtraLoad(t *testing.T) {
 		rq := &clientHedgeReq{release: make(chan struct{})}
 		ctx := context.WithValue(context.Background(), clientSendsKey{}, rq)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://backend.test/", nil)
-		refusedBefore := collect("scalekit.httpx.client.hedges", "outcome")["budget_exhausted"]
+		refusedBefore := collect("scalekit.httpx.client.hedges", "scalekit.httpx.outcome")["budget_exhausted"]
 		done := make(chan error, 1)
 		go func() {
 			resp, err := rt.RoundTrip(req)
@@ -214,7 +214,7 @@ func TestHedgeBudgetCapsExtraLoad(t *testing.T) {
 				break decided
 			default:
 			}
-			if collect("scalekit.httpx.client.hedges", "outcome")["budget_exhausted"] > refusedBefore {
+			if collect("scalekit.httpx.client.hedges", "scalekit.httpx.outcome")["budget_exhausted"] > refusedBefore {
 				close(rq.release)
 				if err := clientWithin(t, done, "the released first send"); err != nil {
 					t.Fatal(err)
@@ -229,7 +229,7 @@ func TestHedgeBudgetCapsExtraLoad(t *testing.T) {
 	}
 	// Burst 1 + 10% of 50 = 6 hedges at most; every other request reached
 	// the hedge decision and was refused by the budget.
-	m := collect("scalekit.httpx.client.hedges", "outcome")
+	m := collect("scalekit.httpx.client.hedges", "scalekit.httpx.outcome")
 	if extra := sends.Load() - n; extra > 6 || extra < 1 || extra != m["sent"] || extra+m["budget_exhausted"] != n {
 		t.Fatalf("hedges = %d, metrics %v; want ≤ 6 sent and the rest (of %d) refused", extra, m, n)
 	}

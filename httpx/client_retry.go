@@ -17,6 +17,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/internal/backoff"
@@ -70,6 +71,12 @@ type RetryOptions struct {
 	Clock clock.Clock
 	// MeterProvider receives scalekit.httpx.client.retries. Default global.
 	MeterProvider metric.MeterProvider
+	// TracerProvider receives the httpx.Retry span of each call that may
+	// be retried. Default global.
+	TracerProvider trace.TracerProvider
+	// Name is the scalekit.name attribute of the metrics and spans.
+	// Default "httpx".
+	Name string
 }
 
 // clientRetryRT is the RoundTripper returned by RetryTransport.
@@ -83,16 +90,37 @@ type clientRetryRT struct {
 	retryable     func(*http.Response, error) bool
 	clk           clock.Clock
 	retries       metric.Int64Counter
+	outcome       map[string]metric.AddOption
+	tracer        trace.Tracer
+	name          attribute.KeyValue
 }
 
-var (
-	clientRetryAttrSent      = metric.WithAttributes(attribute.String("outcome", "sent"))
-	clientRetryAttrNoBudget  = metric.WithAttributes(attribute.String("outcome", "budget_exhausted"))
-	clientRetryAttrTooLong   = metric.WithAttributes(attribute.String("outcome", "retry_after_too_long"))
-	clientRetryAttrNoReplay  = metric.WithAttributes(attribute.String("outcome", "body_not_replayable"))
-	clientRetryAttrDeadline  = metric.WithAttributes(attribute.String("outcome", "deadline"))
-	clientRetryAttrExhausted = metric.WithAttributes(attribute.String("outcome", "attempts_exhausted"))
+// Outcomes of a retry decision: the scalekit.httpx.outcome attribute of
+// scalekit.httpx.client.retries.
+const (
+	clientRetrySent      = "sent"
+	clientRetryNoBudget  = "budget_exhausted"
+	clientRetryTooLong   = "retry_after_too_long"
+	clientRetryNoReplay  = "body_not_replayable"
+	clientRetryDeadline  = "deadline"
+	clientRetryExhausted = "attempts_exhausted"
 )
+
+// outcomeOptions returns the metric option of each outcome, with name.
+func outcomeOptions(name attribute.KeyValue, outcomes ...string) map[string]metric.AddOption {
+	m := make(map[string]metric.AddOption, len(outcomes))
+	for _, o := range outcomes {
+		m[o] = metric.WithAttributeSet(attribute.NewSet(name, attribute.String("scalekit.httpx.outcome", o)))
+	}
+	return m
+}
+
+// record counts a retry decision and notes it on the call's span.
+func (t *clientRetryRT) record(ctx context.Context, span trace.Span, attempt int, outcome string) {
+	t.retries.Add(ctx, 1, t.outcome[outcome])
+	span.AddEvent("retry", trace.WithAttributes(attribute.Int("scalekit.httpx.attempt", attempt),
+		attribute.String("scalekit.httpx.outcome", outcome)))
+}
 
 // RetryTransport returns a RoundTripper that resends failed requests to next
 // (nil means http.DefaultTransport) with exponential backoff and full
@@ -153,7 +181,12 @@ func RetryTransport(next http.RoundTripper, opts *RetryOptions) (http.RoundTripp
 		o.Budget, _ = NewRetryBudget(&RetryBudgetOptions{Clock: clk})
 	}
 	meter := otelx.Meter(o.MeterProvider, "httpx")
+	name := otelx.Name(o.Name, "httpx")
 	return &clientRetryRT{
+		name:   name,
+		tracer: otelx.Tracer(o.TracerProvider, "httpx"),
+		outcome: outcomeOptions(name, clientRetrySent, clientRetryNoBudget, clientRetryTooLong,
+			clientRetryNoReplay, clientRetryDeadline, clientRetryExhausted),
 		next: clientOr(next),
 		policy: backoff.Policy{
 			Initial: o.InitialBackoff, Max: o.MaxBackoff, Multiplier: o.Multiplier,
@@ -176,47 +209,66 @@ func (t *clientRetryRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.attempts <= 1 || !clientIdempotent(req) {
 		return t.next.RoundTrip(req)
 	}
-	ctx := req.Context()
+	ctx, span := t.tracer.Start(req.Context(), "httpx.Retry",
+		trace.WithAttributes(t.name, attribute.String("http.request.method", req.Method)))
+	if span.IsRecording() {
+		req = req.WithContext(ctx) // the attempts' spans are its children
+	}
+	attempts := 0
+	resp, err := t.roundTrip(ctx, span, req, &attempts)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("scalekit.httpx.attempts", attempts))
+		if resp != nil {
+			span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+		}
+	}
+	otelx.End(span, err)
+	return resp, err
+}
+
+// roundTrip is the retry loop of RoundTrip; *attempts counts the sends.
+func (t *clientRetryRT) roundTrip(ctx context.Context, span trace.Span, req *http.Request, attempts *int) (*http.Response, error) {
 	replayable := clientReplayable(req)
 	send := req
 	for attempt := 1; ; attempt++ {
+		*attempts = attempt
 		resp, err := t.next.RoundTrip(send)
 		if !t.shouldRetry(ctx, resp, err) {
 			return resp, err
 		}
 		if attempt >= t.attempts {
-			t.retries.Add(ctx, 1, clientRetryAttrExhausted)
+			t.record(ctx, span, attempt, clientRetryExhausted)
 			return resp, err
 		}
 		if !replayable {
-			t.retries.Add(ctx, 1, clientRetryAttrNoReplay)
+			t.record(ctx, span, attempt, clientRetryNoReplay)
 			return resp, err
 		}
 		wait := t.policy.Delay(attempt - 1)
 		if resp != nil {
 			if ra, ok := clientParseRetryAfter(resp.Header.Get("Retry-After"), t.clk.Now()); ok {
 				if ra > t.maxRetryAfter {
-					t.retries.Add(ctx, 1, clientRetryAttrTooLong)
+					t.record(ctx, span, attempt, clientRetryTooLong)
 					return resp, err
 				}
 				wait = max(wait, ra)
 			}
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= wait {
-			t.retries.Add(ctx, 1, clientRetryAttrDeadline)
+			t.record(ctx, span, attempt, clientRetryDeadline)
 			return resp, err
 		}
 		if !t.budget.withdraw() {
-			t.retries.Add(ctx, 1, clientRetryAttrNoBudget)
+			t.record(ctx, span, attempt, clientRetryNoBudget)
 			return resp, err
 		}
 		next, cerr := clientCopy(req)
 		if cerr != nil { // GetBody failed: the caller gets the last answer
-			t.retries.Add(ctx, 1, clientRetryAttrNoReplay)
+			t.record(ctx, span, attempt, clientRetryNoReplay)
 			return resp, err
 		}
 		clientDiscard(resp)
-		t.retries.Add(ctx, 1, clientRetryAttrSent)
+		t.record(ctx, span, attempt, clientRetrySent)
 		if serr := clock.Sleep(ctx, t.clk, wait); serr != nil {
 			if next.Body != nil {
 				_ = next.Body.Close()

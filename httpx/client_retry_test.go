@@ -47,7 +47,7 @@ func TestRetryRecoversFromTransientStatuses(t *testing.T) {
 	if o, c := track.opened.Load(), track.closed.Load(); o != 5 || c != 5 {
 		t.Fatalf("bodies opened %d closed %d, want 5/5 (4 discarded + the caller's)", o, c)
 	}
-	if got := collect("scalekit.httpx.client.retries", "outcome")["sent"]; got != 4 {
+	if got := collect("scalekit.httpx.client.retries", "scalekit.httpx.outcome")["sent"]; got != 4 {
 		t.Fatalf("retries metric sent = %d, want 4", got)
 	}
 }

@@ -4,9 +4,13 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/internal/otelx"
 )
 
 // TransportOptions configure NewTransport. The zero value (or nil) gives
@@ -42,6 +46,21 @@ type TransportOptions struct {
 	// MeterProvider is used by every layer whose own options name none
 	// (default global).
 	MeterProvider metric.MeterProvider
+	// TracerProvider is used by every layer whose own options name none
+	// (default global). Each send gets an HTTP client span (from otelhttp,
+	// following the HTTP semantic conventions, the trace context injected
+	// into the request headers) under the httpx.Retry and httpx.Hedge
+	// spans.
+	TracerProvider trace.TracerProvider
+	// Propagator injects the trace context into each send (default
+	// otel.GetTextMapPropagator()).
+	Propagator propagation.TextMapPropagator
+	// NoTracing leaves out the per-send otelhttp client spans and their
+	// http.client.* metrics.
+	NoTracing bool
+	// Name is the scalekit.name of every layer whose own options name
+	// none (default "httpx").
+	Name string
 }
 
 // Transport is the composed client stack built by NewTransport. It is an
@@ -60,6 +79,7 @@ type Transport struct {
 //	BreakerTransport             — per host; fails fast, never retried
 //	ClientTimeout(AttemptTimeout)— each attempt
 //	HedgeTransport               — optional, within an attempt
+//	otelhttp.Transport           — a client span per send (unless NoTracing)
 //	next
 //
 // The order keeps each layer's promise: a breaker rejection reaches the
@@ -73,6 +93,16 @@ func NewTransport(next http.RoundTripper, opts *TransportOptions) (*Transport, e
 		o = *opts
 	}
 	rt := clientOr(next)
+	if !o.NoTracing {
+		topts := []otelhttp.Option{otelhttp.WithMeterProvider(otelx.MeterProviderOr(o.MeterProvider))}
+		if o.TracerProvider != nil {
+			topts = append(topts, otelhttp.WithTracerProvider(o.TracerProvider))
+		}
+		if o.Propagator != nil {
+			topts = append(topts, otelhttp.WithPropagators(o.Propagator))
+		}
+		rt = clientTraced{RoundTripper: otelhttp.NewTransport(rt, topts...), next: rt}
+	}
 	var err error
 	if o.Hedge != nil {
 		h := *o.Hedge
@@ -81,6 +111,12 @@ func NewTransport(next http.RoundTripper, opts *TransportOptions) (*Transport, e
 		}
 		if h.MeterProvider == nil {
 			h.MeterProvider = o.MeterProvider
+		}
+		if h.TracerProvider == nil {
+			h.TracerProvider = o.TracerProvider
+		}
+		if h.Name == "" {
+			h.Name = o.Name
 		}
 		if rt, err = HedgeTransport(rt, &h); err != nil {
 			return nil, err
@@ -98,6 +134,9 @@ func NewTransport(next http.RoundTripper, opts *TransportOptions) (*Transport, e
 		if b.MeterProvider == nil {
 			b.MeterProvider = o.MeterProvider
 		}
+		if b.Name == "" {
+			b.Name = o.Name
+		}
 		if t.breaker, err = NewBreakerTransport(rt, &b); err != nil {
 			return nil, err
 		}
@@ -113,6 +152,12 @@ func NewTransport(next http.RoundTripper, opts *TransportOptions) (*Transport, e
 		}
 		if r.MeterProvider == nil {
 			r.MeterProvider = o.MeterProvider
+		}
+		if r.TracerProvider == nil {
+			r.TracerProvider = o.TracerProvider
+		}
+		if r.Name == "" {
+			r.Name = o.Name
 		}
 		if rt, err = RetryTransport(rt, &r); err != nil {
 			return nil, err
@@ -135,3 +180,13 @@ func (t *Transport) Breaker() *BreakerTransport { return t.breaker }
 // CloseIdleConnections forwards to the innermost transport, so that
 // http.Client.CloseIdleConnections works through the stack.
 func (t *Transport) CloseIdleConnections() { clientCloseIdle(t.rt) }
+
+// clientTraced is otelhttp's Transport with CloseIdleConnections forwarded
+// to the transport it wraps (otelhttp's does not forward it).
+type clientTraced struct {
+	http.RoundTripper
+	next http.RoundTripper
+}
+
+// CloseIdleConnections forwards to the wrapped transport.
+func (t clientTraced) CloseIdleConnections() { clientCloseIdle(t.next) }

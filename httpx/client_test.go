@@ -92,7 +92,7 @@ func TestClientStackEndToEnd(t *testing.T) {
 	if c := tr.Breaker().Counts(host); c.TotalFailures != 2 || c.ConsecutiveFailures != 0 || tr.Breaker().State(host) != gobreaker.StateClosed {
 		t.Fatalf("breaker counts %+v state %v; want 2 failures then a success, closed", c, tr.Breaker().State(host))
 	}
-	if m := collect("scalekit.httpx.client.retries", "outcome"); m["sent"] != 2 {
+	if m := collect("scalekit.httpx.client.retries", "scalekit.httpx.outcome"); m["sent"] != 2 {
 		t.Fatalf("retry metric %v", m)
 	}
 }

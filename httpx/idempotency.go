@@ -58,6 +58,9 @@ type IdempotencyOptions struct {
 	// outcome: executed, replayed, conflict, mismatch, store_error).
 	// Default the global one.
 	MeterProvider metric.MeterProvider
+	// Name is the scalekit.name attribute of the counter, so two
+	// Idempotency middlewares never merge. Default "httpx".
+	Name string
 }
 
 // idemMetrics counts outcomes, with the attribute options built once.
@@ -66,11 +69,12 @@ type idemMetrics struct {
 	executed, replayed, conflict, mismatch, storeFail []metric.AddOption
 }
 
-func newIdemMetrics(mp metric.MeterProvider) *idemMetrics {
+func newIdemMetrics(mp metric.MeterProvider, name string) *idemMetrics {
 	m := &idemMetrics{c: otelx.Must(otelx.Meter(mp, "httpx").Int64Counter("scalekit.httpx.idempotency",
-		metric.WithDescription("Requests carrying an Idempotency-Key, by outcome.")))}
+		metric.WithUnit("{request}"), metric.WithDescription("Requests carrying an Idempotency-Key, by outcome.")))}
+	n := otelx.Name(name, "httpx")
 	opt := func(v string) []metric.AddOption {
-		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", v)))}
+		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(n, attribute.String("scalekit.httpx.outcome", v)))}
 	}
 	m.executed, m.replayed, m.conflict, m.mismatch, m.storeFail =
 		opt("executed"), opt("replayed"), opt("conflict"), opt("mismatch"), opt("store_error")
@@ -117,7 +121,7 @@ func Idempotency(store driver.Store, opts *IdempotencyOptions) Middleware {
 	if o.MaxBody <= 0 {
 		o.MaxBody = 1 << 20
 	}
-	m := newIdemMetrics(o.MeterProvider)
+	m := newIdemMetrics(o.MeterProvider, o.Name)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			applies := false

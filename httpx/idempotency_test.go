@@ -365,7 +365,7 @@ func TestIdempotencyMetrics(t *testing.T) {
 				continue
 			}
 			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				v, _ := p.Attributes.Value("outcome")
+				v, _ := p.Attributes.Value("scalekit.httpx.outcome")
 				got[v.AsString()] += p.Value
 			}
 		}

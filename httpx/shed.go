@@ -140,7 +140,8 @@ type AdaptiveLimiterOptions struct {
 	Clock clock.Clock
 	// MeterProvider receives the limit gauge and shed counter.
 	MeterProvider metric.MeterProvider
-	// Name is the "limiter" metric attribute. Default "http".
+	// Name is the scalekit.name attribute of the metrics, so two limiters
+	// never merge. Default "httpx".
 	Name string
 }
 
@@ -185,9 +186,6 @@ func NewAdaptiveLimiter(opts *AdaptiveLimiterOptions) *AdaptiveLimiter {
 		o.Initial = 20
 	}
 	o.Initial = min(max(o.Initial, o.Min), o.Max)
-	if o.Name == "" {
-		o.Name = "http"
-	}
 	l := &AdaptiveLimiter{clk: clock.Or(o.Clock), alg: o.Algorithm, min: float64(o.Min), max: float64(o.Max)}
 	l.shares = [4]float64{0.7, 0.9, 1.0, math.Inf(1)}
 	for p, s := range o.Shares {
@@ -197,18 +195,21 @@ func NewAdaptiveLimiter(opts *AdaptiveLimiterOptions) *AdaptiveLimiter {
 	}
 	l.limit.Store(math.Float64bits(float64(o.Initial)))
 	meter := otelx.Meter(o.MeterProvider, "httpx")
-	l.shed = otelx.Must(meter.Int64Counter("scalekit.httpx.shed",
+	l.shed = otelx.Must(meter.Int64Counter("scalekit.httpx.shed", metric.WithUnit("{request}"),
 		metric.WithDescription("Requests refused by the adaptive concurrency limit, by priority.")))
-	name := attribute.String("limiter", o.Name)
+	name := otelx.Name(o.Name, "httpx")
 	for i, pn := range []string{"low", "normal", "high", "critical"} {
-		l.shedOpts[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(name, attribute.String("priority", pn)))}
+		l.shedOpts[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(name, attribute.String("scalekit.httpx.priority", pn)))}
 	}
-	_ = otelx.Must(meter.Float64ObservableGauge("scalekit.httpx.concurrency_limit",
-		metric.WithDescription("Current adaptive concurrency limit."),
-		metric.WithFloat64Callback(func(_ context.Context, ob metric.Float64Observer) error {
-			ob.Observe(l.Limit(), metric.WithAttributeSet(attribute.NewSet(name)))
-			return nil
-		})))
+	limit := otelx.Must(meter.Float64ObservableGauge("scalekit.httpx.concurrency_limit",
+		metric.WithUnit("{request}"), metric.WithDescription("Current adaptive concurrency limit.")))
+	// RegisterCallback, not WithFloat64Callback: the SDK binds an
+	// instrument option's callback to the first instrument of that name.
+	nameSet := metric.WithAttributeSet(attribute.NewSet(name))
+	otelx.Must(meter.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
+		ob.ObserveFloat64(limit, l.Limit(), nameSet)
+		return nil
+	}, limit))
 	return l
 }
 

@@ -156,10 +156,12 @@ func NewSegment(src driver.SegmentSource, name string, opts *SegmentOptions) (*S
 	}
 	meter := otelx.Meter(o.MeterProvider, "idgen")
 	s.mBlocks = otelx.Must(meter.Int64Counter("scalekit.idgen.segment.blocks",
-		metric.WithDescription("Blocks of IDs fetched from the segment source")))
+		metric.WithUnit("{block}"), metric.WithDescription("Blocks of IDs fetched from the segment source")))
 	s.mStalls = otelx.Must(meter.Int64Counter("scalekit.idgen.segment.stalls",
-		metric.WithDescription("Next calls that waited for a block fetch")))
-	s.attrs = metric.WithAttributes(attribute.String("sequence", name))
+		metric.WithUnit("{call}"), metric.WithDescription("Next calls that waited for a block fetch")))
+	// The sequence's name is the instance name: two Segments over one
+	// sequence share its IDs, so their metrics may merge.
+	s.attrs = metric.WithAttributeSet(attribute.NewSet(otelx.Name(name, "idgen")))
 	return s, nil
 }
 
@@ -253,7 +255,7 @@ func (s *Segment) fetch() {
 	var start int64
 	err := backoff.Retry(s.ctx, s.retry, s.clk, func(ctx context.Context) error {
 		ctx, span := otelx.Start(ctx, s.tracer, "idgen.Segment.fetch",
-			attribute.String("sequence", s.name), attribute.Int64("block_size", s.size))
+			otelx.Name(s.name, "idgen"), attribute.Int64("scalekit.idgen.block_size", s.size))
 		var err error
 		start, err = s.src.NextBlock(ctx, s.name, s.size)
 		otelx.End(span, err)

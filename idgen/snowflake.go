@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/attribute"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,9 @@ type SnowflakeOptions struct {
 	// MeterProvider receives the generator's metrics (default the global
 	// provider).
 	MeterProvider metric.MeterProvider
+	// Name is the scalekit.name attribute of the generator's metrics, so
+	// two generators in one service never merge. Default "idgen".
+	Name string
 }
 
 // Snowflake issues 64-bit, roughly time-ordered, unique IDs without
@@ -120,7 +124,8 @@ type Snowflake struct {
 	// time, and then go through the BackwardsPolicy like any other.
 	anchor atomic.Pointer[anchor]
 
-	waits metric.Int64Counter
+	waits   metric.Int64Counter
+	nameOpt metric.AddOption
 }
 
 // anchorFor is how long a wall/monotonic anchor is used before the wall
@@ -205,7 +210,8 @@ func NewSnowflake(node int64, opts *SnowflakeOptions) (*Snowflake, error) {
 	}
 	meter := otelx.Meter(o.MeterProvider, "idgen")
 	g.waits = otelx.Must(meter.Int64Counter("scalekit.idgen.snowflake.waits",
-		metric.WithDescription("Times Next waited for the clock: sequence exhausted or clock behind")))
+		metric.WithUnit("{wait}"), metric.WithDescription("Times Next waited for the clock: sequence exhausted or clock behind")))
+	g.nameOpt = metric.WithAttributeSet(attribute.NewSet(otelx.Name(o.Name, "idgen")))
 	return g, nil
 }
 
@@ -331,7 +337,7 @@ const spinBelow = 2 * time.Millisecond
 
 // waitUntil blocks until the clock reaches tick, or ctx ends.
 func (g *Snowflake) waitUntil(ctx context.Context, tick int64) error {
-	g.waits.Add(ctx, 1)
+	g.waits.Add(ctx, 1, g.nameOpt)
 	targetNs := g.epochNs + tick*g.tickNs
 	for {
 		if err := ctx.Err(); err != nil {

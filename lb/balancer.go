@@ -19,7 +19,8 @@ import (
 // field: round robin, no health checks, no outlier detection, no breakers,
 // no slow start, 30 s drain timeout.
 type Options struct {
-	// Name labels the balancer's metrics (attribute lb.name).
+	// Name labels the balancer's metrics and spans (attribute
+	// scalekit.name), so two balancers never merge. Default "lb".
 	Name string
 	// Policy builds the pickers (default RoundRobin()).
 	Policy Policy

@@ -48,10 +48,14 @@
 //
 // # Observability
 //
-// Options.MeterProvider (default the global one) receives lb.picks,
-// lb.ejections, lb.inflight, lb.breaker.state and lb.endpoint.up per
-// endpoint, read at collection time from counters the hot path keeps
-// anyway; Options.OnEvent receives every state change.
+// Options.MeterProvider (default the global one) receives
+// scalekit.lb.picks, scalekit.lb.ejections, scalekit.lb.inflight,
+// scalekit.lb.breaker.state and scalekit.lb.endpoint.up per endpoint
+// (attributes scalekit.name, server.address, server.port), read at
+// collection time from counters the hot path keeps anyway;
+// Options.OnEvent receives every state change. Transport.TracerProvider
+// receives an lb.RoundTrip span per request. docs/metrics.md lists every
+// instrument.
 //
 // The lbtest package has fake endpoints (virtual ones for simulations,
 // real loopback HTTP and TCP servers that can be killed) and distribution

@@ -2,6 +2,8 @@ package lb
 
 import (
 	"context"
+	"net"
+	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -24,17 +26,17 @@ type metrics struct {
 
 func newMetrics(b *Balancer, mp metric.MeterProvider) *metrics {
 	m := otelx.Meter(mp, "lb")
-	picks := otelx.Must(m.Int64ObservableCounter("lb.picks",
+	picks := otelx.Must(m.Int64ObservableCounter("scalekit.lb.picks",
 		metric.WithDescription("Calls handed to each endpoint."), metric.WithUnit("{call}")))
-	ejects := otelx.Must(m.Int64ObservableCounter("lb.ejections",
+	ejects := otelx.Must(m.Int64ObservableCounter("scalekit.lb.ejections",
 		metric.WithDescription("Outlier ejections of each endpoint."), metric.WithUnit("{ejection}")))
-	inflight := otelx.Must(m.Int64ObservableGauge("lb.inflight",
+	inflight := otelx.Must(m.Int64ObservableGauge("scalekit.lb.inflight",
 		metric.WithDescription("Calls in flight on each endpoint."), metric.WithUnit("{call}")))
-	breaker := otelx.Must(m.Int64ObservableGauge("lb.breaker.state",
-		metric.WithDescription("Circuit breaker state per endpoint: 0 closed, 1 half-open, 2 open.")))
-	up := otelx.Must(m.Int64ObservableGauge("lb.endpoint.up",
-		metric.WithDescription("1 when the endpoint is in rotation, else 0.")))
-	name := attribute.String("lb.name", b.opts.Name)
+	breaker := otelx.Must(m.Int64ObservableGauge("scalekit.lb.breaker.state",
+		metric.WithDescription("Circuit breaker state per endpoint: 0 closed, 1 half-open, 2 open."), metric.WithUnit("1")))
+	up := otelx.Must(m.Int64ObservableGauge("scalekit.lb.endpoint.up",
+		metric.WithDescription("1 when the endpoint is in rotation, else 0."), metric.WithUnit("1")))
+	name := otelx.Name(b.opts.Name, "lb")
 	reg := otelx.Must(m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		b.mu.Lock()
 		type row struct {
@@ -50,7 +52,7 @@ func newMetrics(b *Balancer, mp metric.MeterProvider) *metrics {
 		}
 		b.mu.Unlock()
 		for _, r := range rows {
-			set := metric.WithAttributeSet(attribute.NewSet(name, attribute.String("lb.endpoint", r.be.Addr())))
+			set := metric.WithAttributeSet(endpointAttrs(name, r.be.Addr()))
 			o.ObserveInt64(picks, int64(r.be.Picks()), set)
 			o.ObserveInt64(ejects, int64(r.be.Ejections()), set)
 			o.ObserveInt64(inflight, r.be.InFlight(), set)
@@ -72,4 +74,19 @@ func (m *metrics) unregister() {
 	if m != nil && m.reg != nil {
 		_ = m.reg.Unregister()
 	}
+}
+
+// endpointAttrs is the attribute set of one endpoint's data points: the
+// balancer's name and the endpoint as server.address and server.port (the
+// semantic-convention split; an address never carries its port).
+func endpointAttrs(name attribute.KeyValue, addr string) attribute.Set {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return attribute.NewSet(name, attribute.String("server.address", addr))
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return attribute.NewSet(name, attribute.String("server.address", addr))
+	}
+	return attribute.NewSet(name, attribute.String("server.address", host), attribute.Int("server.port", p))
 }

@@ -2,6 +2,8 @@ package lb_test
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -34,11 +36,13 @@ func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]map[string]int6
 				points = d.DataPoints
 			}
 			for _, p := range points {
-				ep, _ := p.Attributes.Value(attribute.Key("lb.endpoint"))
-				if name, _ := p.Attributes.Value(attribute.Key("lb.name")); name.AsString() != "api" {
-					t.Errorf("%s: lb.name = %q", m.Name, name.AsString())
+				host, _ := p.Attributes.Value(attribute.Key("server.address"))
+				port, _ := p.Attributes.Value(attribute.Key("server.port"))
+				ep := net.JoinHostPort(host.AsString(), strconv.Itoa(int(port.AsInt64())))
+				if name, _ := p.Attributes.Value(attribute.Key("scalekit.name")); name.AsString() != "api" {
+					t.Errorf("%s: scalekit.name = %q", m.Name, name.AsString())
 				}
-				vals[ep.AsString()] = p.Value
+				vals[ep] = p.Value
 			}
 			out[m.Name] = vals
 		}
@@ -71,25 +75,25 @@ func TestMetrics(t *testing.T) {
 	want[held.Backend.Addr()]++
 	m := collect(t, reader)
 	for _, e := range eps {
-		if got := m["lb.picks"][e.Addr]; got != want[e.Addr] {
+		if got := m["scalekit.lb.picks"][e.Addr]; got != want[e.Addr] {
 			t.Errorf("lb.picks[%s] = %d, want %d", e.Addr, got, want[e.Addr])
 		}
 	}
-	if got := m["lb.ejections"]; got[bad] != 1 || got[eps[1].Addr] != 0 {
+	if got := m["scalekit.lb.ejections"]; got[bad] != 1 || got[eps[1].Addr] != 0 {
 		t.Errorf("lb.ejections = %v", got)
 	}
-	if got := m["lb.inflight"]; got[held.Backend.Addr()] != 1 || got[bad] != 0 {
+	if got := m["scalekit.lb.inflight"]; got[held.Backend.Addr()] != 1 || got[bad] != 0 {
 		t.Errorf("lb.inflight = %v", got)
 	}
-	if got := m["lb.breaker.state"]; got[bad] != int64(gobreaker.StateOpen) || got[eps[2].Addr] != int64(gobreaker.StateClosed) {
+	if got := m["scalekit.lb.breaker.state"]; got[bad] != int64(gobreaker.StateOpen) || got[eps[2].Addr] != int64(gobreaker.StateClosed) {
 		t.Errorf("lb.breaker.state = %v", got)
 	}
-	if got := m["lb.endpoint.up"]; got[bad] != 0 || got[eps[1].Addr] != 1 {
+	if got := m["scalekit.lb.endpoint.up"]; got[bad] != 0 || got[eps[1].Addr] != 1 {
 		t.Errorf("lb.endpoint.up = %v", got)
 	}
 	held.Done(lb.DoneInfo{})
 	_ = b.Close()
-	if m := collect(t, reader); len(m["lb.picks"]) != 0 {
-		t.Errorf("metrics still reported after Close: %v", m["lb.picks"])
+	if m := collect(t, reader); len(m["scalekit.lb.picks"]) != 0 {
+		t.Errorf("metrics still reported after Close: %v", m["scalekit.lb.picks"])
 	}
 }

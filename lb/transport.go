@@ -5,9 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scalekit-go/scalekit/internal/otelx"
 )
 
 // Transport is an http.RoundTripper "smart client": every request goes to
@@ -55,10 +62,16 @@ type Transport struct {
 	// FailureStatus reports whether a status counts as a failure of the
 	// endpoint for outlier detection and breakers (default ≥ 500).
 	FailureStatus func(status int) bool
+	// TracerProvider receives an lb.RoundTrip client span per request
+	// (scalekit.name is the Balancer's Name; an event per attempt names
+	// the endpoint). Default the global provider.
+	TracerProvider trace.TracerProvider
 
-	seen     atomic.Uint64 // Balancer.removals when idle connections were last closed
-	baseOnce sync.Once
-	own      http.RoundTripper
+	seen       atomic.Uint64 // Balancer.removals when idle connections were last closed
+	baseOnce   sync.Once
+	own        http.RoundTripper
+	tracerOnce sync.Once
+	tracer     trace.Tracer
 }
 
 func (t *Transport) base() http.RoundTripper {
@@ -92,6 +105,45 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("lb: Transport without a Balancer")
 	}
+	t.tracerOnce.Do(func() { t.tracer = otelx.Tracer(t.TracerProvider, "lb") })
+	ctx, span := t.tracer.Start(req.Context(), "lb.RoundTrip", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(otelx.Name(t.Balancer.opts.Name, "lb"), attribute.String("http.request.method", req.Method)))
+	if !span.IsRecording() {
+		span.End()
+		return t.roundTrip(req, nil)
+	}
+	resp, err := t.roundTrip(req.WithContext(ctx), span)
+	if resp != nil {
+		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	}
+	otelx.End(span, err)
+	return resp, err
+}
+
+// attemptEvent records one attempt on the span (nil when not recording).
+func attemptEvent(span trace.Span, attempt int, be *Backend, status int, err error) {
+	if span == nil {
+		return
+	}
+	attrs := []attribute.KeyValue{attribute.Int("scalekit.lb.attempt", attempt)}
+	if host, port, e := net.SplitHostPort(be.Addr()); e == nil {
+		p, _ := strconv.Atoi(port)
+		attrs = append(attrs, attribute.String("server.address", host), attribute.Int("server.port", p))
+	} else {
+		attrs = append(attrs, attribute.String("server.address", be.Addr()))
+	}
+	if status != 0 {
+		attrs = append(attrs, attribute.Int("http.response.status_code", status))
+	}
+	if err != nil {
+		attrs = append(attrs, attribute.String("error.type", fmt.Sprintf("%T", err)))
+	}
+	span.AddEvent("attempt", trace.WithAttributes(attrs...))
+}
+
+// roundTrip is RoundTrip's body; span (nil when not recording) receives an
+// event per attempt.
+func (t *Transport) roundTrip(req *http.Request, span trace.Span) (*http.Response, error) {
 	base := t.base()
 	t.dropIdle(base)
 	attempts := t.MaxAttempts
@@ -127,6 +179,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := base.RoundTrip(out)
 		last := attempt >= attempts
 		if err != nil {
+			attemptEvent(span, attempt, r.Backend, 0, err)
 			r.Done(DoneInfo{Err: err})
 			if req.Context().Err() != nil || last {
 				return nil, err
@@ -135,6 +188,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			info.Avoid = append(info.Avoid, r.Backend)
 			continue
 		}
+		attemptEvent(span, attempt, r.Backend, resp.StatusCode, nil)
 		var ferr error
 		if t.isFailure(resp.StatusCode) {
 			ferr = &StatusError{resp.StatusCode}

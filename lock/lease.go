@@ -202,7 +202,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	case err == nil:
 		l.finish(ErrReleased)
 	case errors.Is(err, driver.ErrNotHeld):
-		l.lk.lost.Add(context.Background(), 1)
+		l.lk.lost.Add(context.Background(), 1, l.lk.nameOpt)
 		l.finish(fmt.Errorf("%w: %q: not held at release: %w", ErrLeaseLost, l.key, err))
 		err = fmt.Errorf("lock: release %q: %w", l.key, err)
 	default:
@@ -226,7 +226,7 @@ func (l *Lease) lose(err error) {
 	}
 	l.err = err
 	l.mu.Unlock()
-	l.lk.lost.Add(context.Background(), 1)
+	l.lk.lost.Add(context.Background(), 1, l.lk.nameOpt)
 	close(l.done)
 }
 

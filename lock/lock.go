@@ -44,13 +44,12 @@ type Locker struct {
 	acquire metric.Int64Counter
 	lost    metric.Int64Counter
 	waited  metric.Float64Histogram
+	// name is the scalekit.name attribute; nameOpt and the res* options
+	// are the metric attribute sets built once in New.
+	name                             attribute.KeyValue
+	nameOpt                          metric.MeasurementOption
+	resAcquired, resLocked, resError metric.MeasurementOption
 }
-
-var (
-	resAcquired = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "acquired")))
-	resLocked   = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "locked")))
-	resError    = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "error")))
-)
 
 // New returns a Locker over d. It does no I/O. Options are validated here:
 // a TTL below MinTTL (or the backend's minimum) or a renewal period not
@@ -98,12 +97,18 @@ func New(d driver.Locker, opts *Options) (*Locker, error) {
 	_, lk.local = d.(driver.Local)
 	lk.tracer = otelx.Tracer(o.TracerProvider, "lock")
 	m := otelx.Meter(o.MeterProvider, "lock")
-	lk.acquire = otelx.Must(m.Int64Counter("scalekit.lock.acquires",
+	lk.acquire = otelx.Must(m.Int64Counter("scalekit.lock.acquires", metric.WithUnit("{attempt}"),
 		metric.WithDescription("Acquisition attempts that returned, by result (acquired, locked, error)")))
-	lk.lost = otelx.Must(m.Int64Counter("scalekit.lock.leases_lost",
+	lk.lost = otelx.Must(m.Int64Counter("scalekit.lock.leases_lost", metric.WithUnit("{lease}"),
 		metric.WithDescription("Leases lost before their holder released them")))
 	lk.waited = otelx.Must(m.Float64Histogram("scalekit.lock.wait",
 		metric.WithUnit("s"), metric.WithDescription("Time Acquire waited for a held key")))
+	lk.name = otelx.Name(o.Name, "lock")
+	lk.nameOpt = metric.WithAttributeSet(attribute.NewSet(lk.name))
+	res := func(r string) metric.MeasurementOption {
+		return metric.WithAttributeSet(attribute.NewSet(lk.name, attribute.String("scalekit.lock.result", r)))
+	}
+	lk.resAcquired, lk.resLocked, lk.resError = res("acquired"), res("locked"), res("error")
 	return lk, nil
 }
 
@@ -140,7 +145,7 @@ func (lk *Locker) Acquire(ctx context.Context, key string, opts *AcquireOptions)
 	ctx, span := lk.start(ctx, "lock.Acquire", key)
 	start := lk.clk.Now()
 	l, err := lk.acquireWait(ctx, key, s)
-	lk.waited.Record(context.Background(), lk.clk.Since(start).Seconds())
+	lk.waited.Record(context.Background(), lk.clk.Since(start).Seconds(), lk.nameOpt)
 	end(span, err)
 	return l, err
 }
@@ -168,11 +173,11 @@ func (lk *Locker) acquireWait(ctx context.Context, key string, s settings) (*Lea
 			err = lk.d.Renew(ctx, key, owner, s.ttl)
 		}
 		if err != nil {
-			lk.acquire.Add(context.Background(), 1, resError)
+			lk.acquire.Add(context.Background(), 1, lk.resError)
 			lk.abandon(ctx, key, owner, s.ttl)
 			return nil, opErr(ctx, "acquire", key, err)
 		}
-		lk.acquire.Add(context.Background(), 1, resAcquired)
+		lk.acquire.Add(context.Background(), 1, lk.resAcquired)
 		return lk.newLease(key, owner, tok, start, s), nil
 	}
 	bo := backoff.New(backoff.Policy{Initial: lk.opts.PollInitial, Max: lk.opts.PollMax}, lk.clk)
@@ -221,13 +226,13 @@ func (lk *Locker) try(ctx context.Context, key, owner string, s settings) (*Leas
 	tok, err := lk.d.TryAcquire(ctx, driver.Request{Key: key, Owner: owner, TTL: s.ttl, Meta: s.meta})
 	switch {
 	case err == nil:
-		lk.acquire.Add(context.Background(), 1, resAcquired)
+		lk.acquire.Add(context.Background(), 1, lk.resAcquired)
 		return lk.newLease(key, owner, tok, start, s), nil
 	case errors.Is(err, driver.ErrLocked):
-		lk.acquire.Add(context.Background(), 1, resLocked)
+		lk.acquire.Add(context.Background(), 1, lk.resLocked)
 		return nil, fmt.Errorf("lock: acquire %q: %w", key, err)
 	default:
-		lk.acquire.Add(context.Background(), 1, resError)
+		lk.acquire.Add(context.Background(), 1, lk.resError)
 		return nil, opErr(ctx, "acquire", key, err)
 	}
 }
@@ -290,7 +295,7 @@ func (lk *Locker) start(ctx context.Context, name, key string) (context.Context,
 	if lk.local {
 		return ctx, nil
 	}
-	return otelx.Start(ctx, lk.tracer, name, attribute.String("lock.key", key))
+	return otelx.Start(ctx, lk.tracer, name, lk.name, attribute.String("lock.key", key))
 }
 
 // end ends span (if any) with err.

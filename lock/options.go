@@ -71,6 +71,9 @@ type Options struct {
 	Meta string
 	// Clock is the time source for renewal and validity (default real).
 	Clock clock.Clock
+	// Name is the scalekit.name attribute of the Locker's metrics and
+	// spans, so two Lockers in one service never merge. Default "lock".
+	Name string
 	// TracerProvider and MeterProvider default to the global providers.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider

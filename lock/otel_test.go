@@ -55,7 +55,7 @@ func TestMetricsAndSpans(t *testing.T) {
 			case metricdata.Sum[int64]:
 				for _, dp := range d.DataPoints {
 					name := m.Name
-					if v, ok := dp.Attributes.Value(attribute.Key("result")); ok {
+					if v, ok := dp.Attributes.Value(attribute.Key("scalekit.lock.result")); ok {
 						name += "{" + v.AsString() + "}"
 					}
 					got[name] += dp.Value

@@ -63,8 +63,10 @@ type Options struct {
 	Clock clock.Clock
 	// MeterProvider receives the decisions counter. Default the global one.
 	MeterProvider metric.MeterProvider
-	// Name is recorded as the "limiter" attribute of metrics. Default the
-	// algorithm's name.
+	// Name is recorded as the scalekit.name attribute of metrics and
+	// spans, so two limiters in one service never merge. Default
+	// "ratelimit"; the algorithm is the scalekit.ratelimit.algorithm
+	// attribute.
 	Name string
 }
 
@@ -106,25 +108,24 @@ func New(d driver.Limiter, opts *Options) (*Limiter, error) {
 	if o.FailRetryAfter <= 0 {
 		o.FailRetryAfter = time.Second
 	}
-	if o.Name == "" {
-		o.Name = lim.Algorithm.String()
-	}
 	meter := otelx.Meter(o.MeterProvider, "ratelimit")
 	l := &Limiter{
 		d: d, lim: lim, clk: clock.Or(o.Clock), policy: o.Failure,
 		fallback: o.Fallback, failWait: o.FailRetryAfter,
 		decisions: otelx.Must(meter.Int64Counter("scalekit.ratelimit.decisions",
-			metric.WithDescription("Rate-limit decisions, by outcome."))),
+			metric.WithUnit("{decision}"), metric.WithDescription("Rate-limit decisions, by outcome."))),
 		failures: otelx.Must(meter.Int64Counter("scalekit.ratelimit.backend_failures",
-			metric.WithDescription("Backend failures, by the policy applied."))),
+			metric.WithUnit("{failure}"), metric.WithDescription("Backend failures, by the policy applied."))),
 	}
-	name := attribute.String("limiter", o.Name)
+	name := otelx.Name(o.Name, "ratelimit")
+	alg := attribute.String("scalekit.ratelimit.algorithm", lim.Algorithm.String())
 	opt := func(k, v string) []metric.AddOption {
-		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(name, attribute.String(k, v)))}
+		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(name, alg, attribute.String(k, v)))}
 	}
-	l.allowedOpt, l.deniedOpt = opt("decision", "allowed"), opt("decision", "denied")
-	l.failOpenOpt, l.failCloseOpt = opt("policy", "open"), opt("policy", "closed")
-	l.fallbackOpt, l.errorOpt = opt("policy", "fallback"), opt("policy", "error")
+	const dec, pol = "scalekit.ratelimit.decision", "scalekit.ratelimit.policy"
+	l.allowedOpt, l.deniedOpt = opt(dec, "allowed"), opt(dec, "denied")
+	l.failOpenOpt, l.failCloseOpt = opt(pol, "open"), opt(pol, "closed")
+	l.fallbackOpt, l.errorOpt = opt(pol, "fallback"), opt(pol, "error")
 	return l, nil
 }
 

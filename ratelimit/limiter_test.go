@@ -118,8 +118,8 @@ func TestMetrics(t *testing.T) {
 				continue
 			}
 			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				dec, _ := dp.Attributes.Value(attribute.Key("decision"))
-				name, _ := dp.Attributes.Value(attribute.Key("limiter"))
+				dec, _ := dp.Attributes.Value(attribute.Key("scalekit.ratelimit.decision"))
+				name, _ := dp.Attributes.Value(attribute.Key("scalekit.name"))
 				got[name.AsString()+"/"+dec.AsString()] = dp.Value
 			}
 		}

@@ -53,3 +53,24 @@ func Must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// NameKey is the attribute every instrument that a service may create twice
+// carries: the instance's Options.Name, defaulting to the package name.
+const NameKey = attribute.Key("scalekit.name")
+
+// Name returns the scalekit.name attribute for name, or for def when name
+// is empty.
+func Name(name, def string) attribute.KeyValue {
+	if name == "" {
+		name = def
+	}
+	return NameKey.String(name)
+}
+
+// MeterProviderOr returns mp, or the global meter provider when mp is nil.
+func MeterProviderOr(mp metric.MeterProvider) metric.MeterProvider {
+	if mp == nil {
+		return otel.GetMeterProvider()
+	}
+	return mp
+}

@@ -7,8 +7,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/internal/otelx"
 	"github.com/scalekit-go/scalekit/ratelimit"
 	"github.com/scalekit-go/scalekit/ratelimit/driver"
 )
@@ -32,6 +35,13 @@ type Options struct {
 	// slower than real time (a fake clock in tests) needs a slack longer
 	// than the test, or state would expire early. Default 0.
 	ExpirySlack time.Duration
+	// TracerProvider receives a ratelimit.Allow client span per decision
+	// (default the global provider).
+	TracerProvider trace.TracerProvider
+	// Name is the scalekit.name attribute of the spans (default
+	// "ratelimit"). New uses it for the Limiter's metrics too when
+	// Limiter.Name is empty.
+	Name string
 	// Limiter configures the ratelimit.Limiter that New wraps around the
 	// driver (failure policy, fallback, metrics).
 	Limiter *ratelimit.Options
@@ -50,6 +60,8 @@ type Driver struct {
 	prefix string
 	clk    clock.Clock
 	args   [5]any // rate, period µs, burst, emission interval µs, slack ms (boxed once)
+	tracer trace.Tracer
+	attrs  trace.SpanStartEventOption
 }
 
 // maxMicros bounds the products the scripts form, in µs, so that Lua's
@@ -86,6 +98,9 @@ func NewDriver(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Drive
 		c: c, lim: lim, prefix: o.Prefix, clk: o.Clock,
 		script: scriptFor(lim.Algorithm),
 		args:   [5]any{int64(lim.Rate), period, int64(lim.Burst), t, max(0, o.ExpirySlack.Milliseconds())},
+		tracer: otelx.Tracer(o.TracerProvider, "ratelimit/redisrate"),
+		attrs: trace.WithAttributes(otelx.Name(o.Name, "ratelimit"), attribute.String("db.system.name", "redis"),
+			attribute.String("scalekit.ratelimit.algorithm", lim.Algorithm.String())),
 	}
 	return d, nil
 }
@@ -99,6 +114,9 @@ func New(c redis.UniversalClient, lim driver.Limit, opts *Options) (*ratelimit.L
 	var lo ratelimit.Options
 	if opts != nil && opts.Limiter != nil {
 		lo = *opts.Limiter
+	}
+	if lo.Name == "" && opts != nil {
+		lo.Name = opts.Name
 	}
 	if lo.Clock == nil && d.clk != nil {
 		lo.Clock = d.clk
@@ -138,6 +156,16 @@ func (d *Driver) Key(key string) string { return d.prefix + key }
 // one EVAL the first time a server has not seen the script). It returns
 // go-redis's error unchanged when Redis cannot decide.
 func (d *Driver) Allow(ctx context.Context, key string, n int) (driver.Decision, error) {
+	ctx, span := d.tracer.Start(ctx, "ratelimit.Allow", trace.WithSpanKind(trace.SpanKindClient), d.attrs)
+	dec, err := d.allow(ctx, key, n)
+	if span.IsRecording() && err == nil {
+		span.SetAttributes(attribute.Bool("scalekit.ratelimit.allowed", dec.Allowed))
+	}
+	otelx.End(span, err)
+	return dec, err
+}
+
+func (d *Driver) allow(ctx context.Context, key string, n int) (driver.Decision, error) {
 	now := int64(-1)
 	if d.clk != nil {
 		now = d.clk.Now().UnixMicro()
