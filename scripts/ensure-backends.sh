@@ -13,13 +13,15 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 have_pg || missing+=(postgresql)
+# Headless browser for examples/shortener's browser test.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # PostgreSQL refuses to run as root; the tests run it as the postgres user.
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   case " ${missing[*]-} " in *" postgresql "*) ;; *) missing+=(postgresql) ;; esac
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "backends: redis-server, etcd and postgres are installed"
+  echo "backends: redis-server, etcd, postgres and chromium are installed"
   exit 0
 fi
 

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scalekit-go/scalekit/cache/driver"
+	"github.com/scalekit-go/scalekit/cache/memorycache"
+	"github.com/scalekit-go/scalekit/cache/rediscache"
+	lockdriver "github.com/scalekit-go/scalekit/lock/driver"
+	"github.com/scalekit-go/scalekit/lock/memlock"
+	"github.com/scalekit-go/scalekit/lock/pglock"
+	"github.com/scalekit-go/scalekit/lock/redislock"
+	"github.com/scalekit-go/scalekit/ratelimit"
+	rldriver "github.com/scalekit-go/scalekit/ratelimit/driver"
+	"github.com/scalekit-go/scalekit/ratelimit/memrate"
+	"github.com/scalekit-go/scalekit/ratelimit/redisrate"
+)
+
+// config is everything a run needs; main fills it from flags, tests
+// directly.
+type config struct {
+	Addr        string
+	RedisURL    string
+	PostgresDSN string
+	Nodes       int
+	Shards      int // link shards (default 4)
+	// Permanent makes every redirect a 301 (default 302, per link 301).
+	Permanent bool
+	// PermanentMaxAge is the max-age of 301 answers (default 1h).
+	PermanentMaxAge time.Duration
+	// Anonymous allows POST /api/v1/links without an API key.
+	Anonymous bool
+	// APIKeys are accepted in X-API-Key (or Authorization: Bearer).
+	APIKeys []string
+	// KeyRate and ClientRate are requests per second on /api/ per API key
+	// and per anonymous client IP (burst twice that).
+	KeyRate, ClientRate int
+	// L1TTL bounds how long a node serves a link from its in-process cache
+	// after a lost invalidation (default 5s).
+	L1TTL time.Duration
+	// Visibility is the click queue's redelivery timeout (default 5s).
+	Visibility time.Duration
+	// Prefix namespaces Redis keys and PostgreSQL tables (tests).
+	Prefix string
+	// Crash, when set, is the consumer's fault hook (tests).
+	Crash func(half int) bool
+	// NoConsumer starts no analytics consumer (tests start their own).
+	NoConsumer bool
+	Logger     *slog.Logger
+}
+
+func (c *config) defaults() {
+	if c.Nodes <= 0 {
+		c.Nodes = 1
+	}
+	if c.Shards <= 0 {
+		c.Shards = 4
+	}
+	if c.PermanentMaxAge <= 0 {
+		c.PermanentMaxAge = time.Hour
+	}
+	if c.KeyRate <= 0 {
+		c.KeyRate = 100
+	}
+	if c.ClientRate <= 0 {
+		c.ClientRate = 20
+	}
+	if c.L1TTL <= 0 {
+		c.L1TTL = 5 * time.Second
+	}
+	if c.Visibility <= 0 {
+		c.Visibility = 5 * time.Second
+	}
+	if c.Prefix == "" {
+		c.Prefix = "shortener"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// mode names the engines in use, for logs and the debug page.
+func (c *config) mode() string {
+	var parts []string
+	if c.RedisURL != "" {
+		parts = append(parts, "redis")
+	}
+	if c.PostgresDSN != "" {
+		parts = append(parts, "postgres")
+	}
+	if len(parts) == 0 {
+		return "memory"
+	}
+	return strings.Join(parts, "+")
+}
+
+// backends are the engines and stores every node of this process shares.
+// With -redis and -postgres they are real engines, so nodes in separate
+// processes would share them the same way.
+type backends struct {
+	cfg    config
+	rdb    *redis.Client
+	pool   *pgxpool.Pool
+	shards *shardedStore
+	store  *countingStore
+	stats  StatsStore
+	queue  ClickQueue
+	l2     driver.Store // cache L2 and broadcast bus
+	idem   driver.Store // Idempotency-Key records
+	locker lockdriver.Locker
+	limit  *apiLimiter
+	// lbState reports the proxy's view of the nodes (set with -nodes > 1).
+	lbState func() []lbEndpoint
+}
+
+func openBackends(ctx context.Context, cfg config) (_ *backends, err error) {
+	b := &backends{cfg: cfg}
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+	if cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("-redis: %w", err)
+		}
+		b.rdb = redis.NewClient(opt)
+		if err := b.rdb.Ping(ctx).Err(); err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+	}
+	if cfg.PostgresDSN != "" {
+		b.pool, err = pgxpool.New(ctx, cfg.PostgresDSN)
+		if err != nil {
+			return nil, fmt.Errorf("-postgres: %w", err)
+		}
+		if err := b.pool.Ping(ctx); err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+	}
+
+	// Links: N shards, routed by code.
+	shards := make([]LinkStore, cfg.Shards)
+	for i := range shards {
+		if b.pool != nil {
+			s, err := openPGStore(ctx, b.pool, fmt.Sprintf("%s_links_%d", sqlIdent(cfg.Prefix), i))
+			if err != nil {
+				return nil, err
+			}
+			shards[i] = s
+		} else {
+			shards[i] = newMemStore()
+		}
+	}
+	b.shards = newShardedStore(shards)
+	b.store = &countingStore{LinkStore: b.shards}
+
+	// Clicks: a queue (Redis stream or memory) into a stats store.
+	if b.pool != nil {
+		if b.stats, err = openPGStats(ctx, b.pool); err != nil {
+			return nil, err
+		}
+	} else {
+		b.stats = newMemStats()
+	}
+	if b.rdb != nil {
+		if b.queue, err = openRedisQueue(ctx, b.rdb, cfg.Prefix+":clicks", "consumer", cfg.Visibility); err != nil {
+			return nil, err
+		}
+	} else {
+		b.queue = newMemQueue(cfg.Visibility)
+	}
+
+	// Cache L2, idempotency records, locks, limiters.
+	var keyLim, ipLim *ratelimit.Limiter
+	keyLimit := ratelimit.Limit{Algorithm: rldriver.GCRA, Rate: cfg.KeyRate, Period: time.Second, Burst: 2 * cfg.KeyRate}
+	ipLimit := ratelimit.Limit{Algorithm: rldriver.GCRA, Rate: cfg.ClientRate, Period: time.Second, Burst: 2 * cfg.ClientRate}
+	if b.rdb != nil {
+		rs, err := rediscache.New(b.rdb, &rediscache.Options{Channel: cfg.Prefix + ":invalidate"})
+		if err != nil {
+			return nil, err
+		}
+		b.l2, b.idem = rs, rs
+		b.locker = redislock.New(b.rdb, nil)
+		if keyLim, err = redisrate.New(b.rdb, keyLimit, &redisrate.Options{Prefix: cfg.Prefix + ":rl:key:"}); err != nil {
+			return nil, err
+		}
+		if ipLim, err = redisrate.New(b.rdb, ipLimit, &redisrate.Options{Prefix: cfg.Prefix + ":rl:ip:"}); err != nil {
+			return nil, err
+		}
+	} else {
+		bus := memorycache.NewBus()
+		if b.l2, err = memorycache.NewBytes(&memorycache.BytesOptions{MaxEntries: 1 << 20, Bus: bus}); err != nil {
+			return nil, err
+		}
+		if b.idem, err = memorycache.NewBytes(&memorycache.BytesOptions{MaxEntries: 1 << 16}); err != nil {
+			return nil, err
+		}
+		if b.pool != nil {
+			if b.locker, err = pglock.Open(ctx, b.pool, nil); err != nil {
+				return nil, err
+			}
+		} else {
+			b.locker = memlock.New(nil)
+		}
+		if keyLim, err = memrate.New(keyLimit, nil); err != nil {
+			return nil, err
+		}
+		if ipLim, err = memrate.New(ipLimit, nil); err != nil {
+			return nil, err
+		}
+	}
+	b.limit = &apiLimiter{key: keyLim, ip: ipLim}
+	return b, nil
+}
+
+// Close releases the engines.
+func (b *backends) Close() {
+	if b.queue != nil {
+		_ = b.queue.Close()
+	}
+	if b.stats != nil {
+		_ = b.stats.Close()
+	}
+	if b.shards != nil {
+		_ = b.shards.Close()
+	}
+	if c, ok := b.l2.(interface{ Close() error }); ok {
+		_ = c.Close()
+	}
+	if b.pool != nil {
+		b.pool.Close()
+	}
+	if b.rdb != nil {
+		_ = b.rdb.Close()
+	}
+}
+
+// apiLimiter sends "key:…" buckets to the per-API-key limiter and the rest
+// (anonymous clients, by IP) to the per-client one, and counts refusals.
+type apiLimiter struct {
+	key, ip           *ratelimit.Limiter
+	allowed, rejected counter
+	keyRej, clientRej counter
+}
+
+func (a *apiLimiter) Allow(ctx context.Context, key string, n int) (ratelimit.Decision, error) {
+	l, isKey := a.ip, false
+	if strings.HasPrefix(key, "key:") {
+		l, isKey = a.key, true
+	}
+	d, err := l.Allow(ctx, key, n)
+	switch {
+	case err != nil:
+	case d.Allowed:
+		a.allowed.Add(1)
+	default:
+		a.rejected.Add(1)
+		if isKey {
+			a.keyRej.Add(1)
+		} else {
+			a.clientRej.Add(1)
+		}
+	}
+	return d, err
+}
+
+// sqlIdent keeps the letters, digits and underscores of s (lower case), so
+// a prefix can name tables.
+func sqlIdent(s string) string {
+	var b strings.Builder
+	for _, c := range strings.ToLower(s) {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' {
+			b.WriteRune(c)
+		}
+	}
+	if b.Len() == 0 || b.String()[0] >= '0' && b.String()[0] <= '9' {
+		return "t" + b.String()
+	}
+	return b.String()
+}
