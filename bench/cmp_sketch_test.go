@@ -4,8 +4,8 @@ import (
 	"strconv"
 	"testing"
 
-	bbloom "github.com/bits-and-blooms/bloom/v3"
 	axhll "github.com/axiomhq/hyperloglog"
+	bbloom "github.com/bits-and-blooms/bloom/v3"
 
 	"github.com/scalekit-go/scalekit/sketch"
 )
