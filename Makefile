@@ -2,7 +2,10 @@
 #
 #   make test        install missing engines (as root), then vet, staticcheck
 #                    and go test -race on every module, with real engines
-#   make bench       run the benchmarks of every module (not part of test)
+#   make bench       side-by-side suite against peers, 5 interleaved rounds:
+#                    writes docs/bench/{results.md,ratios.svg,raw.txt}
+#   make bench-short the same in a few minutes (3 rounds, 200ms each)
+#   make bench-all   every testing.B benchmark of every module
 #   make fuzz        run each fuzz target for FUZZTIME (default 10s)
 
 SHELL := /bin/bash
@@ -17,7 +20,7 @@ export SCALEKIT_REQUIRE_BACKENDS = 1
 # root; make treats every module on its own, as before.
 export GOWORK = off
 
-.PHONY: test backends vet staticcheck gotest bench fuzz fmt
+.PHONY: test backends vet staticcheck gotest bench bench-short bench-all fuzz fmt
 
 test: backends vet staticcheck gotest
 
@@ -33,7 +36,13 @@ staticcheck:
 gotest:
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
 
-bench:
+bench: backends
+	@cd bench && $(GO) run ./cmd/benchreport -rounds 5 -benchtime 1s -out ../docs/bench
+
+bench-short: backends
+	@cd bench && $(GO) run ./cmd/benchreport -rounds 3 -benchtime 200ms -out ../docs/bench
+
+bench-all:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run='^$$' -bench=. -benchmem ./...); done
 
 fuzz:

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+const sampleOut = `goos: linux
+BenchmarkCmpX/scalekit-2   	1000	  50.0 ns/op	   0 B/op	   0 allocs/op
+BenchmarkCmpX/peer-2       	1000	 100.0 ns/op	  16 B/op	   1 allocs/op
+BenchmarkCmpY/scalekit-2   	1000	 300.0 ns/op	  99.5 hit%
+BenchmarkCmpY/peer-2       	1000	 100.0 ns/op	  90.0 hit%
+BenchmarkAlone-2           	1000	  10.0 ns/op
+`
+
+func TestCompareRatiosPerRound(t *testing.T) {
+	var s []sample
+	s = append(s, parse(strings.NewReader(sampleOut), 0)...)
+	s = append(s, parse(strings.NewReader(strings.ReplaceAll(sampleOut, " 50.0 ns/op", " 80.0 ns/op")), 1)...)
+	cmps := compare(s)
+	if len(cmps) != 2 {
+		t.Fatalf("got %d comparisons, want 2", len(cmps))
+	}
+	x := cmps[0]
+	if x.Base != "scalekit" || len(x.Peers) != 1 || x.Peers[0] != "peer" {
+		t.Fatalf("base %q peers %v", x.Base, x.Peers)
+	}
+	r := summarize(x.Ratios["peer"])
+	if r.Min != 0.5 || r.Max != 0.8 || r.Median != 0.65 {
+		t.Fatalf("ratio stats %+v, want median 0.65 in [0.5, 0.8]", r)
+	}
+	var md bytes.Buffer
+	markdown(&md, cmps, 2)
+	if !strings.Contains(md.String(), "| CmpY | scalekit | peer | 300 | 100 | 3.00× [3.00–3.00]") ||
+		!strings.Contains(md.String(), "**slower**") {
+		t.Fatalf("markdown:\n%s", md.String())
+	}
+	if !strings.Contains(md.String(), "| CmpY | scalekit | hit% | 99.5") {
+		t.Fatalf("custom metric missing:\n%s", md.String())
+	}
+	var sv bytes.Buffer
+	svg(&sv, "t", cmps)
+	if !strings.HasPrefix(sv.String(), "<svg") || strings.Count(sv.String(), "<rect") != 3 {
+		t.Fatalf("svg: %s", sv.String())
+	}
+}
+
+func TestTrimProcs(t *testing.T) {
+	for in, want := range map[string]string{"BenchmarkA/b-2": "BenchmarkA/b", "BenchmarkA/x-y": "BenchmarkA/x-y", "BenchmarkA": "BenchmarkA"} {
+		if got := trimProcs(in); got != want {
+			t.Errorf("trimProcs(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
