@@ -39,7 +39,12 @@ func dieAt(point string) {
 	}
 }
 
-type transfer struct{ Amount int }
+// transfer moves Amount from account "a"+Acct to "b"+Acct, with a fee of
+// one to "c"+Acct.
+type transfer struct {
+	Amount int
+	Acct   string
+}
 
 // setupBank creates accounts a=100, b=0, c=0 (money is conserved when
 // their sum stays 100).
@@ -88,23 +93,23 @@ func transferSteps(b *pgsaga.Barrier, p *pgxpool.Pool, fail bool, hook func(stri
 		}
 	}
 	return []saga.Step[transfer]{
-		mk("debit", func(ctx context.Context, tx pgx.Tx, d transfer) error { return add(ctx, tx, "a", -d.Amount) },
-			func(ctx context.Context, tx pgx.Tx, d transfer) error { return add(ctx, tx, "a", d.Amount) }),
-		mk("credit", func(ctx context.Context, tx pgx.Tx, d transfer) error { return add(ctx, tx, "b", d.Amount) },
-			func(ctx context.Context, tx pgx.Tx, d transfer) error { return add(ctx, tx, "b", -d.Amount) }),
+		mk("debit", func(ctx context.Context, tx pgx.Tx, d transfer) error { return add(ctx, tx, "a"+d.Acct, -d.Amount) },
+			func(ctx context.Context, tx pgx.Tx, d transfer) error { return add(ctx, tx, "a"+d.Acct, d.Amount) }),
+		mk("credit", func(ctx context.Context, tx pgx.Tx, d transfer) error { return add(ctx, tx, "b"+d.Acct, d.Amount) },
+			func(ctx context.Context, tx pgx.Tx, d transfer) error { return add(ctx, tx, "b"+d.Acct, -d.Amount) }),
 		mk("fee", func(ctx context.Context, tx pgx.Tx, d transfer) error {
 			if fail {
 				return saga.Permanent(errors.New("fee: account c is closed"))
 			}
-			if err := add(ctx, tx, "b", -1); err != nil {
+			if err := add(ctx, tx, "b"+d.Acct, -1); err != nil {
 				return err
 			}
-			return add(ctx, tx, "c", 1)
+			return add(ctx, tx, "c"+d.Acct, 1)
 		}, func(ctx context.Context, tx pgx.Tx, d transfer) error {
-			if err := add(ctx, tx, "c", -1); err != nil {
+			if err := add(ctx, tx, "c"+d.Acct, -1); err != nil {
 				return err
 			}
-			return add(ctx, tx, "b", 1)
+			return add(ctx, tx, "b"+d.Acct, 1)
 		}),
 	}
 }
@@ -112,11 +117,17 @@ func transferSteps(b *pgsaga.Barrier, p *pgxpool.Pool, fail bool, hook func(stri
 // sagaInstance opens an orchestrator (one "service instance") on url.
 func sagaInstance(t testing.TB, p *pgxpool.Pool, fail bool, hook func(string)) (*saga.Orchestrator, *saga.Saga[transfer]) {
 	t.Helper()
-	ctx := context.Background()
-	log, err := pgsaga.Open(ctx, p, nil)
+	log, err := pgsaga.Open(context.Background(), p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sagaInstanceOn(t, p, log, fail, hook)
+}
+
+// sagaInstanceOn is sagaInstance with the given log.
+func sagaInstanceOn(t testing.TB, p *pgxpool.Pool, log driver.Log, fail bool, hook func(string)) (*saga.Orchestrator, *saga.Saga[transfer]) {
+	t.Helper()
+	ctx := context.Background()
 	ld, err := pglock.Open(ctx, p, nil)
 	if err != nil {
 		t.Fatal(err)
