@@ -92,6 +92,10 @@ type Options struct {
 // fencing token, so an instance that lost its lease cannot overwrite the
 // new owner's progress.
 //
+// Each saga takes one lock key (LockPrefix + id). Backends that keep a
+// row per key (pglock) keep one per saga; see the package README for
+// pruning them.
+//
 // An Orchestrator is safe for concurrent use. The zero value is not
 // usable; call New.
 type Orchestrator struct {

@@ -221,8 +221,10 @@ func (c *Coordinator) resolver(name string) (Resolver, bool) {
 // It returns nil when committed; an error wrapping ErrAborted (and the
 // cause) when aborted; ErrInDoubt when the commit is decided but not
 // every participant has acknowledged it yet (Recover finishes it);
-// ErrExists for a reused txid. The participants are also registered as
-// resolvers of their names.
+// ErrExists for a reused txid. A participant whose name has no Resolver
+// yet is registered as its name's Resolver, so Commit and Abort must work
+// from the transaction id alone (as recovery needs anyway), never from
+// state captured for one transaction.
 func (c *Coordinator) Do(ctx context.Context, txid string, parts ...Participant) (err error) {
 	if txid == "" {
 		return invalid("empty transaction id")
