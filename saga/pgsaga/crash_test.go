@@ -27,7 +27,7 @@ const (
 	envURL2  = "SAGA_CRASH_URL2"
 	envDie   = "SAGA_CRASH_DIE_AT"
 	envFail  = "SAGA_CRASH_FAIL"
-	leaseTTL = 500 * time.Millisecond
+	leaseTTL = time.Second
 )
 
 // dieAt kills this process with SIGKILL if it was told to die at point:
