@@ -1,6 +1,6 @@
 module github.com/scalekit-go/scalekit/bench
 
-go 1.26.0
+go 1.25.0
 
 replace github.com/scalekit-go/scalekit => ..
 
@@ -11,10 +11,10 @@ require (
 	github.com/bwmarrin/snowflake v0.3.0
 	github.com/dgryski/go-jump v0.0.0-20170409065014-e1f439676b57
 	github.com/go-redis/redis_rate/v10 v10.0.1
-	github.com/go-redsync/redsync/v4 v4.18.1
+	github.com/go-redsync/redsync/v4 v4.17.0
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/maypok86/otter/v2 v2.4.0
-	github.com/redis/go-redis/v9 v9.23.0
+	github.com/redis/go-redis/v9 v9.23.0-beta.1
 	github.com/scalekit-go/scalekit v0.0.0-00010101000000-000000000000
 	github.com/sony/sonyflake v1.2.0
 	go.uber.org/ratelimit v0.3.1
@@ -38,6 +38,6 @@ require (
 	go.opentelemetry.io/otel/metric v1.41.0 // indirect
 	go.opentelemetry.io/otel/trace v1.41.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
-	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.34.0 // indirect
 )
