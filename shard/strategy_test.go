@@ -308,4 +308,3 @@ func TestRingWeightsAndReplicas(t *testing.T) {
 		t.Fatalf("0 replicas: %v", err)
 	}
 }
-
