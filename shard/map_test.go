@@ -159,7 +159,7 @@ func TestRouterNeverGoesBackwards(t *testing.T) {
 	}
 	done := make(chan error)
 	go func() { done <- r.Sync(ctx) }() // reads v1, then pauses
-	for { // wait until the old load is parked on the gate
+	for {                               // wait until the old load is parked on the gate
 		st.mu.Lock()
 		h := st.hold
 		st.mu.Unlock()
