@@ -3,6 +3,8 @@ package shard
 import (
 	"fmt"
 	"slices"
+
+	"github.com/scalekit-go/scalekit/shard/driver"
 )
 
 // Map is one immutable version of a two-level shard map: a key hashes to
@@ -12,7 +14,8 @@ import (
 // map with no shards. A Map is safe for concurrent use.
 type Map struct {
 	version int64
-	nodes   []string // nodes[l] is the physical node of logical shard l
+	nodes   []string // nodes[l] is the physical node of logical shard l (writes)
+	reads   []string // reads[l] serves reads of l; nil: same as nodes
 }
 
 // NewMap returns version 1 of a map with one logical shard per entry of
@@ -22,6 +25,65 @@ func NewMap(nodes []string) (*Map, error) { return newMap(1, nodes) }
 // NewMapVersion is NewMap with an explicit version ≥ 1, for drivers.
 func NewMapVersion(version int64, nodes []string) (*Map, error) {
 	return newMap(version, nodes)
+}
+
+// FromTable builds a Map from a stored table, validating it.
+func FromTable(t driver.Table) (*Map, error) {
+	m, err := newMap(t.Version, t.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	if t.ReadNodes != nil {
+		if len(t.ReadNodes) != len(t.Nodes) {
+			return nil, fmt.Errorf("shard.FromTable: %d read nodes for %d shards: %w", len(t.ReadNodes), len(t.Nodes), ErrBadArgument)
+		}
+		for l, n := range t.ReadNodes {
+			if n == "" {
+				return nil, fmt.Errorf("shard.FromTable: read node of %d: %w", l, ErrEmptyName)
+			}
+		}
+		m.reads = slices.Clone(t.ReadNodes)
+	}
+	return m, nil
+}
+
+// ToTable returns the stored form of m.
+func (m *Map) ToTable() driver.Table {
+	return driver.Table{Version: m.version, Nodes: slices.Clone(m.nodes), ReadNodes: slices.Clone(m.reads)}
+}
+
+// ReadNodeOf returns the node that serves reads of logical shard l: the
+// write node unless a move has switched reads first ("" if out of range).
+func (m *Map) ReadNodeOf(l int) string {
+	if l < 0 || l >= len(m.nodes) {
+		return ""
+	}
+	if m.reads != nil {
+		return m.reads[l]
+	}
+	return m.nodes[l]
+}
+
+// LookupRead returns the logical shard of key and the node serving its
+// reads.
+func (m *Map) LookupRead(key string) (logical int, node string) {
+	l := m.LogicalOf(key)
+	return l, m.ReadNodeOf(l)
+}
+
+// SwitchReads returns the next version with the reads of logical shard l
+// served by node, writes unchanged (the first half of a cut-over).
+func (m *Map) SwitchReads(l int, node string) (*Map, error) {
+	if l < 0 || l >= len(m.nodes) || node == "" {
+		return nil, fmt.Errorf("shard.Map.SwitchReads: shard %d node %q: %w", l, node, ErrBadArgument)
+	}
+	reads := m.reads
+	if reads == nil {
+		reads = m.nodes
+	}
+	reads = slices.Clone(reads)
+	reads[l] = node
+	return &Map{version: m.version + 1, nodes: slices.Clone(m.nodes), reads: reads}, nil
 }
 
 func newMap(version int64, nodes []string) (*Map, error) {
@@ -113,7 +175,14 @@ func (m *Map) Repoint(moves map[int]string) (*Map, error) {
 		}
 		next[l] = n
 	}
-	return &Map{version: m.version + 1, nodes: next}, nil
+	var reads []string
+	if m.reads != nil {
+		reads = slices.Clone(m.reads)
+		for l, n := range moves {
+			reads[l] = n
+		}
+	}
+	return &Map{version: m.version + 1, nodes: next, reads: reads}, nil
 }
 
 // Rebalance returns the next version spread evenly over nodes while moving

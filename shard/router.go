@@ -81,6 +81,17 @@ func (r *Router) Lookup(key string) (logical int, node string, err error) {
 	return l, n, nil
 }
 
+// LookupRead is Lookup for reads: during a move whose reads were switched
+// first, the read node differs from the write node.
+func (r *Router) LookupRead(key string) (logical int, node string, err error) {
+	m := r.cur.Load()
+	if m == nil {
+		return 0, "", fmt.Errorf("shard.Router.LookupRead: map %q not loaded: %w", r.name, ErrNoShard)
+	}
+	l, n := m.LookupRead(key)
+	return l, n, nil
+}
+
 // install swaps in m if it is newer than the current snapshot.
 func (r *Router) install(m *Map) bool {
 	for {
@@ -108,7 +119,7 @@ func (r *Router) Sync(ctx context.Context) error {
 	if t.Version == 0 {
 		return nil
 	}
-	m, err := newMap(t.Version, t.Nodes)
+	m, err := FromTable(t)
 	if err != nil {
 		return fmt.Errorf("shard.Router.Sync %q: stored map: %w", r.name, err)
 	}
@@ -125,7 +136,7 @@ func (r *Router) Publish(ctx context.Context, m *Map) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	err := r.store.CompareAndSwap(ctx, r.name, m.version-1, driver.Table{Version: m.version, Nodes: m.Table()})
+	err := r.store.CompareAndSwap(ctx, r.name, m.version-1, m.ToTable())
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -14,10 +14,12 @@ import (
 var ErrConflict = errors.New("driver: version conflict")
 
 // Table is one version of a two-level shard map: Nodes[l] is the physical
-// node of logical shard l.
+// node that takes the writes of logical shard l, and ReadNodes[l] the one
+// that serves its reads (nil ReadNodes: the same as Nodes).
 type Table struct {
-	Version int64
-	Nodes   []string
+	Version   int64
+	Nodes     []string
+	ReadNodes []string
 }
 
 // MapStore stores named, versioned tables. Implementations must be safe

@@ -43,7 +43,7 @@ func (s *Store) Load(ctx context.Context, name string) (driver.Table, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tables[name]
-	t.Nodes = slices.Clone(t.Nodes)
+	t.Nodes, t.ReadNodes = slices.Clone(t.Nodes), slices.Clone(t.ReadNodes)
 	return t, nil
 }
 
@@ -57,7 +57,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, name string, old int64, t dr
 	if s.tables[name].Version != old {
 		return driver.ErrConflict
 	}
-	t.Nodes = slices.Clone(t.Nodes)
+	t.Nodes, t.ReadNodes = slices.Clone(t.Nodes), slices.Clone(t.ReadNodes)
 	s.tables[name] = t
 	for ch := range s.watchers[name] {
 		select {

@@ -62,8 +62,10 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Driver, erro
 CREATE TABLE IF NOT EXISTS `+d.maps+` (
 	name    text PRIMARY KEY,
 	version bigint NOT NULL,
-	nodes   text[] NOT NULL
+	nodes   text[] NOT NULL,
+	read_nodes text[]
 );
+ALTER TABLE `+d.maps+` ADD COLUMN IF NOT EXISTS read_nodes text[];
 CREATE TABLE IF NOT EXISTS `+d.dir+` (
 	name    text NOT NULL,
 	key     text NOT NULL,
@@ -85,7 +87,7 @@ CREATE TABLE IF NOT EXISTS `+d.dir+` (
 // Load implements driver.MapStore.
 func (d *Driver) Load(ctx context.Context, name string) (driver.Table, error) {
 	var t driver.Table
-	err := d.pool.QueryRow(ctx, `SELECT version, nodes FROM `+d.maps+` WHERE name = $1`, name).Scan(&t.Version, &t.Nodes)
+	err := d.pool.QueryRow(ctx, `SELECT version, nodes, read_nodes FROM `+d.maps+` WHERE name = $1`, name).Scan(&t.Version, &t.Nodes, &t.ReadNodes)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return driver.Table{}, nil
 	}
@@ -95,27 +97,32 @@ func (d *Driver) Load(ctx context.Context, name string) (driver.Table, error) {
 // CompareAndSwap implements driver.MapStore; the change and its
 // notification commit together.
 func (d *Driver) CompareAndSwap(ctx context.Context, name string, old int64, t driver.Table) error {
-	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-		var tag int64
-		if old == 0 {
-			ct, err := tx.Exec(ctx, `INSERT INTO `+d.maps+` (name, version, nodes) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`, name, t.Version, t.Nodes)
-			if err != nil {
-				return err
-			}
-			tag = ct.RowsAffected()
-		} else {
-			ct, err := tx.Exec(ctx, `UPDATE `+d.maps+` SET version = $3, nodes = $4 WHERE name = $1 AND version = $2`, name, old, t.Version, t.Nodes)
-			if err != nil {
-				return err
-			}
-			tag = ct.RowsAffected()
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return d.CompareAndSwapTx(ctx, tx, name, old, t) })
+}
+
+// CompareAndSwapTx is CompareAndSwap inside the caller's transaction on
+// the control database, so that a map change commits atomically with
+// other bookkeeping (the migration executor's state).
+func (d *Driver) CompareAndSwapTx(ctx context.Context, tx pgx.Tx, name string, old int64, t driver.Table) error {
+	var tag int64
+	if old == 0 {
+		ct, err := tx.Exec(ctx, `INSERT INTO `+d.maps+` (name, version, nodes, read_nodes) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING`, name, t.Version, t.Nodes, t.ReadNodes)
+		if err != nil {
+			return err
 		}
-		if tag != 1 {
-			return driver.ErrConflict
+		tag = ct.RowsAffected()
+	} else {
+		ct, err := tx.Exec(ctx, `UPDATE `+d.maps+` SET version = $3, nodes = $4, read_nodes = $5 WHERE name = $1 AND version = $2`, name, old, t.Version, t.Nodes, t.ReadNodes)
+		if err != nil {
+			return err
 		}
-		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, d.channel, name)
-		return err
-	})
+		tag = ct.RowsAffected()
+	}
+	if tag != 1 {
+		return driver.ErrConflict
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, d.channel, name)
+	return err
 }
 
 // Watch implements driver.MapStore with LISTEN on a connection taken out
