@@ -209,7 +209,7 @@ func (m *Migrator) checksum(ctx context.Context, q querier, unit int) (string, e
 	for _, t := range m.tables {
 		var n int64
 		var sum string
-		err := q.QueryRow(ctx, `SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)::text FROM `+
+		err := q.QueryRow(ctx, `SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text FROM `+
 			t.q+` t WHERE `+t.shard+` = $1`, unit).Scan(&n, &sum)
 		if err != nil {
 			return "", err
