@@ -1,7 +1,3 @@
-// Package pgshard is shard's PostgreSQL backend: a map store whose changes
-// reach every router through LISTEN/NOTIFY, a directory table, and (in
-// replica.go) primary/replica routing with read-your-writes through WAL
-// positions.
 package pgshard
 
 import (

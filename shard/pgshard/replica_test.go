@@ -137,7 +137,7 @@ func TestReadYourWritesOnStreamingReplica(t *testing.T) {
 		}
 		p, _, err := nodeBSet.ReadPool(r.Context(), in)
 		if err != nil || !visible(t, p, 2000) {
-			http.Error(w, "own write not visible", 409)
+			http.Error(w, "own write not visible", http.StatusConflict)
 			return
 		}
 	}))
