@@ -134,7 +134,9 @@ func JumpHash(key uint64, buckets int32) int32 {
 	for j < int64(buckets) {
 		b = j
 		key = key*2862933555777941757 + 1
-		j = int64(float64(b+1) * (float64(int64(1)<<31) / float64((key>>33)+1)))
+		// key>>33 < 2^31: convert through int64, which is one instruction
+		// (uint64 → float64 is a branchy sequence on amd64).
+		j = int64(float64(b+1) * (float64(int64(1)<<31) / float64(int64(key>>33)+1)))
 	}
 	return int32(b)
 }
