@@ -373,6 +373,8 @@ func (m *Migrator) run(ctx context.Context, mv *move, st *Stats) error {
 			}
 		case "done":
 			return nil
+		case "rollback":
+			return fmt.Errorf("a rollback of this move is unfinished; call Rollback: %w", ErrMoveInProgress)
 		default:
 			return fmt.Errorf("unknown state %q", mv.state)
 		}

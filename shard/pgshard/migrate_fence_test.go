@@ -128,3 +128,45 @@ func TestGuardRefusesWritesToUnownedShard(t *testing.T) {
 }
 
 type pgconnError = pgconn.PgError
+
+// TestRollbackAfterReadsSwitched stops a move right after its reads were
+// switched, rolls it back, and checks that reads and data are back on the
+// source only; a later Move still works.
+func TestRollbackAfterReadsSwitched(t *testing.T) {
+	c := newCluster(t)
+	newMigrator(t, c, nil)
+	acked := preload(t, c, 200)
+	ctx, cancel := context.WithCancel(context.Background())
+	m := migratorNoInstall(t, c, &pgshard.MigratorOptions{Hook: func(step string) {
+		if step == "reads" {
+			cancel() // the executor stops here
+		}
+	}})
+	if _, err := m.Move(ctx, 0, "n1"); err == nil {
+		t.Fatal("move was not interrupted")
+	}
+	tb, _ := c.ctl.Load(context.Background(), "items")
+	if tb.Nodes[0] != "n0" || tb.ReadNodes[0] != "n1" {
+		t.Fatalf("expected reads switched, writes not: %+v", tb)
+	}
+	r := migratorNoInstall(t, c, nil)
+	if err := r.Rollback(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	c.check(t, acked) // every row on the node of the map, reads == writes
+	var left int
+	_ = c.pools["n1"].QueryRow(context.Background(), `SELECT count(*) FROM items WHERE lshard = 0`).Scan(&left)
+	if left != 0 {
+		t.Fatalf("%d copied rows left on the target", left)
+	}
+	if err := r.Rollback(context.Background(), 0); err != nil {
+		t.Fatalf("second rollback: %v", err)
+	}
+	if _, err := r.Move(context.Background(), 0, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	c.check(t, acked)
+	if err := r.Rollback(context.Background(), 0); err != nil {
+		t.Fatalf("rollback of a finished move is a no-op: %v", err)
+	}
+}
