@@ -63,7 +63,7 @@ func migratorNoInstall(t testing.TB, c *cluster, opts *pgshard.MigratorOptions) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	lk, err := lock.New(ld, &lock.Options{TTL: time.Second})
+	lk, err := lock.New(ld, &lock.Options{TTL: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ var childStart = time.Now()
 func migrateChild(t *testing.T) {
 	c := openCluster(t, map[string]string{"ctl": os.Getenv("SK_CTL"), "n0": os.Getenv("SK_N0"), "n1": os.Getenv("SK_N1")})
 	crash := os.Getenv("SK_CRASH")
-	m := migratorNoInstall(t, c, &pgshard.MigratorOptions{BatchSize: 100, LeaseTTL: time.Second, Hook: func(step string) {
+	m := migratorNoInstall(t, c, &pgshard.MigratorOptions{BatchSize: 100, LeaseTTL: 2 * time.Second, Hook: func(step string) {
 		fmt.Fprintf(os.Stderr, "%v step %s\n", time.Since(childStart).Round(time.Millisecond), step)
 		if step == crash {
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
