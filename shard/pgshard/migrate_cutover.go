@@ -193,6 +193,8 @@ type WriterOptions struct {
 	MaxWait time.Duration
 	// RetryEvery is the pause between attempts while waiting; 0 means 5ms.
 	RetryEvery time.Duration
+	// Prefix of the Migrator's tables; "" means "scalekit_shard".
+	Prefix string
 }
 
 // Writer runs writes on the node that owns each key's logical shard. When
@@ -205,4 +207,5 @@ type Writer struct {
 	o      WriterOptions
 
 	maxWaitSeen atomicDuration
+	ownerSQL    string
 }

@@ -42,17 +42,28 @@ func NewWriter(router *shard.Router, nodes map[string]*pgxpool.Pool, opts *Write
 	if w.o.RetryEvery <= 0 {
 		w.o.RetryEvery = 5 * time.Millisecond
 	}
+	if w.o.Prefix == "" {
+		w.o.Prefix = "scalekit_shard"
+	}
+	if !ident.MatchString(w.o.Prefix) {
+		return nil, fmt.Errorf("pgshard.NewWriter: prefix %q: %w", w.o.Prefix, shard.ErrBadArgument)
+	}
+	w.ownerSQL = `SELECT owned FROM ` + quote(w.o.Prefix+"_owner") + ` WHERE unit = $1 FOR SHARE`
 	return w, nil
 }
 
 func notOwned(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == sqlStateNotOwned
+	return errors.Is(err, ErrNotOwned) || errors.As(err, &pe) && pe.Code == sqlStateNotOwned
 }
 
 // Exec runs fn in a transaction on the write node of key's logical shard
 // (passed to fn, which must store it in the shard column of the rows it
-// writes). It retries while the shard is being cut over, up to MaxWait.
+// writes). The transaction first locks the shard's ownership row FOR SHARE
+// and checks that the node owns the shard; if not (a stale map), it
+// refreshes the router and retries, up to MaxWait. Writes that bypass the
+// Writer are still fenced by the guard trigger, except UPDATE and DELETE
+// statements that match no row on the wrong node.
 func (w *Writer) Exec(ctx context.Context, key string, fn func(ctx context.Context, tx pgx.Tx, logical int) error) error {
 	start := time.Now()
 	for {
@@ -70,7 +81,21 @@ func (w *Writer) Exec(ctx context.Context, key string, fn func(ctx context.Conte
 		if !ok {
 			return fmt.Errorf("pgshard.Writer: no pool for node %q", node)
 		}
-		err = pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error { return fn(ctx, tx, l) })
+		err = pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error {
+			// Check ownership first, explicitly: the guard trigger only
+			// fires on rows that exist, so an UPDATE or DELETE sent to a
+			// node that gave the shard away (with a stale map) would
+			// silently match nothing. FOR SHARE also makes this write
+			// wait through a cut-over in progress.
+			var owned bool
+			if err := tx.QueryRow(ctx, w.ownerSQL, l).Scan(&owned); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			if !owned {
+				return ErrNotOwned
+			}
+			return fn(ctx, tx, l)
+		})
 		if err == nil {
 			if waited := time.Since(start); waited > 0 {
 				w.maxWaitSeen.raise(waited)
