@@ -53,6 +53,10 @@ type MigratorOptions struct {
 // are deleted only after the new map is committed. Every step is recorded
 // in a control table and is idempotent, so Move resumes a crashed move
 // where it stopped, and the lease's fencing token stops a stale executor.
+//
+// Between the switch of reads and the cut-over of writes (normally
+// milliseconds), reads of the moving shard are served by the target, which
+// may lag the source by the changes not yet caught up.
 type Migrator struct {
 	ctl     *Driver
 	mapName string
@@ -282,6 +286,21 @@ func (m *Migrator) Move(ctx context.Context, unit int, dst string) (Stats, error
 	st.Duration = m.o.Clock.Since(start)
 	m.metrics.Migration(ctx, m.o.Name, dst)
 	return st, nil
+}
+
+// ApplyPlan runs Move for every move of plan, in order, and returns the
+// stats of the moves done; it stops at the first error (run it again to
+// resume: finished moves are skipped).
+func (m *Migrator) ApplyPlan(ctx context.Context, plan shard.Plan) ([]Stats, error) {
+	var out []Stats
+	for _, mv := range plan.Moves {
+		st, err := m.Move(ctx, mv.Logical, mv.To)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // begin loads or creates the move record and fences older executors.

@@ -170,3 +170,27 @@ func TestRollbackAfterReadsSwitched(t *testing.T) {
 		t.Fatalf("rollback of a finished move is a no-op: %v", err)
 	}
 }
+
+// TestApplyPlan swaps two logical shards between the nodes through a
+// planned set of moves.
+func TestApplyPlan(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	m := newMigrator(t, c, nil)
+	acked := preload(t, c, 120)
+	tb, _ := c.ctl.Load(ctx, "items")
+	cur, _ := shard.FromTable(tb)
+	target, _ := cur.Repoint(map[int]string{0: "n1", 3: "n0"})
+	plan, err := shard.PlanMoves(cur, target)
+	if err != nil || len(plan.Moves) != 2 || plan.Fraction != 0.5 {
+		t.Fatalf("plan %+v %v", plan, err)
+	}
+	stats, err := m.ApplyPlan(ctx, plan)
+	if err != nil || len(stats) != 2 {
+		t.Fatalf("%+v %v", stats, err)
+	}
+	final := c.check(t, acked)
+	if final.NodeOf(0) != "n1" || final.NodeOf(3) != "n0" {
+		t.Fatalf("map after plan: %v", final.Table())
+	}
+}
