@@ -123,7 +123,9 @@ func (x *Directory) Lookup(ctx context.Context, key string) (node string, versio
 	if e, ok := x.cached(key); ok {
 		return e.Node, e.Version, nil
 	}
-	e, found, err := x.d.Get(ctx, x.name, key)
+	sctx, span := StartSpan(ctx, "shard", "Directory.Lookup", x.name)
+	e, found, err := x.d.Get(sctx, x.name, key)
+	EndSpan(span, err)
 	if err != nil {
 		return "", 0, x.wrap(ctx, "Lookup", key, err)
 	}

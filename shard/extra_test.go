@@ -5,8 +5,12 @@ import (
 	"errors"
 	"testing"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/scalekit-go/scalekit/shard"
 )
@@ -105,5 +109,20 @@ func TestScatterMetrics(t *testing.T) {
 	}
 	if found["scalekit.shard.queries"] != 3 || found["scalekit.shard.errors"] != 2 {
 		t.Fatalf("metrics %v", found)
+	}
+}
+
+func TestScatterSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	defer otel.SetTracerProvider(prev)
+	_, err := shard.Scatter(context.Background(), []string{"s002"}, slowShard, &shard.ScatterOptions{Name: "orders"})
+	if err == nil {
+		t.Fatal("want error")
+	}
+	spans := rec.Ended()
+	if len(spans) != 1 || spans[0].Name() != "shard.Scatter" || spans[0].Status().Code != codes.Error {
+		t.Fatalf("spans %v", spans)
 	}
 }

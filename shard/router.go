@@ -108,7 +108,9 @@ func (r *Router) install(m *Map) bool {
 
 // Sync loads the stored map and installs it if newer. A store with no map
 // yet leaves the router empty without error.
-func (r *Router) Sync(ctx context.Context) error {
+func (r *Router) Sync(ctx context.Context) (err error) {
+	ctx, span := StartSpan(ctx, "shard", "Router.Sync", r.name)
+	defer func() { EndSpan(span, err) }()
 	t, err := r.store.Load(ctx, r.name)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -130,13 +132,15 @@ func (r *Router) Sync(ctx context.Context) error {
 // Publish stores m as the next version (m.Version() must be the stored
 // version + 1) and installs it locally. Another publisher having moved
 // first is ErrConflict: reload, re-plan, retry.
-func (r *Router) Publish(ctx context.Context, m *Map) error {
+func (r *Router) Publish(ctx context.Context, m *Map) (err error) {
+	ctx, span := StartSpan(ctx, "shard", "Router.Publish", r.name)
+	defer func() { EndSpan(span, err) }()
 	if m == nil || len(m.nodes) == 0 {
 		return fmt.Errorf("shard.Router.Publish: empty map: %w", ErrBadArgument)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	err := r.store.CompareAndSwap(ctx, r.name, m.version-1, m.ToTable())
+	err = r.store.CompareAndSwap(ctx, r.name, m.version-1, m.ToTable())
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -68,6 +69,9 @@ func Scatter[T any](ctx context.Context, shards []string, fn func(ctx context.Co
 		o.Timeout = 10 * time.Second
 	}
 	m := MetricsFor(o.MeterProvider)
+	ctx, span := StartSpan(ctx, "shard", "Scatter", o.Name, attribute.Int("scalekit.shard.count", len(shards)))
+	var spanErr error
+	defer func() { EndSpan(span, spanErr) }()
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	out := make([]Result[T], len(shards))
@@ -104,11 +108,13 @@ func Scatter[T any](ctx context.Context, shards []string, fn func(ctx context.Co
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
+		spanErr = err
 		return nil, err
 	}
 	if !o.Partial {
 		if first != nil {
-			return nil, fmt.Errorf("shard.Scatter: %w", first)
+			spanErr = fmt.Errorf("shard.Scatter: %w", first)
+			return nil, spanErr
 		}
 		return out, nil
 	}
@@ -119,6 +125,7 @@ func Scatter[T any](ctx context.Context, shards []string, fn func(ctx context.Co
 		}
 	}
 	if len(errs) > 0 {
+		spanErr = ErrPartial
 		return out, fmt.Errorf("shard.Scatter: %d of %d shards failed: %w", len(errs), len(shards), errors.Join(append([]error{ErrPartial}, errs...)...))
 	}
 	return out, nil

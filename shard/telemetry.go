@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalekit-go/scalekit/internal/otelx"
 )
@@ -84,3 +85,17 @@ func (m *Metrics) ReplicaLag(ctx context.Context, name, shardID string, lag time
 func (m *Metrics) Migration(ctx context.Context, name, shardID string) {
 	m.migrations.Add(ctx, 1, attrs(name, shardID))
 }
+
+// StartSpan starts a client span named "shard.<op>" (or "<pkg>.<op>" when
+// op already has a dot) from the global tracer provider, with scalekit.name
+// and extra attributes. Backends use it for their I/O.
+func StartSpan(ctx context.Context, pkg, op, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if name == "" {
+		name = pkg
+	}
+	attrs = append(attrs, attribute.String("scalekit.name", name))
+	return otelx.Start(ctx, otelx.Tracer(nil, pkg), pkg+"."+op, attrs...)
+}
+
+// EndSpan records err on span and ends it.
+func EndSpan(span trace.Span, err error) { otelx.End(span, err) }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/scalekit-go/scalekit/clock"
@@ -244,9 +245,13 @@ func (m *Migrator) setState(ctx context.Context, mv *move, state string) error {
 // Move moves logical shard unit to node dst, or resumes the unfinished
 // move of unit. It returns when the move is committed and the source
 // cleaned up.
-func (m *Migrator) Move(ctx context.Context, unit int, dst string) (Stats, error) {
+func (m *Migrator) Move(ctx context.Context, unit int, dst string) (st Stats, err error) {
+	ctx, span := shard.StartSpan(ctx, "pgshard", "Migrator.Move", m.o.Name,
+		attribute.Int("scalekit.shard.logical", unit), attribute.String("scalekit.shard.id", dst),
+		attribute.String("db.system.name", "postgresql"))
+	defer func() { shard.EndSpan(span, err) }()
 	start := m.o.Clock.Now()
-	st := Stats{Unit: unit, To: dst}
+	st = Stats{Unit: unit, To: dst}
 	if err := m.describe(ctx); err != nil {
 		return st, err
 	}
