@@ -12,6 +12,7 @@ import (
 
 	"github.com/scalekit-go/scalekit/httpx"
 	"github.com/scalekit-go/scalekit/idgen"
+	"github.com/scalekit-go/scalekit/saga"
 )
 
 // maxURLLen bounds target URLs (browsers handle ~2k reliably).
@@ -322,33 +323,36 @@ func (n *node) handleDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code := r.PathValue("code")
-	if err := n.deleteLink(r.Context(), code); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			httpx.Error(w, r, httpx.NewProblem(http.StatusNotFound, "no such link"))
-			return
-		}
-		httpx.Error(w, r, httpx.NewProblem(http.StatusServiceUnavailable, err.Error()))
-		return
+	err := n.deleteLink(r.Context(), code)
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, ErrNotFound):
+		httpx.Error(w, r, httpx.NewProblem(http.StatusNotFound, "no such link"))
+	case errors.Is(err, errChanged):
+		httpx.Error(w, r, httpx.NewProblem(http.StatusConflict, "the link changed during the delete; read it again"))
+	case errors.Is(err, saga.ErrExists):
+		httpx.Error(w, r, httpx.NewProblem(http.StatusConflict, "a delete of this link is in progress"))
+	case errors.Is(err, saga.ErrCompensated):
+		httpx.Error(w, r, httpx.NewProblem(http.StatusServiceUnavailable, "the link's stats could not be deleted; the link was restored, try again"))
+	default:
+		httpx.Error(w, r, httpx.NewProblem(http.StatusServiceUnavailable, "delete failed: "+err.Error()))
 	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
-// deleteLink removes the link (the step that must not lag: it stops
-// redirects), clears every node's cache, then the link's stats.
+// deleteLink removes the link and its stats as a saga (see deleter): the
+// link first — the step that must not lag, it stops redirects on every
+// node — then the stats; a stats store that keeps failing restores the
+// link.
 func (n *node) deleteLink(ctx context.Context, code string) error {
 	if !validCode(code) {
 		return ErrNotFound
 	}
-	if err := n.be.store.Delete(ctx, code); err != nil {
+	l, err := n.be.store.Get(ctx, code)
+	if err != nil {
 		return err
 	}
-	if err := n.links.Delete(ctx, code); err != nil {
-		n.cfg.Logger.Warn("cache invalidation failed; other nodes stop within L1TTL", "code", code, "err", err)
-	}
-	if err := n.be.stats.Delete(ctx, code); err != nil {
-		n.cfg.Logger.Warn("stats not deleted", "code", code, "err", err)
-	}
-	return nil
+	return n.del.Delete(ctx, l)
 }
 
 var listSpec = &httpx.CollectionSpec{

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/scalekit-go/scalekit/cache/driver"
 	"github.com/scalekit-go/scalekit/cache/memorycache"
 	"github.com/scalekit-go/scalekit/cache/rediscache"
+	"github.com/scalekit-go/scalekit/lock"
 	lockdriver "github.com/scalekit-go/scalekit/lock/driver"
 	"github.com/scalekit-go/scalekit/lock/memlock"
 	"github.com/scalekit-go/scalekit/lock/pglock"
@@ -21,6 +23,12 @@ import (
 	rldriver "github.com/scalekit-go/scalekit/ratelimit/driver"
 	"github.com/scalekit-go/scalekit/ratelimit/memrate"
 	"github.com/scalekit-go/scalekit/ratelimit/redisrate"
+	sagadriver "github.com/scalekit-go/scalekit/saga/driver"
+	"github.com/scalekit-go/scalekit/saga/memsaga"
+	"github.com/scalekit-go/scalekit/saga/pgsaga"
+	sharddriver "github.com/scalekit-go/scalekit/shard/driver"
+	"github.com/scalekit-go/scalekit/shard/memshard"
+	"github.com/scalekit-go/scalekit/shard/pgshard"
 )
 
 // config is everything a run needs; main fills it from flags, tests
@@ -30,7 +38,10 @@ type config struct {
 	RedisURL    string
 	PostgresDSN string
 	Nodes       int
-	Shards      int // link shards (default 4)
+	Shards      int // physical link stores (default 4)
+	// LogicalShards is the fixed number of logical shards codes hash to
+	// (default 64); the shard map points each at a physical store.
+	LogicalShards int
 	// Permanent makes every redirect a 301 (default 302, per link 301).
 	Permanent bool
 	// PermanentMaxAge is the max-age of 301 answers (default 1h).
@@ -51,6 +62,9 @@ type config struct {
 	Prefix string
 	// Crash, when set, is the consumer's fault hook (tests).
 	Crash func(half int) bool
+	// FailStatsDelete, when set, is asked before each attempt of the
+	// delete saga's stats step; an error fails that attempt (tests).
+	FailStatsDelete func(code string, attempt int) error
 	// NoConsumer starts no analytics consumer (tests start their own).
 	NoConsumer bool
 	Logger     *slog.Logger
@@ -62,6 +76,9 @@ func (c *config) defaults() {
 	}
 	if c.Shards <= 0 {
 		c.Shards = 4
+	}
+	if c.LogicalShards <= 0 {
+		c.LogicalShards = 64
 	}
 	if c.PermanentMaxAge <= 0 {
 		c.PermanentMaxAge = time.Hour
@@ -115,7 +132,10 @@ type backends struct {
 	l2     driver.Store // cache L2 and broadcast bus
 	idem   driver.Store // Idempotency-Key records
 	locker lockdriver.Locker
-	limit  *apiLimiter
+	// sagaLog and sagaLock back every node's saga orchestrator.
+	sagaLog  sagadriver.Log
+	sagaLock *lock.Locker
+	limit    *apiLimiter
 	// lbState reports the proxy's view of the nodes (set with -nodes > 1).
 	lbState func() []lbEndpoint
 }
@@ -147,20 +167,28 @@ func openBackends(ctx context.Context, cfg config) (_ *backends, err error) {
 		}
 	}
 
-	// Links: N shards, routed by code.
-	shards := make([]LinkStore, cfg.Shards)
-	for i := range shards {
-		if b.pool != nil {
-			s, err := openPGStore(ctx, b.pool, fmt.Sprintf("%s_links_%d", sqlIdent(cfg.Prefix), i))
-			if err != nil {
-				return nil, err
-			}
-			shards[i] = s
-		} else {
-			shards[i] = newMemStore()
+	// Links: logical shards over physical stores, routed by a versioned
+	// shard map (memshard in memory, pgshard with -postgres).
+	var ms sharddriver.MapStore
+	mapDriver := "memshard"
+	if b.pool != nil {
+		if ms, err = pgshard.Open(ctx, b.pool, &pgshard.Options{Prefix: shortIdent(cfg.Prefix, 24) + "_shard"}); err != nil {
+			return nil, err
 		}
+		mapDriver = "pgshard"
+	} else {
+		ms = memshard.New()
 	}
-	b.shards = newShardedStore(shards)
+	b.shards, err = openShardedStore(ctx, ms, mapDriver, cfg.LogicalShards, cfg.Shards,
+		func(ctx context.Context, node string) (LinkStore, error) {
+			if b.pool != nil { // table <prefix>_links_<i>
+				return openPGStore(ctx, b.pool, sqlIdent(cfg.Prefix)+"_"+sqlIdent(strings.ReplaceAll(node, "-", "_")))
+			}
+			return newMemStore(), nil
+		})
+	if err != nil {
+		return nil, err
+	}
 	b.store = &countingStore{LinkStore: b.shards}
 
 	// Clicks: a queue (Redis stream or memory) into a stats store.
@@ -219,6 +247,20 @@ func openBackends(ctx context.Context, cfg config) (_ *backends, err error) {
 		}
 	}
 	b.limit = &apiLimiter{key: keyLim, ip: ipLim}
+
+	// Saga log (deleting a link and its stats): memsaga in memory,
+	// pgsaga with -postgres; saga leases through the same lock backend.
+	if b.sagaLock, err = lock.New(b.locker, nil); err != nil {
+		return nil, err
+	}
+	if b.pool != nil {
+		p := shortIdent(cfg.Prefix, 40)
+		if b.sagaLog, err = pgsaga.Open(ctx, b.pool, &pgsaga.Options{SagaTable: p + "_sagas", TxTable: p + "_saga_tx"}); err != nil {
+			return nil, err
+		}
+	} else {
+		b.sagaLog = memsaga.New(nil)
+	}
 	return b, nil
 }
 
@@ -286,4 +328,17 @@ func sqlIdent(s string) string {
 		return "t" + b.String()
 	}
 	return b.String()
+}
+
+// shortIdent is sqlIdent(s) cut to at most n bytes (table and channel
+// names derived from it must stay within PostgreSQL's 63-byte limit); a
+// cut name ends in a hash of the whole, so distinct prefixes stay distinct.
+func shortIdent(s string, n int) string {
+	id := sqlIdent(s)
+	if len(id) > n {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(id))
+		id = fmt.Sprintf("%s_%08x", id[:n-9], h.Sum32())
+	}
+	return id
 }

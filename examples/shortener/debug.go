@@ -74,6 +74,7 @@ type debugState struct {
 	Limits   map[string]any `json:"ratelimit"`
 	Shed     map[string]any `json:"shed"`
 	Queue    map[string]any `json:"queue"`
+	Saga     map[string]any `json:"saga"`
 	Redirect map[string]any `json:"redirects"`
 	LB       []lbEndpoint   `json:"lb"`
 }
@@ -116,13 +117,14 @@ func (n *node) debugState(ctx context.Context) debugState {
 		Cache: map[string]any{"hits": cs.Hits, "misses": cs.Misses, "negative_hits": cs.NegativeHits, "loads": cs.Loads,
 			"hit_ratio": cs.HitRatio(), "evictions": cs.Evictions, "l1_ttl": n.cfg.L1TTL.String()},
 		Store:  map[string]any{"gets": n.be.store.gets.Load(), "visits": n.be.store.visits.Load()},
-		Shards: map[string]any{"count": len(n.be.shards.shards), "router": "fnv32a(code) mod N", "map_version": 1},
+		Shards: n.be.shards.debug(),
 		Bloom:  map[string]any{"estimated_count": n.bloom.EstimatedCount(), "false_positive_rate": n.bloom.EstimatedFalsePositiveRate()},
 		Limits: map[string]any{"allowed": n.be.limit.allowed.Load(), "rejected": n.be.limit.rejected.Load(),
 			"rejected_per_key": n.be.limit.keyRej.Load(), "rejected_per_client": n.be.limit.clientRej.Load(),
 			"key_rate": n.cfg.KeyRate, "client_rate": n.cfg.ClientRate},
 		Shed:     map[string]any{"limit": n.shed.Limit(), "in_flight": n.shed.InFlight()},
 		Queue:    q,
+		Saga:     n.del.debug(ctx),
 		Redirect: map[string]any{"served": n.redirects.Load(), "cache_misses_to_store": n.fromStore.Load()},
 	}
 	if n.be.lbState != nil {

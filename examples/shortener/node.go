@@ -32,6 +32,7 @@ type node struct {
 	bloom *sketch.Bloom
 	shed  *httpx.AdaptiveLimiter
 	cons  *consumer
+	del   *deleter
 	hdl   http.Handler
 
 	redirects, fromStore, published, publishErrs counter
@@ -71,6 +72,9 @@ func newNode(ctx context.Context, id int, cfg config, be *backends) (_ *node, er
 		return nil, fmt.Errorf("fill alias filter: %w", err)
 	}
 	n.shed = httpx.NewAdaptiveLimiter(&httpx.AdaptiveLimiterOptions{Name: fmt.Sprintf("node-%d", id), Initial: 200, Max: 5000})
+	if n.del, err = newDeleter(n); err != nil {
+		return nil, err
+	}
 	if !cfg.NoConsumer {
 		n.cons = startConsumer(be.queue, be.stats, cfg.Logger.With("node", id), cfg.Crash)
 	}
@@ -83,6 +87,9 @@ func (n *node) Close(ctx context.Context) error {
 	var errs []error
 	if n.cons != nil {
 		n.cons.Close()
+	}
+	if n.del != nil {
+		n.del.Close()
 	}
 	if n.links != nil {
 		errs = append(errs, n.links.Close(ctx))

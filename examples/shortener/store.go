@@ -52,8 +52,8 @@ type ListQuery struct {
 }
 
 // LinkStore keeps links. Implementations: memStore (memory), pgStore
-// (PostgreSQL) and shardedStore (N stores routed by code through package
-// shard). All are safe for concurrent use.
+// (PostgreSQL) and shardedStore (physical stores routed by code through
+// package shard's two-level map). All are safe for concurrent use.
 type LinkStore interface {
 	// Create stores l; ErrExists when its code is taken.
 	Create(ctx context.Context, l Link) error
@@ -170,33 +170,34 @@ func (s *memStore) Codes(_ context.Context, fn func(string)) error {
 
 func (s *memStore) Close() error { return nil }
 
-// sortLinks orders links by field (ties broken by code, so pages are stable).
-func sortLinks(ls []Link, field string, desc bool) {
-	less := func(a, b *Link) int {
+// linkCompare returns the order of links by field (ties broken by code,
+// so pages are stable and per-shard pages merge into the same order).
+func linkCompare(field string, desc bool) func(a, b Link) int {
+	return func(a, b Link) int {
+		c := 0
 		switch field {
 		case "code":
 		case "visits":
-			if a.Visits != b.Visits {
-				return cmpInt(a.Visits, b.Visits)
-			}
+			c = cmpInt(a.Visits, b.Visits)
 		case "url":
-			if c := strings.Compare(a.URL, b.URL); c != 0 {
-				return c
-			}
+			c = strings.Compare(a.URL, b.URL)
 		default: // created_at
-			if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-				return c
-			}
+			c = a.CreatedAt.Compare(b.CreatedAt)
 		}
-		return strings.Compare(a.Code, b.Code)
-	}
-	sort.SliceStable(ls, func(i, j int) bool {
-		c := less(&ls[i], &ls[j])
+		if c == 0 {
+			c = strings.Compare(a.Code, b.Code)
+		}
 		if desc {
-			return c > 0
+			return -c
 		}
-		return c < 0
-	})
+		return c
+	}
+}
+
+// sortLinks orders links by field (see linkCompare).
+func sortLinks(ls []Link, field string, desc bool) {
+	cmp := linkCompare(field, desc)
+	sort.SliceStable(ls, func(i, j int) bool { return cmp(ls[i], ls[j]) < 0 })
 }
 
 func cmpInt(a, b int64) int {
