@@ -95,29 +95,40 @@ func sagaID(l Link) string {
 
 // Delete runs the saga for l (as read by the request). It returns nil when
 // the link and its stats are gone, an error wrapping saga.ErrCompensated
-// when the link was restored, or errChanged.
+// when the link was restored, or errChanged. The saga id is derived from
+// the link's version, so concurrent deletes of one version share one saga;
+// a delete retried after a compensated one is a new saga (id suffix /rN).
 func (d *deleter) Delete(ctx context.Context, l Link) error {
-	id := sagaID(l)
-	err := d.saga.Run(ctx, id, deleteData{Link: l})
-	switch {
-	case err == nil:
-		d.completed.Add(1)
-	case errors.Is(err, saga.ErrExists):
-		// The same delete is running or ran (a concurrent request).
-		st, serr := d.orch.Status(ctx, id)
-		if serr == nil && st.State == saga.Completed {
-			return nil
+	base := sagaID(l)
+	for try := 1; ; try++ {
+		id := base
+		if try > 1 {
+			id += "/r" + strconv.Itoa(try)
 		}
-		return fmt.Errorf("a delete of this link is in progress: %w", err)
-	case errors.Is(err, saga.ErrCompensated):
-		d.compensated.Add(1)
-		if errors.Is(err, errChanged) {
-			return errChanged
+		err := d.saga.Run(ctx, id, deleteData{Link: l})
+		switch {
+		case err == nil:
+			d.completed.Add(1)
+		case errors.Is(err, saga.ErrExists):
+			// The same delete is running or ran (a concurrent or retried request).
+			st, serr := d.orch.Status(ctx, id)
+			if serr == nil && st.State == saga.Completed {
+				return nil
+			}
+			if serr == nil && st.State == saga.Compensated && try < 10 {
+				continue
+			}
+			return fmt.Errorf("a delete of this link is in progress: %w", err)
+		case errors.Is(err, saga.ErrCompensated):
+			d.compensated.Add(1)
+			if errors.Is(err, errChanged) {
+				return errChanged
+			}
+		case errors.Is(err, saga.ErrStuck):
+			d.stuck.Add(1)
 		}
-	case errors.Is(err, saga.ErrStuck):
-		d.stuck.Add(1)
+		return err
 	}
-	return err
 }
 
 // unlink deletes the link from its shard store and every node's cache.

@@ -22,6 +22,8 @@ func TestEndToEnd(t *testing.T) {
 			t.Run("IdempotentConcurrentCreate", func(t *testing.T) { testIdempotentCreate(t, base) })
 			t.Run("ExpiryAndMaxVisits", func(t *testing.T) { testExpiryMaxVisits(t, base) })
 			t.Run("UniqueVisitorsWithinHLLError", func(t *testing.T) { testUniques(t, base) })
+			// Last: it re-points a logical shard (without moving its links).
+			t.Run("ShardMap", func(t *testing.T) { testShardMap(t, c) })
 		})
 	}
 }

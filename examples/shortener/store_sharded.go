@@ -29,10 +29,11 @@ const linkMapName = "links"
 // the stores followed by shard.MergeSorted of their first offset+limit
 // links (merging per-store pages, never per-store offsets).
 type shardedStore struct {
-	router  *shard.Router
-	mapName string
-	driver  string // "memshard" or "pgshard", for the debug page
-	open    func(ctx context.Context, node string) (LinkStore, error)
+	router   *shard.Router
+	mapStore driver.MapStore
+	mapName  string
+	driver   string // "memshard" or "pgshard", for the debug page
+	open     func(ctx context.Context, node string) (LinkStore, error)
 
 	mu     sync.RWMutex
 	stores map[string]LinkStore // physical node → store
@@ -51,7 +52,7 @@ func openShardedStore(ctx context.Context, ms driver.MapStore, driverName string
 	if err != nil {
 		return nil, err
 	}
-	s := &shardedStore{router: r, mapName: linkMapName, driver: driverName, open: open, stores: map[string]LinkStore{}}
+	s := &shardedStore{router: r, mapStore: ms, mapName: linkMapName, driver: driverName, open: open, stores: map[string]LinkStore{}}
 	if err := r.Sync(ctx); err != nil {
 		return nil, err
 	}
