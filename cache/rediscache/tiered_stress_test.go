@@ -183,7 +183,6 @@ func runStressChild(t *testing.T) {
 	fmt.Printf("CHILD:result %d %d %d %d\n", stale, reads, writes, diverged)
 }
 
-
 // TestTieredStressAcrossProcesses runs readers and writers in several OS
 // processes sharing one Redis and asserts that no read returns a value
 // overwritten more than the invalidation bound ago (at once on the
