@@ -8,9 +8,12 @@
 // works on any redis.UniversalClient: a Client, a ClusterClient or a
 // FailoverClient. The scripts read the time from the Redis server (TIME),
 // so instances with skewed clocks still agree; they work in whole
-// microseconds (a Period must be a whole number of µs, and a bucket's
-// emission interval Period/Rate is rounded up to one, never more
-// permissive). Keys expire when their state has returned to fresh, so idle
+// microseconds (a Period must be a whole number of µs) and are exact: GCRA's
+// emission interval Period/Rate is carried as µs plus a fraction in units of
+// 1/Rate µs, so 600,000 per second admits exactly 600,000 per second, and
+// limits whose products would not stay exact (Burst·Period, Rate·Period or
+// Burst·Rate beyond 2^51) are rejected with ratelimit.ErrInvalidLimit. Keys
+// expire when their state has returned to fresh, so idle
 // keys cost no memory.
 //
 // GCRA keeps one timestamp per key and is the cheapest; the sliding-window

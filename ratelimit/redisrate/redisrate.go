@@ -49,7 +49,7 @@ type Driver struct {
 	script *redis.Script
 	prefix string
 	clk    clock.Clock
-	args   [5]any // rate, period µs, burst, emission interval µs, slack ms (boxed once)
+	args   [9]any // script ARGV[3..10] (see scripts.go), boxed once
 }
 
 // maxMicros bounds the products the scripts form, in µs, so that Lua's
@@ -77,15 +77,17 @@ func NewDriver(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Drive
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
 	}
-	period := lim.Period.Microseconds()
-	t := (period + int64(lim.Rate) - 1) / int64(lim.Rate)
-	if int64(lim.Rate) > maxMicros/period || int64(lim.Burst) > maxMicros/period {
-		return nil, fmt.Errorf("%w: rate or burst × period too large for redisrate (%d, %d × %v)", ratelimit.ErrInvalidLimit, lim.Rate, lim.Burst, lim.Period)
+	period, rate, burst := lim.Period.Microseconds(), int64(lim.Rate), int64(lim.Burst)
+	if rate > maxMicros/period || burst > maxMicros/period || burst > maxMicros/rate {
+		return nil, fmt.Errorf("%w: rate, burst × period or burst × rate too large for redisrate's exact arithmetic (%d, %d × %v)", ratelimit.ErrInvalidLimit, lim.Rate, lim.Burst, lim.Period)
 	}
+	// Emission interval T = period/rate µs = q + r/rate, and Burst·T.
+	q, r := period/rate, period%rate
+	bq, bf := burst*q+(burst*r)/rate, (burst*r)%rate
 	d := &Driver{
 		c: c, lim: lim, prefix: o.Prefix, clk: o.Clock,
 		script: scriptFor(lim.Algorithm),
-		args:   [5]any{int64(lim.Rate), period, int64(lim.Burst), t, max(0, o.ExpirySlack.Milliseconds())},
+		args:   [9]any{rate, period, burst, q, max(0, o.ExpirySlack.Milliseconds()), r, bq, bf, nil},
 	}
 	return d, nil
 }
@@ -143,7 +145,7 @@ func (d *Driver) Allow(ctx context.Context, key string, n int) (driver.Decision,
 		now = d.clk.Now().UnixMicro()
 	}
 	res, err := d.script.Run(ctx, d.c, []string{d.prefix + key},
-		n, now, d.args[0], d.args[1], d.args[2], d.args[3], d.args[4]).Int64Slice()
+		n, now, d.args[0], d.args[1], d.args[2], d.args[3], d.args[4], d.args[5], d.args[6], d.args[7]).Int64Slice()
 	if err != nil {
 		return driver.Decision{}, err
 	}
@@ -164,26 +166,28 @@ func (d *Driver) Allow(ctx context.Context, key string, n int) (driver.Decision,
 }
 
 // gcraDecision completes a GCRA or leaky-bucket decision from the script's
-// {allowed, reset-after µs}, with the same integer arithmetic as the
-// in-process algorithm: capacity C = Burst·T, and the TAT lies reset µs
-// from now.
+// {allowed, reset-after µs, reset-after fraction}. It works in units of
+// 1/Rate µs, where the emission interval T is exactly Period (in µs) and
+// the capacity Burst·T is Burst·Period, and rounds durations up to whole
+// µs only when it reports them.
 func (d *Driver) gcraDecision(res []int64, n int) (driver.Decision, error) {
-	if len(res) != 2 {
-		return driver.Decision{}, fmt.Errorf("redisrate: script returned %d values, want 2", len(res))
+	if len(res) != 3 {
+		return driver.Decision{}, fmt.Errorf("redisrate: script returned %d values, want 3", len(res))
 	}
-	t := d.args[3].(int64)
+	rate, t := int64(d.lim.Rate), d.args[1].(int64)
 	capT := int64(d.lim.Burst) * t
-	reset := max(0, res[1])
+	reset := max(0, res[1]*rate+res[2])
+	us := func(x int64) time.Duration { return time.Duration((max(0, x)+rate-1)/rate) * time.Microsecond }
 	dec := driver.Decision{
 		Allowed:    res[0] == 1,
 		Limit:      d.lim.Burst,
 		Remaining:  int(max(0, capT-reset) / t),
-		ResetAfter: time.Duration(reset) * time.Microsecond,
+		ResetAfter: us(reset),
 	}
 	if !dec.Allowed {
-		dec.RetryAfter = time.Duration(reset+int64(n)*t-capT) * time.Microsecond
+		dec.RetryAfter = us(reset + int64(n)*t - capT)
 	} else if d.lim.Algorithm == driver.LeakyBucket {
-		dec.Delay = time.Duration(max(0, reset-int64(n)*t)) * time.Microsecond
+		dec.Delay = us(reset - int64(n)*t)
 	}
 	return dec, nil
 }
