@@ -33,7 +33,11 @@ func TestNodeIDsConformanceRedis(t *testing.T) {
 	prefix := testenv.Prefix(t)
 	idgentest.RunNodeIDs(t, idgentest.NodeHarness{
 		New: func(t *testing.T) iddriver.NodeIDs {
-			return locknodes.New(redislock.New(testenv.RedisClient(t), &redislock.Options{Prefix: prefix}), nil)
+			d, err := redislock.New(testenv.RedisClient(t), &redislock.Options{Prefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return locknodes.New(d, nil)
 		},
 		TTL:  300 * time.Millisecond,
 		Wait: func(_ *testing.T, d time.Duration) { time.Sleep(d) },

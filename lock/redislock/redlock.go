@@ -54,7 +54,7 @@ type RedlockOptions struct {
 // acquisition never outlives it. Redlock is safe
 // for concurrent use; the zero value is not usable, call NewRedlock.
 type Redlock struct {
-	nodes   []*Locker
+	nodes   []*Driver
 	quorum  int
 	timeout time.Duration
 	drift   float64
@@ -128,7 +128,7 @@ func NewRedlock(clients []redis.UniversalClient, opts *RedlockOptions) (*Redlock
 	if len(clients) == 0 {
 		return nil, errors.New("redislock: NewRedlock with no servers")
 	}
-	if o.NodeTimeout < 0 || o.DriftFactor < 0 || o.DriftFactor >= 0.5 {
+	if o.NodeTimeout < 0 || !(o.DriftFactor >= 0 && o.DriftFactor < 0.5) { // NaN fails too
 		return nil, fmt.Errorf("redislock: bad RedlockOptions (NodeTimeout %v, DriftFactor %v)", o.NodeTimeout, o.DriftFactor)
 	}
 	if o.NodeTimeout == 0 {
@@ -142,7 +142,11 @@ func NewRedlock(clients []redis.UniversalClient, opts *RedlockOptions) (*Redlock
 		if c == nil {
 			return nil, fmt.Errorf("redislock: NewRedlock: client %d is nil", i)
 		}
-		r.nodes = append(r.nodes, New(c, &o.Options))
+		d, err := New(c, &o.Options)
+		if err != nil {
+			return nil, err
+		}
+		r.nodes = append(r.nodes, d)
 	}
 	return r, nil
 }
@@ -170,7 +174,7 @@ type reply struct {
 }
 
 // each calls fn on every server in parallel, each with its own timeout.
-func (r *Redlock) each(ctx context.Context, fn func(ctx context.Context, i int, n *Locker) (int64, error)) []reply {
+func (r *Redlock) each(ctx context.Context, fn func(ctx context.Context, i int, n *Driver) (int64, error)) []reply {
 	out := make([]reply, len(r.nodes))
 	var wg sync.WaitGroup
 	for i, n := range r.nodes {
@@ -199,7 +203,7 @@ var errPending = errors.New("redislock: reply not awaited")
 //
 // track, if not nil, is called for each server's call before it starts and
 // returns the function to call when that call has ended.
-func (r *Redlock) decide(ctx context.Context, fn func(ctx context.Context, i int, n *Locker) (int64, error), track func() func()) []reply {
+func (r *Redlock) decide(ctx context.Context, fn func(ctx context.Context, i int, n *Driver) (int64, error), track func() func()) []reply {
 	type indexed struct {
 		i int
 		reply
@@ -273,7 +277,7 @@ func (r *Redlock) TryAcquire(ctx context.Context, req driver.Request) (int64, er
 	}
 	start := time.Now()
 	id := leaseID{req.Key, req.Owner}
-	rs := r.decide(ctx, func(ctx context.Context, _ int, n *Locker) (int64, error) {
+	rs := r.decide(ctx, func(ctx context.Context, _ int, n *Driver) (int64, error) {
 		// Registered before decide returns: decide starts every call
 		// before it waits for any.
 		return n.TryAcquire(ctx, req)
@@ -293,7 +297,7 @@ func (r *Redlock) TryAcquire(ctx context.Context, req driver.Request) (int64, er
 		if behind {
 			// Raise the counters behind, so that any later majority,
 			// which shares a server with this one, counts past top.
-			r.each(ctx, func(ctx context.Context, i int, n *Locker) (int64, error) {
+			r.each(ctx, func(ctx context.Context, i int, n *Driver) (int64, error) {
 				if rs[i].err != nil || rs[i].tok >= top {
 					return 0, nil
 				}
@@ -324,7 +328,7 @@ func (r *Redlock) TryAcquire(ctx context.Context, req driver.Request) (int64, er
 // the servers still had it and the renewal finished within the validity.
 func (r *Redlock) Renew(ctx context.Context, key, owner string, ttl time.Duration) error {
 	start := time.Now()
-	rs := r.decide(ctx, func(ctx context.Context, _ int, n *Locker) (int64, error) { return 0, n.Renew(ctx, key, owner, ttl) }, nil)
+	rs := r.decide(ctx, func(ctx context.Context, _ int, n *Driver) (int64, error) { return 0, n.Renew(ctx, key, owner, ttl) }, nil)
 	ok, no, errs := tally(rs, driver.ErrNotHeld)
 	switch {
 	case ok >= r.quorum && r.validity(ttl, time.Since(start)) > 0:
@@ -364,7 +368,7 @@ func (r *Redlock) Release(ctx context.Context, key, owner string) error {
 }
 
 func (r *Redlock) release(ctx context.Context, key, owner string) []reply {
-	return r.each(ctx, func(ctx context.Context, _ int, n *Locker) (int64, error) { return 0, n.Release(ctx, key, owner) })
+	return r.each(ctx, func(ctx context.Context, _ int, n *Driver) (int64, error) { return 0, n.Release(ctx, key, owner) })
 }
 
 // Holder implements driver.Locker: the holder is the owner that a majority
@@ -373,7 +377,7 @@ func (r *Redlock) release(ctx context.Context, key, owner string) []reply {
 func (r *Redlock) Holder(ctx context.Context, key string) (driver.Holder, bool, error) {
 	hs := make([]driver.Holder, len(r.nodes))
 	held := make([]bool, len(r.nodes))
-	rs := r.each(ctx, func(ctx context.Context, i int, n *Locker) (int64, error) {
+	rs := r.each(ctx, func(ctx context.Context, i int, n *Driver) (int64, error) {
 		var err error
 		hs[i], held[i], err = n.Holder(ctx, key)
 		return 0, err

@@ -85,7 +85,7 @@ func TestRedlockReleaseWinsAgainstLateAcquire(t *testing.T) {
 	for i, s := range srvs {
 		raw := redis.NewClient(&redis.Options{Addr: s.Addr})
 		defer raw.Close()
-		lk := redislock.New(raw, nil).LeaseKey("k")
+		lk := newDriver(t, raw, nil).LeaseKey("k")
 		for {
 			n, err := raw.Exists(ctx, lk).Result()
 			if err != nil {
