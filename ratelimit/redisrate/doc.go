@@ -25,4 +25,7 @@
 // per-instance share of the limit), FailOpen, FailClosed or FailError. Set
 // short client timeouts (redis.Options.DialTimeout, ReadTimeout) so that an
 // outage costs milliseconds per decision, not seconds.
+//
+// One key per decision also means keys and prefixes may contain braces
+// (Redis Cluster hash tags) freely (tested on a three-master Cluster).
 package redisrate
