@@ -22,9 +22,11 @@
 //
 // When Redis is unreachable the Allow error goes to the ratelimit.Limiter,
 // whose Options decide: a local Fallback limiter (for example memrate with a
-// per-instance share of the limit), FailOpen, FailClosed or FailError. Set
-// short client timeouts (redis.Options.DialTimeout, ReadTimeout) so that an
-// outage costs milliseconds per decision, not seconds.
+// per-instance share of the limit), FailOpen, FailClosed or FailError. Each
+// decision has a budget, Options.Timeout (default 250ms), that covers
+// go-redis's retries, reconnection attempts and socket waits, so an outage
+// costs at most that per decision whatever the client's settings (tested by
+// stopping and by pausing Redis with go-redis's default retries).
 //
 // One key per decision also means keys and prefixes may contain braces
 // (Redis Cluster hash tags) freely (tested on a three-master Cluster).

@@ -37,6 +37,7 @@ func ExampleNew() {
 		ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 2000, Period: time.Hour, Burst: 100},
 		&redisrate.Options{
 			Prefix:  "example:api:",
+			Timeout: time.Second, // budget per decision, go-redis retries included (default 250ms)
 			Limiter: &ratelimit.Options{Fallback: local, Failure: ratelimit.FailClosed},
 		})
 	if err != nil {

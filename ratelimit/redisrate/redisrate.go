@@ -32,10 +32,20 @@ type Options struct {
 	// slower than real time (a fake clock in tests) needs a slack longer
 	// than the test, or state would expire early. Default 0.
 	ExpirySlack time.Duration
+	// Timeout is the budget of one decision, go-redis's own retries and
+	// reconnection attempts included (default DefaultTimeout). When Redis
+	// is down, slow or paused, a decision fails after at most this long and
+	// the Limiter's failure policy or Fallback decides, so an outage costs
+	// this much per decision whatever the client's retry settings. A
+	// caller's context with an earlier deadline still wins.
+	Timeout time.Duration
 	// Limiter configures the ratelimit.Limiter that New wraps around the
 	// driver (failure policy, fallback, metrics).
 	Limiter *ratelimit.Options
 }
+
+// DefaultTimeout is the default per-decision budget (Options.Timeout).
+const DefaultTimeout = 250 * time.Millisecond
 
 // Driver is the Redis rate-limiting backend: one Lua script per algorithm,
 // run with EVALSHA (EVAL when the server answers NOSCRIPT), one round trip
@@ -50,6 +60,10 @@ type Driver struct {
 	prefix string
 	clk    clock.Clock
 	args   [9]any // script ARGV[3..10] (see scripts.go), boxed once
+	budget time.Duration
+	// ctxTimeouts: the client honours context deadlines on socket I/O, so
+	// the budget needs no goroutine.
+	ctxTimeouts bool
 }
 
 // maxMicros bounds the products the scripts form, in µs, so that Lua's
@@ -77,6 +91,12 @@ func NewDriver(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Drive
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
 	}
+	if o.Timeout < 0 {
+		return nil, fmt.Errorf("redisrate: negative Timeout %v", o.Timeout)
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
 	period, rate, burst := lim.Period.Microseconds(), int64(lim.Rate), int64(lim.Burst)
 	if rate > maxMicros/period || burst > maxMicros/period || burst > maxMicros/rate {
 		return nil, fmt.Errorf("%w: rate, burst × period or burst × rate too large for redisrate's exact arithmetic (%d, %d × %v)", ratelimit.ErrInvalidLimit, lim.Rate, lim.Burst, lim.Period)
@@ -85,7 +105,7 @@ func NewDriver(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Drive
 	q, r := period/rate, period%rate
 	bq, bf := burst*q+(burst*r)/rate, (burst*r)%rate
 	d := &Driver{
-		c: c, lim: lim, prefix: o.Prefix, clk: o.Clock,
+		c: c, lim: lim, prefix: o.Prefix, clk: o.Clock, budget: o.Timeout, ctxTimeouts: contextTimeouts(c),
 		script: scriptFor(lim.Algorithm),
 		args:   [9]any{rate, period, burst, q, max(0, o.ExpirySlack.Milliseconds()), r, bq, bf, nil},
 	}
@@ -137,15 +157,15 @@ func (d *Driver) Limit() driver.Limit { return d.lim }
 func (d *Driver) Key(key string) string { return d.prefix + key }
 
 // Allow runs the algorithm's script for key: one EVALSHA round trip (plus
-// one EVAL the first time a server has not seen the script). It returns
-// go-redis's error unchanged when Redis cannot decide.
+// one EVAL the first time a server has not seen the script), within the
+// per-decision budget Options.Timeout. It returns go-redis's error
+// unchanged when Redis cannot decide.
 func (d *Driver) Allow(ctx context.Context, key string, n int) (driver.Decision, error) {
 	now := int64(-1)
 	if d.clk != nil {
 		now = d.clk.Now().UnixMicro()
 	}
-	res, err := d.script.Run(ctx, d.c, []string{d.prefix + key},
-		n, now, d.args[0], d.args[1], d.args[2], d.args[3], d.args[4], d.args[5], d.args[6], d.args[7]).Int64Slice()
+	res, err := d.run(ctx, key, n, now)
 	if err != nil {
 		return driver.Decision{}, err
 	}
@@ -163,6 +183,51 @@ func (d *Driver) Allow(ctx context.Context, key string, n int) (driver.Decision,
 		ResetAfter: time.Duration(res[3]) * time.Microsecond,
 		Delay:      time.Duration(res[4]) * time.Microsecond,
 	}, nil
+}
+
+type runResult struct {
+	res []int64
+	err error
+}
+
+// run runs the script within the budget. go-redis honours a context's
+// deadline while it dials, waits for a pooled connection and backs off
+// between retries, but not on a socket read or write unless the client
+// has ContextTimeoutEnabled; so unless it has, the call runs in its own
+// goroutine and is abandoned when the budget is spent (it ends by itself
+// within the client's ReadTimeout).
+func (d *Driver) run(ctx context.Context, key string, n int, now int64) ([]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.budget)
+	defer cancel()
+	call := func(ctx context.Context) ([]int64, error) {
+		return d.script.Run(ctx, d.c, []string{d.prefix + key},
+			n, now, d.args[0], d.args[1], d.args[2], d.args[3], d.args[4], d.args[5], d.args[6], d.args[7]).Int64Slice()
+	}
+	if d.ctxTimeouts {
+		return call(ctx)
+	}
+	ch := make(chan runResult, 1)
+	go func() {
+		res, err := call(ctx)
+		ch <- runResult{res, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.res, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("redisrate: decision on %q: no answer within %v: %w", key, d.budget, ctx.Err())
+	}
+}
+
+// contextTimeouts reports whether c's socket I/O honours context deadlines.
+func contextTimeouts(c redis.UniversalClient) bool {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
 }
 
 // gcraDecision completes a GCRA or leaky-bucket decision from the script's
