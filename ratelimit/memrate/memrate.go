@@ -113,7 +113,11 @@ func NewDriver(lim driver.Limit, opts *Options) (*Driver, error) {
 	return d, nil
 }
 
-// New returns a ratelimit.Limiter over a new in-process Driver.
+// New returns a ratelimit.Limiter over a new in-process Driver: the
+// one-liner for an in-process limit (package ratelimit cannot offer it
+// itself without an import cycle). Options.Limiter configures the Limiter.
+// Use NewDriver for the bare driver, for example to run ratelimittest or
+// to wrap it with ratelimit.New yourself.
 func New(lim driver.Limit, opts *Options) (*ratelimit.Limiter, error) {
 	d, err := NewDriver(lim, opts)
 	if err != nil {
@@ -128,6 +132,10 @@ func New(lim driver.Limit, opts *Options) (*ratelimit.Limiter, error) {
 	}
 	return ratelimit.New(d, &lo)
 }
+
+// Clock returns the driver's time source; ratelimit.New uses it for Wait
+// when its own Clock is nil.
+func (d *Driver) Clock() clock.Clock { return d.clk }
 
 // Limit returns the limit the driver enforces.
 func (d *Driver) Limit() driver.Limit { return d.lim }

@@ -30,8 +30,8 @@ func TestOutageCostsOneBudgetPerDecision(t *testing.T) {
 				DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
 			t.Cleanup(func() { _ = c.Close() })
 			lim := ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 10, Period: time.Second, Burst: 10}
-			l, err := redisrate.New(c, lim, &redisrate.Options{Prefix: testenv.Prefix(t), Timeout: budget,
-				Limiter: &ratelimit.Options{Failure: ratelimit.FailOpen}})
+			l, err := wrapWith(&ratelimit.Options{Failure: ratelimit.FailOpen})(
+				redisrate.New(c, lim, &redisrate.Options{Prefix: testenv.Prefix(t), Timeout: budget}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,3 +64,19 @@ func TestOutageCostsOneBudgetPerDecision(t *testing.T) {
 // testTimeout is the decision budget of tests about correctness, not
 // latency: generous, for a loaded machine under -race.
 const testTimeout = 10 * time.Second
+
+// wrap is ratelimit.New over the driver redisrate.New returned, so that a
+// test reads l, err := wrap(redisrate.New(...)).
+func wrap(d *redisrate.Driver, err error) (*ratelimit.Limiter, error) {
+	return wrapWith(nil)(d, err)
+}
+
+// wrapWith is wrap with Limiter options.
+func wrapWith(o *ratelimit.Options) func(*redisrate.Driver, error) (*ratelimit.Limiter, error) {
+	return func(d *redisrate.Driver, err error) (*ratelimit.Limiter, error) {
+		if err != nil {
+			return nil, err
+		}
+		return ratelimit.New(d, o)
+	}
+}

@@ -21,7 +21,7 @@ func TestHashTagsOnThreeMasterCluster(t *testing.T) {
 			lim.Burst = 2
 		}
 		for _, prefix := range []string{"", "{}", "rl{", "{rl}:", "a}{b"} {
-			l, err := redisrate.New(c, lim, &redisrate.Options{Prefix: prefix + alg.String() + ":", Timeout: testTimeout})
+			l, err := wrap(redisrate.New(c, lim, &redisrate.Options{Prefix: prefix + alg.String() + ":", Timeout: testTimeout}))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -31,7 +31,7 @@ func harness(prefix string, newClient func(t *testing.T) redis.UniversalClient) 
 				// keys for the whole test (TestKeysExpire checks expiry).
 				o.Clock, o.ExpirySlack = f, time.Hour
 			}
-			return redisrate.NewDriver(newClient(t), lim, o)
+			return redisrate.New(newClient(t), lim, o)
 		},
 	}
 }

@@ -21,7 +21,7 @@ func TestExactRateNotWholeMicroseconds(t *testing.T) {
 			ctx := context.Background()
 			clk := clock.NewFake(time.Unix(1_800_000_000, 0))
 			lim := ratelimit.Limit{Algorithm: alg, Rate: 600_000, Period: time.Second, Burst: 10}
-			l, err := redisrate.New(testenv.RedisClient(t), lim, &redisrate.Options{Prefix: testenv.Prefix(t), Clock: clk, ExpirySlack: time.Hour, Timeout: testTimeout})
+			l, err := wrap(redisrate.New(testenv.RedisClient(t), lim, &redisrate.Options{Prefix: testenv.Prefix(t), Clock: clk, ExpirySlack: time.Hour, Timeout: testTimeout}))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -39,9 +39,6 @@ type Options struct {
 	// this much per decision whatever the client's retry settings. A
 	// caller's context with an earlier deadline still wins.
 	Timeout time.Duration
-	// Limiter configures the ratelimit.Limiter that New wraps around the
-	// driver (failure policy, fallback, metrics).
-	Limiter *ratelimit.Options
 }
 
 // DefaultTimeout is the default per-decision budget (Options.Timeout).
@@ -52,7 +49,7 @@ const DefaultTimeout = 250 * time.Millisecond
 // and one key per decision, so it works unchanged on Redis Cluster. Time is
 // the Redis server's (TIME) unless Options.Clock is set.
 //
-// A Driver is safe for concurrent use. Create one with NewDriver.
+// A Driver is safe for concurrent use. Create one with New.
 type Driver struct {
 	c      redis.UniversalClient
 	lim    driver.Limit
@@ -70,11 +67,17 @@ type Driver struct {
 // doubles stay exact (2^53 is about 9.0e15; Unix µs are about 1.8e15).
 const maxMicros = 1 << 51
 
-// NewDriver returns a driver enforcing lim on c. It does no I/O. Besides
-// ratelimit.Validate's checks, it rejects a Period that is not a whole
-// number of microseconds and limits whose state would not fit exactly in
-// the scripts' arithmetic; the error wraps ratelimit.ErrInvalidLimit.
-func NewDriver(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Driver, error) {
+// New returns a driver enforcing lim on c, to be wrapped by ratelimit.New
+// (which adds the failure policy, a Fallback, Wait and metrics):
+//
+//	d, err := redisrate.New(rdb, lim, &redisrate.Options{Prefix: "api:"})
+//	limiter, err := ratelimit.New(d, &ratelimit.Options{Failure: ratelimit.FailClosed})
+//
+// It does no I/O. A nil client is an error; besides ratelimit.Validate's
+// checks, it rejects a Period that is not a whole number of microseconds
+// and limits whose state would not fit exactly in the scripts' arithmetic
+// (the error wraps ratelimit.ErrInvalidLimit).
+func New(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Driver, error) {
 	if c == nil {
 		return nil, errors.New("redisrate: nil client")
 	}
@@ -112,21 +115,10 @@ func NewDriver(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Drive
 	return d, nil
 }
 
-// New returns a ratelimit.Limiter over a new Driver.
-func New(c redis.UniversalClient, lim driver.Limit, opts *Options) (*ratelimit.Limiter, error) {
-	d, err := NewDriver(c, lim, opts)
-	if err != nil {
-		return nil, err
-	}
-	var lo ratelimit.Options
-	if opts != nil && opts.Limiter != nil {
-		lo = *opts.Limiter
-	}
-	if lo.Clock == nil && d.clk != nil {
-		lo.Clock = d.clk
-	}
-	return ratelimit.New(d, &lo)
-}
+// Clock returns the decision clock given in Options.Clock, or nil (the
+// server's clock). ratelimit.New uses it for Wait when its own Clock is
+// nil.
+func (d *Driver) Clock() clock.Clock { return d.clk }
 
 var (
 	gcra         = redis.NewScript(gcraScript)

@@ -3,7 +3,7 @@ package redisrate
 // The scripts work in whole microseconds with Lua numbers (doubles), which
 // are exact for integers below 2^53: Unix microseconds (~1.8e15) and every
 // product the scripts form (Burst·Period, Rate·Period, counts·Period, in
-// µs, and Burst·Rate) stay far below it for the limits NewDriver accepts.
+// µs, and Burst·Rate) stay far below it for the limits New accepts.
 // Where a quantity is not a whole number of µs (GCRA's emission interval),
 // it is carried as µs plus a fraction in units of 1/Rate µs, so no
 // decision is rounded.
