@@ -385,3 +385,25 @@ func TestAcquireDeadlineJoinsLastEngineError(t *testing.T) {
 		t.Fatalf("Acquire = %v, want context.Canceled joined with the last engine error", err)
 	}
 }
+
+// NewInMemory wires memlock to the Locker's clock in one call.
+func TestNewInMemory(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	lk, err := lock.NewInMemory(&lock.Options{Clock: fc, TTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	l, err := lk.TryAcquire(ctx, "k", &lock.AcquireOptions{NoRenew: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lk.TryAcquire(ctx, "k", nil); !errors.Is(err, lock.ErrLocked) {
+		t.Fatalf("second TryAcquire = %v, want ErrLocked", err)
+	}
+	fc.Advance(2 * time.Second) // the backend expires the lease on the same clock
+	if _, err := lk.TryAcquire(ctx, "k", nil); err != nil {
+		t.Fatalf("TryAcquire after the lease's TTL on the fake clock: %v", err)
+	}
+	_ = l
+}

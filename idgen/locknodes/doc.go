@@ -11,7 +11,7 @@
 // until the lease could have expired).
 //
 //	d, err := redislock.New(rdb, nil)
-//	nodes := locknodes.New(d, nil)
+//	nodes, err := locknodes.New(d, nil)
 //	lease, err := idgen.AcquireNode(ctx, nodes, "orders", idgen.TwitterLayout.MaxNode(), nil)
 //	g, err := idgen.NewSnowflake(lease.ID(), &idgen.SnowflakeOptions{Lease: lease})
 package locknodes
