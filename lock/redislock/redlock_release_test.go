@@ -21,7 +21,6 @@ import (
 type lateAcquireHook struct {
 	gate     chan struct{}
 	once     sync.Once
-	released chan struct{}
 }
 
 func (h *lateAcquireHook) open() { h.once.Do(func() { close(h.gate) }) }
