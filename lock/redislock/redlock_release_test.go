@@ -19,8 +19,8 @@ import (
 // so the acquisition lands after the release: the interleaving in which
 // Redlock used to leave a lease behind.
 type lateAcquireHook struct {
-	gate     chan struct{}
-	once     sync.Once
+	gate chan struct{}
+	once sync.Once
 }
 
 func (h *lateAcquireHook) open() { h.once.Do(func() { close(h.gate) }) }
