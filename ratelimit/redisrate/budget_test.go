@@ -19,7 +19,7 @@ import (
 // (go-redis ignores context deadlines on socket reads by default).
 func TestOutageCostsOneBudgetPerDecision(t *testing.T) {
 	const budget = 30 * time.Millisecond
-	const slack = 150 * time.Millisecond // scheduling on a loaded test machine
+	const slack = 400 * time.Millisecond // scheduling on a loaded test machine
 	for _, fault := range []string{"paused", "stopped"} {
 		t.Run(fault, func(t *testing.T) {
 			ctx := context.Background()
@@ -27,7 +27,7 @@ func TestOutageCostsOneBudgetPerDecision(t *testing.T) {
 			// Default MaxRetries; socket timeouts longer than budget+slack,
 			// so that only the budget can keep a decision short.
 			c := redis.NewClient(&redis.Options{Addr: srv.Addr,
-				DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
+				DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
 			t.Cleanup(func() { _ = c.Close() })
 			lim := ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 10, Period: time.Second, Burst: 10}
 			l, err := wrapWith(&ratelimit.Options{Failure: ratelimit.FailOpen})(
