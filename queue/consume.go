@@ -74,6 +74,14 @@ func (s *Subscription) Consume(ctx context.Context, h Handler, opts *ConsumeOpti
 	c.mu.Lock()
 	c.draining = true
 	c.mu.Unlock()
+	for drained := false; !drained; {
+		select {
+		case d := <-c.work:
+			c.giveBack(d)
+		default:
+			drained = true
+		}
+	}
 	close(c.work)
 	done := make(chan struct{})
 	go func() { workers.Wait(); close(done) }()
@@ -170,6 +178,15 @@ func (c *consumer) release() {
 	}
 }
 
+// giveBack releases a prefetched delivery that never started.
+func (c *consumer) giveBack(d *Delivery) {
+	s := c.s
+	d.settled.Store(true)
+	s.hb.untrack(d)
+	_ = s.nack(context.Background(), d.handle, driver.Nack{Action: driver.ActionRetry, Error: d.LastError})
+	c.release()
+}
+
 func (c *consumer) workLoop() {
 	s := c.s
 	for d := range c.work {
@@ -177,11 +194,7 @@ func (c *consumer) workLoop() {
 		draining := c.draining
 		c.mu.Unlock()
 		if draining {
-			// Prefetched but never started: hand it back at once.
-			d.settled.Store(true)
-			s.hb.untrack(d)
-			_ = s.nack(context.Background(), d.handle, driver.Nack{Action: driver.ActionRetry, Error: d.LastError})
-			c.release()
+			c.giveBack(d)
 			continue
 		}
 		s.q.tel.inflight.Add(context.Background(), 1, s.attrs)
