@@ -85,7 +85,9 @@ func New(opts *Options) *Driver {
 func (*Driver) Local() {}
 
 // Limits reports the MaxBody option.
-func (d *Driver) Limits() driver.Limits { return driver.Limits{MaxBody: d.opts.MaxBody, MaxBatch: 10000} }
+func (d *Driver) Limits() driver.Limits {
+	return driver.Limits{MaxBody: d.opts.MaxBody, MaxBatch: 10000}
+}
 
 // DedupWindow reports how long DedupIDs are remembered.
 func (d *Driver) DedupWindow() time.Duration { return d.opts.DedupWindow }
