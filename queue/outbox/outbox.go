@@ -44,7 +44,9 @@ func Open(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(schemaLock)); err != nil {
 		return err
 	}
-	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(schemaLock)) }()
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(schemaLock))
+	}()
 	_, err = conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS scalekit_outbox (
 	id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	topic      text NOT NULL,
