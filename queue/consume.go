@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -71,9 +72,7 @@ func (s *Subscription) Consume(ctx context.Context, h Handler, opts *ConsumeOpti
 	}
 	c.fetchLoop(stop)
 	// Draining: no more fetches; workers release what did not start.
-	c.mu.Lock()
-	c.draining = true
-	c.mu.Unlock()
+	c.draining.Store(true)
 	for drained := false; !drained; {
 		select {
 		case d := <-c.work:
@@ -118,9 +117,8 @@ type consumer struct {
 	freed   chan struct{}
 	ackStop chan struct{}
 
-	mu       sync.Mutex
-	held     int // leased messages not yet through a handler
-	draining bool
+	held     atomic.Int64 // leased messages not yet through a handler
+	draining atomic.Bool
 }
 
 func (c *consumer) fetchLoop(stop context.Context) {
@@ -130,10 +128,9 @@ func (c *consumer) fetchLoop(stop context.Context) {
 	// Fetches outlive a cancelled ctx so that leased messages are never
 	// lost in flight; they are bounded by the visibility timeout.
 	fctx := context.WithoutCancel(stop)
+	var batch []*Delivery
 	for stop.Err() == nil {
-		c.mu.Lock()
-		n := c.limit - c.held
-		c.mu.Unlock()
+		n := c.limit - int(c.held.Load())
 		if n <= 0 {
 			select {
 			case <-c.freed:
@@ -154,24 +151,23 @@ func (c *consumer) fetchLoop(stop context.Context) {
 		}
 		w.reset()
 		s.q.tel.delivered(int64(len(ds)), ds, s.attrs)
+		batch = batch[:0]
 		for i := range ds {
 			if s.poisoned(fctx, &ds[i]) {
 				continue
 			}
-			d := s.delivery(&ds[i])
-			s.hb.track(d)
-			c.mu.Lock()
-			c.held++
-			c.mu.Unlock()
+			batch = append(batch, s.delivery(&ds[i]))
+		}
+		s.hb.trackAll(batch)
+		c.held.Add(int64(len(batch)))
+		for _, d := range batch {
 			c.work <- d
 		}
 	}
 }
 
 func (c *consumer) release() {
-	c.mu.Lock()
-	c.held--
-	c.mu.Unlock()
+	c.held.Add(-1)
 	select {
 	case c.freed <- struct{}{}:
 	default:
@@ -190,10 +186,7 @@ func (c *consumer) giveBack(d *Delivery) {
 func (c *consumer) workLoop() {
 	s := c.s
 	for d := range c.work {
-		c.mu.Lock()
-		draining := c.draining
-		c.mu.Unlock()
-		if draining {
+		if c.draining.Load() {
 			c.giveBack(d)
 			continue
 		}
@@ -268,9 +261,8 @@ func (c *consumer) ackLoop() {
 		if err == nil {
 			s.q.tel.acked.Add(context.Background(), int64(len(handles)), s.attrs)
 		}
-		for _, d := range batch {
-			s.hb.untrack(d)
-		}
+		s.hb.untrackAll(batch)
+		clear(batch)
 		batch = batch[:0]
 	}
 	for {

@@ -258,6 +258,31 @@ func (h *heartbeat) track(d *Delivery) {
 	h.mu.Unlock()
 }
 
+// trackAll tracks a batch under one lock.
+func (h *heartbeat) trackAll(ds []*Delivery) {
+	h.mu.Lock()
+	if h.live == nil {
+		h.live = make(map[*Delivery]struct{})
+	}
+	for _, d := range ds {
+		h.live[d] = struct{}{}
+	}
+	if !h.running && len(ds) > 0 {
+		h.running = true
+		go h.run()
+	}
+	h.mu.Unlock()
+}
+
+// untrackAll untracks a batch under one lock.
+func (h *heartbeat) untrackAll(ds []*Delivery) {
+	h.mu.Lock()
+	for _, d := range ds {
+		delete(h.live, d)
+	}
+	h.mu.Unlock()
+}
+
 func (h *heartbeat) untrack(d *Delivery) {
 	h.mu.Lock()
 	delete(h.live, d)
