@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/internal/otelx"
 	"github.com/scalekit-go/scalekit/queue/driver"
 )
@@ -130,8 +131,11 @@ func (c *consumer) fetchLoop(stop context.Context) {
 	fctx := context.WithoutCancel(stop)
 	var batch []*Delivery
 	for stop.Err() == nil {
-		n := c.limit - int(c.held.Load())
-		if n <= 0 {
+		held := int(c.held.Load())
+		n := c.limit - held
+		// Fetch in batches: while messages are held, wait until half the
+		// slots are free rather than leasing one message per round trip.
+		if n <= 0 || (held > 0 && n < (c.limit+1)/2) {
 			select {
 			case <-c.freed:
 				continue
@@ -265,6 +269,14 @@ func (c *consumer) ackLoop() {
 		clear(batch)
 		batch = batch[:0]
 	}
+	var linger clock.Timer
+	var lingerC <-chan time.Time
+	stopLinger := func() {
+		if linger != nil {
+			linger.Stop()
+		}
+		lingerC = nil
+	}
 	for {
 		select {
 		case d := <-c.acks:
@@ -278,8 +290,24 @@ func (c *consumer) ackLoop() {
 					break more
 				}
 			}
+			// Flush at once when the batch is full or nothing else is
+			// being handled; otherwise wait up to AckDelay for more.
+			if len(batch) >= c.o.AckBatch || c.held.Load() == 0 || c.o.AckDelay <= 0 {
+				stopLinger()
+				flush()
+			} else if lingerC == nil {
+				if linger == nil {
+					linger = s.q.clk.NewTimer(c.o.AckDelay)
+				} else {
+					linger.Reset(c.o.AckDelay)
+				}
+				lingerC = linger.C()
+			}
+		case <-lingerC:
+			lingerC = nil
 			flush()
 		case <-c.ackStop:
+			stopLinger()
 			for {
 				select {
 				case d := <-c.acks:
