@@ -2,8 +2,8 @@ package memqueue_test
 
 import (
 	"context"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 

@@ -15,7 +15,6 @@ type entry struct {
 	lastErr    string
 	handle     string    // current lease ("" when not leased)
 	deadline   time.Time // lease deadline
-	heapIdx    int
 }
 
 // fifo holds ready entries appended in publish order (one per priority).
