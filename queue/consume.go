@@ -47,7 +47,7 @@ func (s *Subscription) Consume(ctx context.Context, h Handler, opts *ConsumeOpti
 	}
 	c := &consumer{s: s, h: h, o: o, limit: o.Concurrency + o.Prefetch,
 		work:  make(chan *Delivery, o.Concurrency+o.Prefetch),
-		acks:  make(chan *Delivery, o.Concurrency+o.Prefetch),
+		acks:  make(chan []*Delivery, o.Concurrency+o.Prefetch),
 		freed: make(chan struct{}, 1), ackStop: make(chan struct{})}
 	stop, cancelStop := context.WithCancel(ctx)
 	defer cancelStop()
@@ -114,7 +114,7 @@ type consumer struct {
 	limit int
 
 	work    chan *Delivery
-	acks    chan *Delivery
+	acks    chan []*Delivery
 	freed   chan struct{}
 	ackStop chan struct{}
 
@@ -189,6 +189,20 @@ func (c *consumer) giveBack(d *Delivery) {
 
 func (c *consumer) workLoop() {
 	s := c.s
+	var pending []*Delivery // successes not yet handed to the acker
+	send := func() {
+		if len(pending) == 0 {
+			return
+		}
+		select {
+		case c.acks <- pending:
+		case <-c.ackStop:
+			for _, d := range pending {
+				_ = d.Ack(context.Background()) // a straggler after the drain
+			}
+		}
+		pending = nil
+	}
 	for d := range c.work {
 		if c.draining.Load() {
 			c.giveBack(d)
@@ -199,17 +213,20 @@ func (c *consumer) workLoop() {
 		s.q.tel.inflight.Add(context.Background(), -1, s.attrs)
 		c.release()
 		if herr == nil {
-			select {
-			case c.acks <- d:
-			case <-c.ackStop:
-				_ = d.Ack(context.Background()) // a straggler after the drain
+			// Hand acks over in small batches while more work is
+			// queued, at once when there is none.
+			pending = append(pending, d)
+			if len(pending) >= 32 || len(c.work) == 0 {
+				send()
 			}
 			continue
 		}
+		send()
 		if !d.settled.Load() {
 			_ = d.Settle(context.Background(), herr)
 		}
 	}
+	send()
 }
 
 // run calls the handler with the trace context of the message, turning a
@@ -279,13 +296,13 @@ func (c *consumer) ackLoop() {
 	}
 	for {
 		select {
-		case d := <-c.acks:
-			batch = append(batch, d)
+		case ds := <-c.acks:
+			batch = append(batch, ds...)
 		more:
 			for len(batch) < c.o.AckBatch {
 				select {
-				case d := <-c.acks:
-					batch = append(batch, d)
+				case ds := <-c.acks:
+					batch = append(batch, ds...)
 				default:
 					break more
 				}
@@ -310,8 +327,8 @@ func (c *consumer) ackLoop() {
 			stopLinger()
 			for {
 				select {
-				case d := <-c.acks:
-					batch = append(batch, d)
+				case ds := <-c.acks:
+					batch = append(batch, ds...)
 					if len(batch) >= c.o.AckBatch {
 						flush()
 					}
