@@ -304,13 +304,12 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	// those out.
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue("SET LOCAL enable_bitmapscan = off")
-	b.Queue("SET LOCAL enable_sort = off")
+	b.Queue("SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)")
 	b.Queue(receiveSQL, sid, max, vis.Microseconds())
 	b.Queue("COMMIT")
 	br := d.pool.SendBatch(ctx, b)
 	defer br.Close()
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 2; i++ {
 		if _, err := br.Exec(); err != nil {
 			return nil, err
 		}
