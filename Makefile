@@ -40,7 +40,7 @@ bench: backends
 	@cd bench && $(GO) run ./cmd/benchreport -rounds 5 -benchtime 1s -out ../docs/bench
 
 bench-short: backends
-	@cd bench && $(GO) run ./cmd/benchreport -rounds 3 -benchtime 200ms -out ../docs/bench
+	@cd bench && $(GO) run ./cmd/benchreport -rounds 3 -benchtime 200ms -bench 'Cmp(Snowflake|Sonyflake|Allow|Bloom|HyperLogLog|Pick|Jump|Cache|Redis)' -out ../docs/bench
 
 bench-all:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run='^$$' -bench=. -benchmem ./...); done

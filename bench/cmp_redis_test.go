@@ -65,7 +65,11 @@ func BenchmarkCmpRedisLock(b *testing.B) {
 	for _, w := range []int{1, 8} {
 		b.Run("workers="+strconv.Itoa(w), func(b *testing.B) {
 			b.Run("scalekit", func(b *testing.B) {
-				lk, err := lock.New(redislock.New(rc, &redislock.Options{Prefix: testenv.Prefix(b)}), nil)
+				d, err := redislock.New(rc, &redislock.Options{Prefix: testenv.Prefix(b)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				lk, err := lock.New(d, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -117,8 +121,12 @@ func BenchmarkCmpRedisRate(b *testing.B) {
 	for _, w := range []int{1, 8} {
 		b.Run("workers="+strconv.Itoa(w), func(b *testing.B) {
 			b.Run("scalekit", func(b *testing.B) {
-				l, err := redisrate.New(rc, ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 1_000_000, Period: time.Second, Burst: 1000},
+				d, err := redisrate.New(rc, ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 1_000_000, Period: time.Second, Burst: 1000},
 					&redisrate.Options{Prefix: testenv.Prefix(b)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				l, err := ratelimit.New(d, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

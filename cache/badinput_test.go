@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scalekit-go/scalekit/cache"
 	"github.com/scalekit-go/scalekit/cache/memorycache"
@@ -60,5 +61,37 @@ func TestOversizedValue(t *testing.T) {
 	}
 	if err := c.Set(ctx, "small", "fits"); err != nil {
 		t.Fatalf("small value after an oversized one: %v", err)
+	}
+}
+
+// NewInMemory is the one-call local cache: no memorycache.Options with
+// cache.Entry spelled out. Its store takes the cache's clock.
+func TestNewInMemory(t *testing.T) {
+	clk := clock.NewFake(t0)
+	c, err := cache.NewInMemory[string, int](2, &cache.Options[string, int]{TTL: time.Minute, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for i, k := range []string{"a", "b", "c", "d"} {
+		if err := c.Set(ctx, k, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := 0
+	for _, k := range []string{"a", "b", "c", "d"} {
+		if _, ok, _ := c.Get(ctx, k); ok {
+			held++
+		}
+	}
+	if held == 0 || held > 2 {
+		t.Fatalf("capacity 2 holds %d of 4 keys", held)
+	}
+	clk.Advance(time.Minute)
+	if _, ok, _ := c.Get(ctx, "d"); ok {
+		t.Fatal("entry outlived its TTL on the cache's clock")
+	}
+	if _, err := cache.NewInMemory[string, int](0, nil); err == nil {
+		t.Fatal("capacity 0 accepted")
 	}
 }

@@ -16,7 +16,8 @@
 //   - write-through (WriteThrough) and write-around (WriteAround);
 //   - write-behind (NewWriteBehind): bounded, coalescing queue flushed in
 //     batches by size and interval, with retry, metrics and a documented
-//     loss bound;
+//     loss bound; its Get and GetOrLoad serve writes not yet flushed even
+//     if the cache evicted them, and Put after Close is refused untouched;
 //   - refresh-ahead (Options.RefreshAhead), stale-while-revalidate and
 //     stale-if-error, TTL jitter, XFetch probabilistic early expiration
 //     (Options.EarlyExpiration);

@@ -10,7 +10,7 @@ import (
 // strategies need. In-process stores hold Entry values as they are; remote
 // stores hold them encoded (a 26-byte header followed by the codec's
 // bytes). Applications only meet Entry when they build a local store for
-// NewLocal or NewTiered.
+// NewLocal, NewInMemory or OpenTiered.
 type Entry[V any] struct {
 	// Value is the cached value (the zero value for a negative entry).
 	Value V

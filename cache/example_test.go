@@ -18,21 +18,6 @@ type User struct {
 	Name string
 }
 
-// newUsers builds an in-process Cache[int, User]; examples pass a fake
-// clock so they can show time passing.
-func newUsers(clk clock.Clock, o cache.Options[int, User]) *cache.Cache[int, User] {
-	store, err := memorycache.New(&memorycache.Options[int, cache.Entry[User]]{MaxEntries: 10_000, Clock: clk})
-	if err != nil {
-		panic(err)
-	}
-	o.Clock = clk
-	c, err := cache.NewLocal(store, &o)
-	if err != nil {
-		panic(err)
-	}
-	return c
-}
-
 var db = map[int]User{1: {1, "ada"}, 2: {2, "grace"}}
 
 func loadUser(_ context.Context, id int) (User, error) {
@@ -47,7 +32,10 @@ func loadUser(_ context.Context, id int) (User, error) {
 // the cache itself.
 func Example_cacheAside() {
 	ctx := context.Background()
-	c := newUsers(nil, cache.Options[int, User]{TTL: time.Minute})
+	c, err := cache.NewInMemory[int, User](10_000, &cache.Options[int, User]{TTL: time.Minute})
+	if err != nil {
+		panic(err)
+	}
 	defer c.Close(ctx)
 	u, ok, _ := c.Get(ctx, 1)
 	if !ok {
@@ -62,7 +50,10 @@ func Example_cacheAside() {
 // Read-through with singleflight and negative caching.
 func ExampleCache_GetOrLoad() {
 	ctx := context.Background()
-	c := newUsers(nil, cache.Options[int, User]{TTL: time.Minute, NegativeTTL: 10 * time.Second})
+	c, err := cache.NewInMemory[int, User](10_000, &cache.Options[int, User]{TTL: time.Minute, NegativeTTL: 10 * time.Second})
+	if err != nil {
+		panic(err)
+	}
 	defer c.Close(ctx)
 	u, err := c.GetOrLoad(ctx, 2, loadUser)
 	fmt.Println(u.Name, err)
@@ -81,7 +72,10 @@ func ExampleCache_GetOrLoad() {
 // the source and invalidates the cache.
 func ExampleCache_WriteThrough() {
 	ctx := context.Background()
-	c := newUsers(nil, cache.Options[int, User]{TTL: time.Minute})
+	c, err := cache.NewInMemory[int, User](10_000, &cache.Options[int, User]{TTL: time.Minute})
+	if err != nil {
+		panic(err)
+	}
 	defer c.Close(ctx)
 	save := func(_ context.Context, id int, u User) error { db[id] = u; return nil }
 	_ = c.WriteThrough(ctx, 3, User{3, "linus"}, save)
@@ -99,7 +93,10 @@ func ExampleCache_WriteThrough() {
 // coalesced per key and flushed in batches.
 func ExampleNewWriteBehind() {
 	ctx := context.Background()
-	c := newUsers(nil, cache.Options[int, User]{})
+	c, err := cache.NewInMemory[int, User](10_000, &cache.Options[int, User]{})
+	if err != nil {
+		panic(err)
+	}
 	flush := func(_ context.Context, batch []cache.Pair[int, User]) error {
 		fmt.Println("flushing", len(batch), "writes")
 		for _, p := range batch {
@@ -125,7 +122,10 @@ func ExampleNewWriteBehind() {
 func Example_staleWhileRevalidate() {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	c := newUsers(clk, cache.Options[int, User]{TTL: time.Minute, StaleWhileRevalidate: time.Hour, RefreshAhead: 0.9})
+	c, err := cache.NewInMemory[int, User](10_000, &cache.Options[int, User]{Clock: clk, TTL: time.Minute, StaleWhileRevalidate: time.Hour, RefreshAhead: 0.9})
+	if err != nil {
+		panic(err)
+	}
 	defer c.Close(ctx)
 	version := 0
 	load := func(_ context.Context, id int) (User, error) {
@@ -150,7 +150,10 @@ func Example_staleWhileRevalidate() {
 func Example_staleIfError() {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	c := newUsers(clk, cache.Options[int, User]{TTL: time.Minute, StaleIfError: time.Hour, Jitter: 0.1})
+	c, err := cache.NewInMemory[int, User](10_000, &cache.Options[int, User]{Clock: clk, TTL: time.Minute, StaleIfError: time.Hour, Jitter: 0.1})
+	if err != nil {
+		panic(err)
+	}
 	defer c.Close(ctx)
 	_, _ = c.GetOrLoad(ctx, 1, loadUser)
 	clk.Advance(5 * time.Minute)
@@ -169,9 +172,12 @@ func Example_guard() {
 	for id := range db {
 		ids.AddString(strconv.Itoa(id)) // at start-up, and on every insert
 	}
-	c := newUsers(nil, cache.Options[int, User]{Guard: cache.BloomGuard[int](ids, nil), TTL: time.Minute})
+	c, err := cache.NewInMemory[int, User](10_000, &cache.Options[int, User]{Guard: cache.BloomGuard[int](ids, nil), TTL: time.Minute})
+	if err != nil {
+		panic(err)
+	}
 	defer c.Close(ctx)
-	_, err := c.GetOrLoad(ctx, 404, loadUser)
+	_, err = c.GetOrLoad(ctx, 404, loadUser)
 	fmt.Println(err, c.Stats().GuardRejects, c.Stats().Loads)
 	u, err := c.GetOrLoad(ctx, 2, loadUser)
 	fmt.Println(u.Name, err)
@@ -185,7 +191,10 @@ func Example_guard() {
 func Example_hotKeys() {
 	ctx := context.Background()
 	hot, _ := sketch.NewTopK(1, nil)
-	c := newUsers(nil, cache.Options[int, User]{HotKeys: hot, TTL: time.Minute})
+	c, err := cache.NewInMemory[int, User](10_000, &cache.Options[int, User]{HotKeys: hot, TTL: time.Minute})
+	if err != nil {
+		panic(err)
+	}
 	defer c.Close(ctx)
 	for i := range 100 {
 		id := 1
@@ -231,7 +240,10 @@ func ExampleOpenTiered() {
 func Example_refreshAhead() {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	c := newUsers(clk, cache.Options[int, User]{TTL: 100 * time.Second, RefreshAhead: 0.8})
+	c, err := cache.NewInMemory[int, User](10_000, &cache.Options[int, User]{Clock: clk, TTL: 100 * time.Second, RefreshAhead: 0.8})
+	if err != nil {
+		panic(err)
+	}
 	defer c.Close(ctx)
 	version := 0
 	load := func(_ context.Context, id int) (User, error) {
@@ -261,7 +273,10 @@ func Example_refreshAhead() {
 func Example_earlyExpiration() {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	c := newUsers(clk, cache.Options[int, User]{TTL: time.Minute, EarlyExpiration: 1})
+	c, err := cache.NewInMemory[int, User](10_000, &cache.Options[int, User]{Clock: clk, TTL: time.Minute, EarlyExpiration: 1})
+	if err != nil {
+		panic(err)
+	}
 	defer c.Close(ctx)
 	slowLoad := func(_ context.Context, id int) (User, error) {
 		clk.Advance(5 * time.Second) // the query takes 5s
@@ -281,7 +296,10 @@ func Example_earlyExpiration() {
 func Example_ttlJitter() {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	c := newUsers(clk, cache.Options[int, User]{TTL: 100 * time.Second, Jitter: 0.2})
+	c, err := cache.NewInMemory[int, User](10_000, &cache.Options[int, User]{Clock: clk, TTL: 100 * time.Second, Jitter: 0.2})
+	if err != nil {
+		panic(err)
+	}
 	defer c.Close(ctx)
 	ids := make([]int, 100)
 	for i := range ids {
@@ -300,4 +318,20 @@ func Example_ttlJitter() {
 	// after 79s: 100
 	// after 100s, some expired and some not: true
 	// after 121s: 0
+}
+
+// A local cache in one call: capacity and options, no store types spelled
+// out.
+func ExampleNewInMemory() {
+	ctx := context.Background()
+	products, err := cache.NewInMemory[string, float64](10_000, &cache.Options[string, float64]{TTL: time.Minute})
+	if err != nil {
+		panic(err)
+	}
+	defer products.Close(ctx)
+	_ = products.Set(ctx, "sku-1", 9.99)
+	price, ok, err := products.Get(ctx, "sku-1")
+	fmt.Println(price, ok, err)
+	// Output:
+	// 9.99 true <nil>
 }

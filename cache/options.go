@@ -60,7 +60,7 @@ type Options[K comparable, V any] struct {
 	// read thousands of times, which is what hot keys are. 0 or 1 counts
 	// every read; negative is an error.
 	HotKeysSample int
-	// Codec encodes values for remote stores (NewRemote, NewTiered's L2).
+	// Codec encodes values for remote stores (NewRemote, OpenTiered's L2).
 	// Nil means JSON.
 	Codec Codec[V]
 	// KeyString maps keys to the remote store's string keys. Nil means the

@@ -96,7 +96,10 @@ func TestHotKeys(t *testing.T) {
 // under the names the remote store uses.
 func TestHotKeysKeyString(t *testing.T) {
 	hot, _ := sketch.NewTopK(1, nil)
-	c := newUsers(nil, cache.Options[int, User]{HotKeys: hot, KeyString: func(id int) string { return "u" + strconv.Itoa(id) }})
+	c, err := cache.NewInMemory[int, User](100, &cache.Options[int, User]{HotKeys: hot, KeyString: func(id int) string { return "u" + strconv.Itoa(id) }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c.Close(ctx)
 	for range 3 {
 		_, _ = c.GetOrLoad(ctx, 2, loadUser)

@@ -15,17 +15,21 @@ import (
 
 // OpenTiered returns a two-tier Cache: an in-process L1 (for example a
 // memorycache.Store[string, cache.Entry[V]]) in front of a shared remote L2
-// (rediscache). Reads try L1, then L2 (filling L1); writes and deletes go
-// to L2, then L1, then are broadcast so every other instance drops the keys
-// from its L1. The broadcast uses l2's driver.Broadcaster (Redis pub/sub);
-// OpenTiered subscribes before it returns, so it does I/O.
+// (rediscache). Reads try L1, then L2 (filling L1). Writes and deletes go
+// to L2 first; once L2 has answered, the writer drops the keys from its own
+// L1 (it does not fill L1 with what it wrote: a concurrent writer elsewhere
+// may have overwritten it in L2) and broadcasts them so every other
+// instance drops them too. The broadcast uses l2's driver.Broadcaster
+// (Redis pub/sub); OpenTiered subscribes before it returns, so it does I/O.
 //
-// Invalidation is best effort: a message lost while an instance is
+// Consistency: a read that fetched a value from L2 keeps it in L1 only if
+// no write on this instance and no invalidation message for that key
+// (striped counters) happened meanwhile, so a read racing a write, here or
+// elsewhere, cannot leave the overwritten value behind. Once a write has
+// completed and its message was delivered, every instance reads what L2
+// holds. Delivery is best effort: a message lost while an instance is
 // disconnected leaves its L1 stale for at most Options.L1TTL (default 1
-// minute). A read does not keep in L1 a value it fetched from L2 while an
-// invalidation arrived (the value may predate the write that sent it), so
-// a read racing a write elsewhere cannot leave a stale copy behind. L1 keys
-// are the remote (string) keys.
+// minute). L1 keys are the remote (string) keys.
 func OpenTiered[K comparable, V any](ctx context.Context, l1 driver.Local[string, Entry[V]], l2 driver.Store, opts *Options[K, V]) (*Cache[K, V], error) {
 	if l1 == nil || l2 == nil {
 		return nil, errors.New("cache: tiered cache needs both an L1 and an L2 store")
@@ -70,9 +74,32 @@ type tieredBackend[K comparable, V any] struct {
 	l1TTL  time.Duration
 	stale  time.Duration
 	now    func() int64
-	// invalidations counts messages from other instances. A read that
-	// fetched from L2 fills L1 only if no message arrived meanwhile.
-	invalidations atomic.Uint64
+	// gens counts, per stripe of keys, the writes this instance made and
+	// the invalidations it received. A read that fetched from L2 keeps the
+	// value in L1 only if its stripe's count did not move meanwhile.
+	gens [genStripes]atomic.Uint64
+}
+
+// genStripes is the number of generation counters; keys hash onto them.
+const genStripes = 256
+
+func (t *tieredBackend[K, V]) gen(k string) *atomic.Uint64 {
+	// FNV-1a: cheap and allocation-free.
+	h := uint32(2166136261)
+	for i := 0; i < len(k); i++ {
+		h ^= uint32(k[i])
+		h *= 16777619
+	}
+	return &t.gens[h%genStripes]
+}
+
+// invalidate drops k from L1 after a write to L2 has completed (its own or,
+// through a message, another instance's). The count moves first, then L1 is
+// cleared: a concurrent fillL1From either sees the new count and undoes its
+// fill, or filled before the Delete below.
+func (t *tieredBackend[K, V]) invalidate(k string) {
+	t.gen(k).Add(1)
+	t.l1.Delete(k)
 }
 
 func (t *tieredBackend[K, V]) onMessage(msg []byte) {
@@ -80,23 +107,21 @@ func (t *tieredBackend[K, V]) onMessage(msg []byte) {
 	if err != nil || origin == t.origin {
 		return
 	}
-	// Count first, then delete: a concurrent fillL1From either sees the
-	// new count and undoes its fill, or filled before the Delete below.
-	t.invalidations.Add(1)
 	for _, k := range keys {
-		t.l1.Delete(k)
+		t.invalidate(k)
 	}
 }
 
-// fillL1From fills L1 with e, read from L2 after the invalidation count
-// was seen, and undoes the fill if an invalidation arrived since: e may be
-// older than the write that sent it.
+// fillL1From fills L1 with e, read from L2 after the key's generation was
+// seen, and undoes the fill if a write or invalidation happened since: e
+// may be older than that write.
 func (t *tieredBackend[K, V]) fillL1From(seen uint64, k string, e Entry[V]) {
-	if t.invalidations.Load() != seen {
+	g := t.gen(k)
+	if g.Load() != seen {
 		return
 	}
 	t.fillL1(k, e)
-	if t.invalidations.Load() != seen {
+	if g.Load() != seen {
 		t.l1.Delete(k)
 	}
 }
@@ -125,7 +150,7 @@ func (t *tieredBackend[K, V]) get(ctx context.Context, k K) (Entry[V], bool, err
 	if e, ok := t.l1.Get(ks); ok {
 		return e, true, nil
 	}
-	seen := t.invalidations.Load()
+	seen := t.gen(ks).Load()
 	e, ok, err := t.l2.get(ctx, k)
 	if err != nil || !ok {
 		return e, ok, err
@@ -139,17 +164,20 @@ func (t *tieredBackend[K, V]) getMulti(ctx context.Context, ks []K) ([]Entry[V],
 	oks := make([]bool, len(ks))
 	var missIdx []int
 	var missKeys []K
+	var missStr []string
+	var seen []uint64
 	for i, k := range ks {
-		if e, ok := t.l1.Get(t.l2.key(k)); ok {
+		s := t.l2.key(k)
+		if e, ok := t.l1.Get(s); ok {
 			es[i], oks[i] = e, true
 		} else {
-			missIdx, missKeys = append(missIdx, i), append(missKeys, k)
+			missIdx, missKeys, missStr = append(missIdx, i), append(missKeys, k), append(missStr, s)
+			seen = append(seen, t.gen(s).Load())
 		}
 	}
 	if len(missKeys) == 0 {
 		return es, oks, nil
 	}
-	seen := t.invalidations.Load()
 	res, rok, err := t.l2.getMulti(ctx, missKeys)
 	if err != nil {
 		return nil, nil, err
@@ -157,7 +185,7 @@ func (t *tieredBackend[K, V]) getMulti(ctx context.Context, ks []K) ([]Entry[V],
 	for j, i := range missIdx {
 		if rok[j] {
 			es[i], oks[i] = res[j], true
-			t.fillL1From(seen, t.l2.key(missKeys[j]), res[j])
+			t.fillL1From(seen[j], missStr[j], res[j])
 		}
 	}
 	return es, oks, nil
@@ -168,43 +196,50 @@ func (t *tieredBackend[K, V]) publish(ctx context.Context, keys []string) error 
 }
 
 func (t *tieredBackend[K, V]) set(ctx context.Context, k K, e Entry[V], ttl time.Duration) error {
-	if err := t.l2.set(ctx, k, e, ttl); err != nil {
+	err := t.l2.set(ctx, k, e, ttl)
+	ks := t.l2.key(k)
+	t.invalidate(ks) // also on error: the write may have landed
+	if err != nil {
 		return err
 	}
-	ks := t.l2.key(k)
-	t.fillL1(ks, e)
 	return t.publish(ctx, []string{ks})
 }
 
 func (t *tieredBackend[K, V]) setMulti(ctx context.Context, ks []K, es []Entry[V], ttls []time.Duration) error {
-	if err := t.l2.setMulti(ctx, ks, es, ttls); err != nil {
-		return err
-	}
+	err := t.l2.setMulti(ctx, ks, es, ttls)
 	keys := make([]string, len(ks))
 	for i, k := range ks {
 		keys[i] = t.l2.key(k)
-		t.fillL1(keys[i], es[i])
+		t.invalidate(keys[i])
+	}
+	if err != nil {
+		return err
 	}
 	return t.publish(ctx, keys)
 }
 
 func (t *tieredBackend[K, V]) add(ctx context.Context, k K, e Entry[V], ttl time.Duration) (bool, error) {
 	added, err := t.l2.add(ctx, k, e, ttl)
-	if err != nil || !added {
-		return added, err
+	if err == nil && !added {
+		return false, nil
 	}
 	ks := t.l2.key(k)
-	t.fillL1(ks, e)
+	t.invalidate(ks)
+	if err != nil {
+		return false, err
+	}
 	return true, t.publish(ctx, []string{ks})
 }
 
 func (t *tieredBackend[K, V]) del(ctx context.Context, ks ...K) error {
+	// L2 first, then L1: a read between the two would refill L1 from L2.
+	err := t.l2.del(ctx, ks...)
 	keys := make([]string, len(ks))
 	for i, k := range ks {
 		keys[i] = t.l2.key(k)
-		t.l1.Delete(keys[i])
+		t.invalidate(keys[i])
 	}
-	if err := t.l2.del(ctx, ks...); err != nil {
+	if err != nil {
 		return err
 	}
 	return t.publish(ctx, keys)

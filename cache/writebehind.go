@@ -85,6 +85,8 @@ type WriteBehind[K comparable, V any] struct {
 
 	mu       sync.Mutex
 	pending  map[K]*pendingWrite[V]
+	flying   map[K]V // the batch being flushed, visible to reads until done
+	seq      uint64
 	order    []K
 	space    chan struct{} // closed when the queue shrinks
 	inflight int
@@ -106,6 +108,7 @@ type WriteBehind[K comparable, V any] struct {
 type pendingWrite[V any] struct {
 	value V
 	since time.Time
+	seq   uint64 // of the Put that last wrote value
 }
 
 // NewWriteBehind starts a write-behind queue in front of c that flushes
@@ -146,6 +149,7 @@ func NewWriteBehind[K comparable, V any](c *Cache[K, V], flush FlushFunc[K, V], 
 		c: c, flush: flush, o: o, clk: clock.Or(o.Clock),
 		pol:     backoff.Policy{Initial: o.RetryInitial, Max: o.RetryMax, MaxAttempts: o.MaxAttempts},
 		pending: make(map[K]*pendingWrite[V]),
+		flying:  make(map[K]V),
 		space:   make(chan struct{}),
 		kick:    make(chan struct{}, 1),
 		flushRq: make(chan chan error),
@@ -162,26 +166,55 @@ func NewWriteBehind[K comparable, V any](c *Cache[K, V], flush FlushFunc[K, V], 
 	return w, nil
 }
 
-// Put stores value in the cache and queues it for the source. It blocks
+// Put queues value for the source and stores it in the cache. It blocks
 // while MaxPending keys are waiting, until there is room or ctx ends.
+// After Close it returns ErrClosed without touching the cache. If the cache
+// write fails, the write is taken back from the queue (unless a later Put
+// to the key replaced it) and the error is returned.
+//
+// Until a write has reached the source, Get and GetOrLoad of this
+// WriteBehind return it even if the cache evicted it; read through them,
+// not through the Cache alone, so that a miss never loads the source's
+// older value.
 func (w *WriteBehind[K, V]) Put(ctx context.Context, key K, value V) error {
-	if err := w.c.Set(ctx, key, value); err != nil {
+	seq, err := w.enqueue(ctx, key, value)
+	if err != nil {
 		return err
 	}
+	if err := w.c.Set(ctx, key, value); err != nil {
+		w.mu.Lock()
+		if p, ok := w.pending[key]; ok && p.seq == seq {
+			delete(w.pending, key)
+			for i, k := range w.order {
+				if k == key {
+					w.order = append(w.order[:i], w.order[i+1:]...)
+					break
+				}
+			}
+		}
+		w.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (w *WriteBehind[K, V]) enqueue(ctx context.Context, key K, value V) (uint64, error) {
 	for {
 		w.mu.Lock()
 		if w.closed {
 			w.mu.Unlock()
-			return ErrClosed
+			return 0, ErrClosed
 		}
+		w.seq++
+		seq := w.seq
 		if p, ok := w.pending[key]; ok {
-			p.value = value
+			p.value, p.seq = value, seq
 			w.mu.Unlock()
 			w.coalesced.Add(1)
-			return nil
+			return seq, nil
 		}
 		if len(w.pending) < w.o.MaxPending {
-			w.pending[key] = &pendingWrite[V]{value: value, since: w.clk.Now()}
+			w.pending[key] = &pendingWrite[V]{value: value, since: w.clk.Now(), seq: seq}
 			w.order = append(w.order, key)
 			full := len(w.order) >= w.o.BatchSize
 			w.mu.Unlock()
@@ -191,16 +224,57 @@ func (w *WriteBehind[K, V]) Put(ctx context.Context, key K, value V) error {
 				default:
 				}
 			}
-			return nil
+			return seq, nil
 		}
 		space := w.space
 		w.mu.Unlock()
 		select {
 		case <-space:
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		}
 	}
+}
+
+// unflushed returns the newest write of key not yet in the source.
+func (w *WriteBehind[K, V]) unflushed(key K) (V, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if p, ok := w.pending[key]; ok {
+		return p.value, true
+	}
+	v, ok := w.flying[key]
+	return v, ok
+}
+
+// Get returns key's value: a write not yet flushed to the source if there
+// is one, else what the cache holds.
+func (w *WriteBehind[K, V]) Get(ctx context.Context, key K) (V, bool, error) {
+	if v, ok := w.unflushed(key); ok {
+		return v, true, nil
+	}
+	return w.c.Get(ctx, key)
+}
+
+// GetOrLoad returns key's value: a write not yet flushed to the source if
+// there is one, else the cache's, loading it with loader on a miss. A
+// value loaded while a write to key was queued is replaced by that write,
+// so the source's older value is neither returned nor cached.
+func (w *WriteBehind[K, V]) GetOrLoad(ctx context.Context, key K, loader LoaderFunc[K, V]) (V, error) {
+	if v, ok := w.unflushed(key); ok {
+		return v, nil
+	}
+	if loader == nil {
+		var zero V
+		return zero, ErrNilLoader
+	}
+	return w.c.GetOrLoad(ctx, key, func(ctx context.Context, k K) (V, error) {
+		v, err := loader(ctx, k)
+		if pv, ok := w.unflushed(k); ok {
+			return pv, nil
+		}
+		return v, err
+	})
 }
 
 // Flush writes everything queued so far to the source and returns the
@@ -316,6 +390,7 @@ func (w *WriteBehind[K, V]) take(atLeast int) []Pair[K, V] {
 	since := w.pending[w.order[0]].since
 	for i, k := range w.order[:n] {
 		batch[i] = Pair[K, V]{Key: k, Value: w.pending[k].value}
+		w.flying[k] = batch[i].Value
 		delete(w.pending, k)
 	}
 	w.order = append(w.order[:0], w.order[n:]...)
@@ -336,6 +411,7 @@ func (w *WriteBehind[K, V]) flushBatch(ctx context.Context, batch []Pair[K, V]) 
 	})
 	w.mu.Lock()
 	w.inflight = 0
+	clear(w.flying)
 	w.mu.Unlock()
 	if err != nil {
 		w.dropped.Add(uint64(len(batch)))
@@ -356,6 +432,7 @@ func (w *WriteBehind[K, V]) dropRest(err error) {
 		}
 		w.mu.Lock()
 		w.inflight = 0
+		clear(w.flying)
 		w.mu.Unlock()
 		w.dropped.Add(uint64(len(batch)))
 		if w.o.OnDrop != nil {

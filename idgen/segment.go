@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,11 +22,23 @@ import (
 // ErrClosed is returned by Segment.Next after Close.
 var ErrClosed = errors.New("idgen: generator closed")
 
+// ErrExhausted is returned by Segment.Next when the source handed out a
+// block that would run past MaxSegmentID: the sequence is used up.
+var ErrExhausted = errors.New("idgen: sequence exhausted")
+
+// MaxBlockSize is the largest SegmentOptions.BlockSize.
+const MaxBlockSize = 1 << 40
+
+// MaxSegmentID is the largest ID a Segment hands out. It stays 2^32 below
+// MaxInt64 so that the per-block counter, which concurrent callers may
+// push past a block's end, can never wrap around.
+const MaxSegmentID = math.MaxInt64 - 1<<32
+
 // SegmentOptions configures a Segment. A nil *SegmentOptions means the
 // defaults of every field.
 type SegmentOptions struct {
 	// BlockSize is how many IDs one round trip to the source reserves
-	// (default 1000). Larger blocks mean fewer round trips and larger gaps
+	// (default 1000, at most MaxBlockSize). Larger blocks mean fewer round trips and larger gaps
 	// when a process restarts: the unused rest of its blocks is lost.
 	BlockSize int64
 	// PrefetchAt is the share of the current block that, once handed out,
@@ -95,15 +108,16 @@ type Segment struct {
 
 	cur atomic.Pointer[block]
 
-	mu       sync.Mutex
-	ahead    int
-	pending  []*block      // fetched, not yet current, in order
-	fetching bool          // a fetch is in flight
-	fetched  chan struct{} // closed and replaced when a fetch ends
-	lastErr  error
-	closed   bool
-	ctx      context.Context // canceled by Close
-	cancel   context.CancelFunc
+	mu        sync.Mutex
+	ahead     int
+	pending   []*block      // fetched, not yet current, in order
+	fetching  bool          // a fetch is in flight
+	fetched   chan struct{} // closed and replaced when a fetch ends
+	lastErr   error
+	exhausted error // ErrExhausted once the source ran past MaxSegmentID
+	closed    bool
+	ctx       context.Context // canceled by Close
+	cancel    context.CancelFunc
 
 	blocks, stalls, fetchErrs atomic.Int64
 	stallNs                   atomic.Int64
@@ -123,11 +137,11 @@ func NewSegment(src driver.SegmentSource, name string, opts *SegmentOptions) (*S
 		return nil, errors.New("idgen: NewSegment with a nil source")
 	case name == "":
 		return nil, errors.New("idgen: NewSegment with an empty sequence name")
-	case o.BlockSize < 0:
-		return nil, fmt.Errorf("idgen: BlockSize %d must be positive", o.BlockSize)
+	case o.BlockSize < 0 || o.BlockSize > MaxBlockSize:
+		return nil, fmt.Errorf("idgen: BlockSize %d must be in [1, %d]", o.BlockSize, int64(MaxBlockSize))
 	case o.Ahead < 0:
 		return nil, fmt.Errorf("idgen: Ahead %d must not be negative", o.Ahead)
-	case o.PrefetchAt < 0 || o.PrefetchAt > 1:
+	case !(o.PrefetchAt >= 0 && o.PrefetchAt <= 1): // NaN fails too
 		return nil, fmt.Errorf("idgen: PrefetchAt %v must be in (0, 1]", o.PrefetchAt)
 	}
 	if o.BlockSize == 0 {
@@ -168,7 +182,8 @@ func NewSegment(src driver.SegmentSource, name string, opts *SegmentOptions) (*S
 // Next returns a new ID. It waits only when the current block is used up
 // and the next one has not arrived (at start-up, or when the source is
 // slower than the consumption rate). It returns ctx.Err() if ctx ends while
-// waiting and ErrClosed after Close.
+// waiting, ErrClosed after Close, and ErrExhausted once the source's
+// sequence would pass MaxSegmentID.
 func (s *Segment) Next(ctx context.Context) (int64, error) {
 	for {
 		if b := s.cur.Load(); b != nil {
@@ -204,6 +219,11 @@ func (s *Segment) advance(ctx context.Context) error {
 		if b := s.cur.Load(); b != nil && b.next.Load() < b.end {
 			s.mu.Unlock()
 			return nil // another goroutine advanced already
+		}
+		if len(s.pending) == 0 && s.exhausted != nil {
+			err := s.exhausted
+			s.mu.Unlock()
+			return err
 		}
 		if len(s.pending) > 0 {
 			s.cur.Store(s.pending[0])
@@ -258,6 +278,9 @@ func (s *Segment) fetch() {
 			otelx.Name(s.name, "idgen"), attribute.Int64("scalekit.idgen.block_size", s.size))
 		var err error
 		start, err = s.src.NextBlock(ctx, s.name, s.size)
+		if err == nil && (start < 0 || start > MaxSegmentID-s.size) {
+			err = backoff.Permanent(fmt.Errorf("%w: %q: block [%d, +%d) passes %d", ErrExhausted, s.name, start, s.size, int64(MaxSegmentID)))
+		}
 		otelx.End(span, err)
 		if err != nil {
 			s.fetchErrs.Add(1)
@@ -272,6 +295,10 @@ func (s *Segment) fetch() {
 	s.fetching = false
 	close(s.fetched)
 	s.fetched = make(chan struct{})
+	if errors.Is(err, ErrExhausted) {
+		s.exhausted = err
+		return
+	}
 	if err != nil { // closed
 		return
 	}

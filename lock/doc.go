@@ -6,7 +6,8 @@
 // on Redis, pglock on PostgreSQL, etcdlock on etcd, or Redlock over several
 // independent Redis servers) and hands out leases:
 //
-//	lk, err := lock.New(redislock.New(rdb, nil), nil)
+//	d, err := redislock.New(rdb, nil) // a driver; nil options are defaults
+//	lk, err := lock.New(d, nil)
 //	lease, err := lk.Acquire(ctx, "billing/nightly", nil)
 //	defer lease.Release(ctx)
 //	select {

@@ -133,8 +133,12 @@ func (lk *Locker) TryAcquire(ctx context.Context, key string, opts *AcquireOptio
 	return l, err
 }
 
-// Acquire blocks until it holds key, and returns the lease; when ctx ends
-// first it returns ctx.Err() and leaves no claim on the key behind. How it
+// Acquire blocks until it holds key, and returns the lease. A permanent
+// engine error (one the driver does not call retryable) ends it at once.
+// When ctx ends first it leaves no claim on the key behind and returns
+// ctx.Err(), unwrapped if the key was merely held, or wrapped together with
+// the last transient engine error it retried (errors.Is works for both),
+// so an unreachable engine is reported as such. How it
 // waits is chosen by the Wait option: the backend's own queue or release
 // notifications, else polling with jittered exponential backoff.
 func (lk *Locker) Acquire(ctx context.Context, key string, opts *AcquireOptions) (*Lease, error) {
@@ -181,6 +185,16 @@ func (lk *Locker) acquireWait(ctx context.Context, key string, s settings) (*Lea
 		return lk.newLease(key, owner, tok, start, s), nil
 	}
 	bo := backoff.New(backoff.Policy{Initial: lk.opts.PollInitial, Max: lk.opts.PollMax}, lk.clk)
+	// lastErr is the last engine error retried (not ErrLocked): if ctx ends
+	// while the engine is failing, the caller learns why, not only that
+	// time ran out.
+	var lastErr error
+	ctxErr := func(cerr error) error {
+		if lastErr == nil {
+			return cerr
+		}
+		return fmt.Errorf("%w (last engine error: %w)", cerr, lastErr)
+	}
 	for {
 		var ready <-chan struct{}
 		stop := func() {}
@@ -194,15 +208,18 @@ func (lk *Locker) acquireWait(ctx context.Context, key string, s settings) (*Lea
 			stop()
 			return l, nil
 		}
+		if !errors.Is(err, ErrLocked) && !errors.Is(err, ctx.Err()) {
+			if !lk.retryable(err) {
+				stop()
+				lk.abandon(ctx, key, owner, s.ttl)
+				return nil, err
+			}
+			lastErr = err
+		}
 		if cerr := ctx.Err(); cerr != nil {
 			stop()
 			lk.abandon(ctx, key, owner, s.ttl)
-			return nil, cerr
-		}
-		if !errors.Is(err, ErrLocked) && !lk.retryable(err) {
-			stop()
-			lk.abandon(ctx, key, owner, s.ttl)
-			return nil, err
+			return nil, ctxErr(cerr)
 		}
 		d, _ := bo.Next()
 		t := lk.clk.NewTimer(d)
@@ -211,7 +228,7 @@ func (lk *Locker) acquireWait(ctx context.Context, key string, s settings) (*Lea
 			t.Stop()
 			stop()
 			lk.abandon(ctx, key, owner, s.ttl)
-			return nil, ctx.Err()
+			return nil, ctxErr(ctx.Err())
 		case <-ready:
 		case <-t.C():
 		}

@@ -329,3 +329,81 @@ func TestQueuedWaitDoesNotShortenTheLease(t *testing.T) {
 		t.Fatalf("ValidUntil %v is only %v ahead of now", until, until.Sub(fc.Now()))
 	}
 }
+
+// A permanent (non-retryable) error ends Acquire at once, even while the
+// key is held and Acquire would otherwise wait, and even with a long
+// context: it must not sit out the deadline.
+func TestAcquireFailsFastOnPermanentError(t *testing.T) {
+	f := newFixture(t, &lock.Options{Wait: lock.WaitPoll})
+	boom := errors.New("permission denied")
+	f.m.FailNext(memlock.ErrTransient, boom)
+	got := make(chan error, 1)
+	go func() {
+		_, err := f.lk.Acquire(context.Background(), "k", nil)
+		got <- err
+	}()
+	for i := 0; ; i++ {
+		select {
+		case err := <-got:
+			if !errors.Is(err, boom) {
+				t.Fatalf("Acquire = %v, want the permanent error", err)
+			}
+			return
+		default:
+			if i > 1000 {
+				t.Fatal("Acquire did not return after a permanent error")
+			}
+			f.step(t, 10*time.Millisecond)
+		}
+	}
+}
+
+// When ctx ends while Acquire retries transient errors, the error wraps
+// both the context's error and the last engine error.
+func TestAcquireDeadlineJoinsLastEngineError(t *testing.T) {
+	f := newFixture(t, &lock.Options{Wait: lock.WaitPoll})
+	errs := make([]error, 50)
+	for i := range errs {
+		errs[i] = memlock.ErrTransient
+	}
+	f.m.FailNext(errs...)
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() {
+		_, err := f.lk.Acquire(ctx, "k", nil)
+		got <- err
+	}()
+	// Wait until Acquire sleeps in its backoff after a failed attempt.
+	bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer bcancel()
+	if err := f.fc.BlockUntil(bctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	err := <-got
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, memlock.ErrTransient) {
+		t.Fatalf("Acquire = %v, want context.Canceled joined with the last engine error", err)
+	}
+}
+
+// NewInMemory wires memlock to the Locker's clock in one call.
+func TestNewInMemory(t *testing.T) {
+	fc := clock.NewFake(time.Time{})
+	lk, err := lock.NewInMemory(&lock.Options{Clock: fc, TTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	l, err := lk.TryAcquire(ctx, "k", &lock.AcquireOptions{NoRenew: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lk.TryAcquire(ctx, "k", nil); !errors.Is(err, lock.ErrLocked) {
+		t.Fatalf("second TryAcquire = %v, want ErrLocked", err)
+	}
+	fc.Advance(2 * time.Second) // the backend expires the lease on the same clock
+	if _, err := lk.TryAcquire(ctx, "k", nil); err != nil {
+		t.Fatalf("TryAcquire after the lease's TTL on the fake clock: %v", err)
+	}
+	_ = l
+}

@@ -1,7 +1,10 @@
 // Package ratelimit provides keyed rate limiters with exact, documented
 // algorithms, a local backend (memrate) and a distributed one (redisrate).
 //
-// A Limiter is created over a backend with New; Allow(ctx, key, n) returns a
+// A Limiter is created over a backend's driver with New (redisrate.New
+// returns one), or in one line in process with memrate.New (ratelimit
+// cannot import its memory backend: memrate imports ratelimit). A Limit
+// with no Algorithm is GCRA. Allow(ctx, key, n) returns a
 // Decision (allowed, limit, remaining, retry-after, reset-after) and Wait
 // blocks until the units are admitted, failing at once with
 // ErrWouldExceedDeadline when that would pass the context's deadline.

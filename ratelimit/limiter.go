@@ -59,7 +59,9 @@ type Options struct {
 	// FailRetryAfter is the RetryAfter of decisions denied by FailClosed
 	// or FailError. Default 1s.
 	FailRetryAfter time.Duration
-	// Clock is used by Wait to sleep. Default real time.
+	// Clock is used by Wait to sleep. Default the driver's clock if it has
+	// one (a Clock() clock.Clock method, as memrate and redisrate have),
+	// else real time.
 	Clock clock.Clock
 	// MeterProvider receives the decisions counter. Default the global one.
 	MeterProvider metric.MeterProvider
@@ -107,6 +109,9 @@ func New(d driver.Limiter, opts *Options) (*Limiter, error) {
 	}
 	if o.FailRetryAfter <= 0 {
 		o.FailRetryAfter = time.Second
+	}
+	if c, ok := d.(interface{ Clock() clock.Clock }); ok && o.Clock == nil {
+		o.Clock = c.Clock() // a backend's injected clock also drives Wait
 	}
 	meter := otelx.Meter(o.MeterProvider, "ratelimit")
 	l := &Limiter{

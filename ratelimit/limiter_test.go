@@ -128,3 +128,34 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("decisions metric = %v, want api/allowed 2, api/denied 3", got)
 	}
 }
+
+// A Limit with no Algorithm is GCRA, the cheapest exact algorithm: the
+// obvious default (it used to be rejected as "unknown algorithm 0").
+func TestZeroAlgorithmIsGCRA(t *testing.T) {
+	var zero ratelimit.Algorithm
+	if zero != ratelimit.GCRA || zero.String() != "gcra" {
+		t.Fatalf("zero Algorithm = %v, want gcra", zero)
+	}
+	lim := ratelimit.Limit{Rate: 10, Period: time.Second, Burst: 5}
+	if err := ratelimit.Validate(lim); err != nil {
+		t.Fatalf("Validate(no algorithm) = %v", err)
+	}
+	l, err := memrate.New(lim, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		d, err := l.Allow(context.Background(), "k", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Allowed {
+			break
+		}
+		n++
+	}
+	if n != 5 {
+		t.Fatalf("burst of a zero-Algorithm limit admitted %d, want 5", n)
+	}
+}

@@ -217,11 +217,13 @@ func openBackends(ctx context.Context, cfg config) (_ *backends, err error) {
 			return nil, err
 		}
 		b.l2, b.idem = rs, rs
-		b.locker = redislock.New(b.rdb, nil)
-		if keyLim, err = redisrate.New(b.rdb, keyLimit, &redisrate.Options{Prefix: cfg.Prefix + ":rl:key:"}); err != nil {
+		if b.locker, err = redislock.New(b.rdb, nil); err != nil {
 			return nil, err
 		}
-		if ipLim, err = redisrate.New(b.rdb, ipLimit, &redisrate.Options{Prefix: cfg.Prefix + ":rl:ip:"}); err != nil {
+		if keyLim, err = redisLimiter(b.rdb, keyLimit, "api-key", cfg.Prefix+":rl:key:"); err != nil {
+			return nil, err
+		}
+		if ipLim, err = redisLimiter(b.rdb, ipLimit, "client-ip", cfg.Prefix+":rl:ip:"); err != nil {
 			return nil, err
 		}
 	} else {
@@ -341,4 +343,14 @@ func shortIdent(s string, n int) string {
 		id = fmt.Sprintf("%s_%08x", id[:n-9], h.Sum32())
 	}
 	return id
+}
+
+// redisLimiter wraps a redisrate driver in a ratelimit.Limiter named for
+// its metrics.
+func redisLimiter(rdb redis.UniversalClient, lim ratelimit.Limit, name, prefix string) (*ratelimit.Limiter, error) {
+	d, err := redisrate.New(rdb, lim, &redisrate.Options{Prefix: prefix, Name: name})
+	if err != nil {
+		return nil, err
+	}
+	return ratelimit.New(d, &ratelimit.Options{Name: name})
 }

@@ -46,7 +46,11 @@ func newNode(ctx context.Context, id int, cfg config, be *backends) (_ *node, er
 		}
 	}()
 	layout := idgen.TwitterLayout
-	n.lease, err = idgen.AcquireNode(ctx, locknodes.New(be.locker, nil), cfg.Prefix, layout.MaxNode(), nil)
+	nodeIDs, err := locknodes.New(be.locker, nil)
+	if err != nil {
+		return nil, err
+	}
+	n.lease, err = idgen.AcquireNode(ctx, nodeIDs, cfg.Prefix, layout.MaxNode(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("lease node id: %w", err)
 	}

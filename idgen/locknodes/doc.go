@@ -10,7 +10,8 @@
 // lease is lost (the lock engine refused a renewal, or renewals failed
 // until the lease could have expired).
 //
-//	nodes := locknodes.New(redislock.New(rdb, nil), nil)
+//	d, err := redislock.New(rdb, nil)
+//	nodes, err := locknodes.New(d, nil)
 //	lease, err := idgen.AcquireNode(ctx, nodes, "orders", idgen.TwitterLayout.MaxNode(), nil)
 //	g, err := idgen.NewSnowflake(lease.ID(), &idgen.SnowflakeOptions{Lease: lease})
 package locknodes

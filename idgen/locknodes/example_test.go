@@ -12,11 +12,14 @@ import (
 // Two generators lease distinct node ids from one lock backend.
 func Example() {
 	ctx := context.Background()
-	nodes := locknodes.New(memlock.New(nil), nil)
+	nodes, err := locknodes.New(memlock.New(nil), nil)
+	if err != nil {
+		panic(err)
+	}
 	a, _ := idgen.AcquireNode(ctx, nodes, "orders", 1, nil)
 	b, _ := idgen.AcquireNode(ctx, nodes, "orders", 1, nil)
 	fmt.Println("distinct node ids:", a.ID() != b.ID())
-	_, err := idgen.AcquireNode(ctx, nodes, "orders", 1, nil)
+	_, err = idgen.AcquireNode(ctx, nodes, "orders", 1, nil)
 	fmt.Println(err)
 	_ = a.Release(ctx)
 	_ = b.Release(ctx)

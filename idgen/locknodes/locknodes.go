@@ -39,8 +39,12 @@ type NodeIDs struct {
 
 var _ iddriver.NodeIDs = (*NodeIDs)(nil)
 
-// New returns a NodeIDs over the lock backend d. It does no I/O.
-func New(d driver.Locker, opts *Options) *NodeIDs {
+// New returns a NodeIDs over the lock backend d. It does no I/O; a nil d
+// is an error.
+func New(d driver.Locker, opts *Options) (*NodeIDs, error) {
+	if d == nil {
+		return nil, errors.New("locknodes: nil lock driver")
+	}
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -52,7 +56,7 @@ func New(d driver.Locker, opts *Options) *NodeIDs {
 	if l, ok := d.(driver.Limited); ok {
 		n.maxKey = l.Limits().MaxKeyLen
 	}
-	return n
+	return n, nil
 }
 
 // Key returns the lock key of node id of namespace.

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestNodeIDsConformanceMemlock(t *testing.T) {
 	fc := clock.NewFake(time.Time{})
-	d := locknodes.New(memlock.New(&memlock.Options{Clock: fc}), nil)
+	d := mustNodes(locknodes.New(memlock.New(&memlock.Options{Clock: fc}), nil))
 	idgentest.RunNodeIDs(t, idgentest.NodeHarness{
 		New:  func(*testing.T) iddriver.NodeIDs { return d },
 		TTL:  time.Minute,
@@ -33,7 +33,11 @@ func TestNodeIDsConformanceRedis(t *testing.T) {
 	prefix := testenv.Prefix(t)
 	idgentest.RunNodeIDs(t, idgentest.NodeHarness{
 		New: func(t *testing.T) iddriver.NodeIDs {
-			return locknodes.New(redislock.New(testenv.RedisClient(t), &redislock.Options{Prefix: prefix}), nil)
+			d, err := redislock.New(testenv.RedisClient(t), &redislock.Options{Prefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return mustNodes(locknodes.New(d, nil))
 		},
 		TTL:  300 * time.Millisecond,
 		Wait: func(_ *testing.T, d time.Duration) { time.Sleep(d) },
@@ -46,7 +50,7 @@ func TestGeneratorStopsWhenLeaseLost(t *testing.T) {
 	ctx := context.Background()
 	fc := clock.NewFake(time.Time{})
 	m := memlock.New(&memlock.Options{Clock: fc})
-	nodes := locknodes.New(m, nil)
+	nodes := mustNodes(locknodes.New(m, nil))
 	lease, err := idgen.AcquireNode(ctx, nodes, "orders", 3, &idgen.NodeLeaseOptions{TTL: time.Second, Clock: fc})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +95,7 @@ func TestGeneratorStopsWhenLeaseLost(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	ctx := context.Background()
-	n := locknodes.New(memlock.New(&memlock.Options{MaxKeyLen: 16}), nil)
+	n := mustNodes(locknodes.New(memlock.New(&memlock.Options{MaxKeyLen: 16}), nil))
 	if _, _, err := n.Acquire(ctx, "", 3, time.Second); err == nil {
 		t.Error("empty namespace accepted")
 	}
@@ -104,7 +108,15 @@ func TestBadInput(t *testing.T) {
 	if _, _, err := n.Acquire(ctx, "a-very-long-namespace", 3, time.Second); err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Errorf("key over the backend's limit: %v", err)
 	}
-	if _, _, err := locknodes.New(nil, nil).Acquire(ctx, "ns", 3, time.Second); err == nil {
+	if _, err := locknodes.New(nil, nil); err == nil {
 		t.Error("nil driver accepted")
 	}
+}
+
+// mustNodes is locknodes.New's result, or a panic on error.
+func mustNodes(n *locknodes.NodeIDs, err error) *locknodes.NodeIDs {
+	if err != nil {
+		panic(err)
+	}
+	return n
 }

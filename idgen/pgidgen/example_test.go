@@ -19,11 +19,10 @@ func Example() {
 		panic(err)
 	}
 	defer pool.Close()
-	src, err := pgidgen.New(pool, &pgidgen.Options{Table: "app.id_blocks"})
+	// Open creates the table if needed (safe when many processes start at
+	// once); pgidgen.New does no I/O, for tables created by migration.
+	src, err := pgidgen.Open(ctx, pool, &pgidgen.Options{Table: "app.id_blocks"})
 	if err != nil {
-		panic(err)
-	}
-	if err := src.CreateTable(ctx); err != nil { // or by migration
 		panic(err)
 	}
 	orders, err := idgen.NewSegment(src, "orders", &idgen.SegmentOptions{BlockSize: 1000})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -34,8 +35,8 @@ type Source struct {
 	upsert string
 }
 
-// New returns a Source on db. It does no I/O; call CreateTable once (or
-// create the table by migration: see CreateTable for its definition).
+// New returns a Source on db. It does no I/O: use Open to create the table
+// as well, or create it by migration (see CreateTable for its definition).
 func New(db DB, opts *Options) (*Source, error) {
 	if db == nil {
 		return nil, errors.New("pgidgen: nil DB")
@@ -75,14 +76,37 @@ func quoteTable(t string) (string, error) {
 	return parts.Sanitize(), nil
 }
 
+// Open returns a Source on db after creating its table if it does not
+// exist (CreateTable). Any number of processes may Open at once.
+func Open(ctx context.Context, db DB, opts *Options) (*Source, error) {
+	s, err := New(db, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CreateTable(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // CreateTable creates the table if it does not exist:
 //
 //	CREATE TABLE IF NOT EXISTS scalekit_idgen_segments (
 //	    name    text PRIMARY KEY,
 //	    next_id bigint NOT NULL CHECK (next_id > 0)
 //	)
+//
+// It is safe to call from many processes at once: CREATE TABLE IF NOT
+// EXISTS alone races in PostgreSQL's catalog (SQLSTATE 23505), so the
+// statement runs in one implicit transaction after the transaction-scoped
+// advisory lock pg_advisory_xact_lock(hashtextextended(
+// 'scalekit/pgidgen/schema:<table>', 0)), as pglock does.
 func (s *Source) CreateTable(ctx context.Context) error {
-	_, err := s.db.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+s.table+
+	lockKey := strings.ReplaceAll("scalekit/pgidgen/schema:"+s.table, "'", "''")
+	// No arguments: pgx sends this with the simple protocol, as one
+	// implicit transaction, so the lock is held until the table is created.
+	_, err := s.db.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('"+lockKey+"', 0)); "+
+		"CREATE TABLE IF NOT EXISTS "+s.table+
 		" (name text PRIMARY KEY, next_id bigint NOT NULL CHECK (next_id > 0))")
 	if err != nil {
 		return fmt.Errorf("pgidgen: create table %s: %w", s.table, err)

@@ -31,11 +31,8 @@ func pool(t testing.TB, url string) *pgxpool.Pool {
 
 func newSource(t testing.TB, url string) *pgidgen.Source {
 	t.Helper()
-	src, err := pgidgen.New(pool(t, url), nil)
+	src, err := pgidgen.Open(context.Background(), pool(t, url), nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := src.CreateTable(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return src

@@ -5,4 +5,8 @@
 // the counter back and hand out a block twice. Run the Redis that backs
 // IDs with appendonly yes and appendfsync always (or everysec, accepting
 // up to a second of rollback), or use pgidgen.
+//
+// Each block is one INCRBY on one key, so sequence names and prefixes may
+// contain braces (Redis Cluster hash tags) freely (tested on a three-master
+// Cluster).
 package redisidgen

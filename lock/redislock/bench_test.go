@@ -31,7 +31,7 @@ func benchWorkers(b *testing.B, d driver.Locker) {
 // 2 round trips per pair (the acquire script, the release script).
 func BenchmarkAcquireRelease(b *testing.B) {
 	c := testenv.RedisClient(b)
-	benchWorkers(b, redislock.New(c, &redislock.Options{Prefix: testenv.Prefix(b)}))
+	benchWorkers(b, newDriver(b, c, &redislock.Options{Prefix: testenv.Prefix(b)}))
 }
 
 // BenchmarkRedlockAcquireRelease: the same over Redlock on 3 servers: 2

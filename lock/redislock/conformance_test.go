@@ -42,16 +42,16 @@ func TestConformance(t *testing.T) {
 	}
 	opts := &redislock.Options{Prefix: "locktest:"}
 	h := locktest.Harness{
-		New: func(t *testing.T) driver.Locker { return redislock.New(redisFor(t, url), opts) },
+		New: func(t *testing.T) driver.Locker { return newDriver(t, redisFor(t, url), opts) },
 		TTL: time.Second, // renewals must keep up on a loaded machine
 		DropKey: func(t *testing.T, k string) {
-			if err := redisFor(t, url).Del(context.Background(), redislock.New(nil, opts).LeaseKey(k)).Err(); err != nil {
+			if err := redisFor(t, url).Del(context.Background(), newDriver(t, redisFor(t, url), opts).LeaseKey(k)).Err(); err != nil {
 				t.Fatal(err)
 			}
 		},
 		ChildEnv: func(*testing.T) []string { return []string{testenv.EnvRedisURL + "=" + url} },
 		Resource: func(t *testing.T, name string) locktest.Resource {
-			return redislock.NewFence(redisFor(t, url), "locktest:fenced:"+name)
+			return newFence(t, redisFor(t, url), "locktest:fenced:"+name)
 		},
 		TokensSurviveRestart: true,
 	}
@@ -72,10 +72,10 @@ func TestConformanceCluster(t *testing.T) {
 		return c
 	}
 	locktest.Run(t, locktest.Harness{
-		New: func(t *testing.T) driver.Locker { return redislock.New(cluster(t), opts) },
+		New: func(t *testing.T) driver.Locker { return newDriver(t, cluster(t), opts) },
 		TTL: time.Second, // renewals must keep up on a loaded machine
 		DropKey: func(t *testing.T, k string) {
-			if err := cluster(t).Del(context.Background(), redislock.New(nil, opts).LeaseKey(k)).Err(); err != nil {
+			if err := cluster(t).Del(context.Background(), newDriver(t, cluster(t), opts).LeaseKey(k)).Err(); err != nil {
 				t.Fatal(err)
 			}
 		},

@@ -1,6 +1,6 @@
 // Package redislock holds the Redis backends of package lock.
 //
-// Locker runs on one Redis deployment through redis.UniversalClient
+// Driver runs on one Redis deployment through redis.UniversalClient
 // (standalone, Sentinel or Cluster): a lease is a key written with
 // SET NX PX, renewed and released by Lua scripts that check the owner, and
 // its fencing token comes from a per-key INCR counter in the same hash slot.

@@ -32,11 +32,18 @@ func Example() {
 	defer rdb.Close()
 	rdb.Del(ctx, "example:report", "example:{report}", "example:{report}:fence")
 
-	lk, err := lock.New(redislock.New(rdb, &redislock.Options{Prefix: "example:"}), nil)
+	d, err := redislock.New(rdb, &redislock.Options{Prefix: "example:"})
 	if err != nil {
 		panic(err)
 	}
-	report := redislock.NewFence(rdb, "example:report")
+	lk, err := lock.New(d, nil)
+	if err != nil {
+		panic(err)
+	}
+	report, err := redislock.NewFence(rdb, "example:report")
+	if err != nil {
+		panic(err)
+	}
 
 	first, err := lk.Acquire(ctx, "report", nil)
 	if err != nil {

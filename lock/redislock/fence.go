@@ -22,8 +22,17 @@ type Fence struct {
 	key string
 }
 
-// NewFence returns the fenced value at key.
-func NewFence(c redis.UniversalClient, key string) *Fence { return &Fence{c: c, key: key} }
+// NewFence returns the fenced value at key. It does no I/O; a nil client or
+// an empty key is an error.
+func NewFence(c redis.UniversalClient, key string) (*Fence, error) {
+	if c == nil {
+		return nil, errors.New("redislock: NewFence with a nil Redis client")
+	}
+	if key == "" {
+		return nil, errors.New("redislock: NewFence with an empty key")
+	}
+	return &Fence{c: c, key: key}, nil
+}
 
 var fenceScript = redis.NewScript(`
 local cur = tonumber(redis.call('HGET', KEYS[1], 'token') or '0')

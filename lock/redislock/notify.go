@@ -10,12 +10,12 @@ import (
 )
 
 // The release script publishes an empty message on "<lease key>:free".
-// Notify subscribes waiters to it over one pub/sub connection per Locker,
+// Notify subscribes waiters to it over one pub/sub connection per Driver,
 // opened when the first waiter arrives and closed idleClose after the
 // last one left. Expiry is not published (that would need keyspace events); the
 // waiter's backoff timer covers it.
 
-// notifier is the pub/sub state of a Locker while anyone waits.
+// notifier is the pub/sub state of a Driver while anyone waits.
 type notifier struct {
 	ps      *redis.PubSub
 	subs    map[string]map[*waiter]struct{}
@@ -44,7 +44,7 @@ func freeChannel(leaseKey string) string { return leaseKey + ":free" }
 // is released by any holder (not when it expires). It returns after Redis
 // confirmed the subscription, so no later release is missed while the
 // pub/sub connection stays up.
-func (d *Locker) Notify(ctx context.Context, key string) (<-chan struct{}, func(), error) {
+func (d *Driver) Notify(ctx context.Context, key string) (<-chan struct{}, func(), error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -94,7 +94,7 @@ func (d *Locker) Notify(ctx context.Context, key string) (<-chan struct{}, func(
 	return w.ch, stop, nil
 }
 
-func (d *Locker) unsubscribe(n *notifier, ch string, w *waiter) {
+func (d *Driver) unsubscribe(n *notifier, ch string, w *waiter) {
 	d.nmu.Lock()
 	defer d.nmu.Unlock()
 	set := n.subs[ch]
@@ -110,7 +110,7 @@ func (d *Locker) unsubscribe(n *notifier, ch string, w *waiter) {
 
 // closeIdleLocked arranges for n's connection to close in idleClose if
 // nobody waits any more. d.nmu is held.
-func (d *Locker) closeIdleLocked(n *notifier) {
+func (d *Driver) closeIdleLocked(n *notifier) {
 	if len(n.subs) > 0 || n.idle != nil {
 		return
 	}
@@ -126,7 +126,7 @@ func (d *Locker) closeIdleLocked(n *notifier) {
 }
 
 // receive dispatches n's messages until its connection is closed.
-func (d *Locker) receive(n *notifier) {
+func (d *Driver) receive(n *notifier) {
 	for {
 		msg, err := n.ps.Receive(context.Background())
 		if err != nil {

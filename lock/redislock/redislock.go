@@ -27,7 +27,7 @@ const (
 	DefaultMaxKeyLen = 1024
 )
 
-// Options configures a Locker. A nil *Options means the defaults.
+// Options configures a Driver. A nil *Options means the defaults.
 type Options struct {
 	// Prefix starts every Redis key the driver writes (default
 	// DefaultPrefix). Give each application its own.
@@ -37,7 +37,7 @@ type Options struct {
 	MaxKeyLen int
 }
 
-// Locker is a lock/driver.Locker on one Redis deployment (standalone,
+// Driver is a lock/driver.Locker on one Redis deployment (standalone,
 // Sentinel or Cluster, through redis.UniversalClient).
 //
 // A lease is a string key "<prefix>{<key>}" written with SET NX PX that
@@ -53,12 +53,12 @@ type Options struct {
 //
 // Waiters are woken by pub/sub: the release script publishes on
 // "<prefix>{<key>}:free", and Notify (driver.Notifier) subscribes over one
-// connection per Locker that is open only while someone waits; expiry is
+// connection per Driver that is open only while someone waits; expiry is
 // not published, so a waiter also polls with backoff.
 //
-// Every call is one round trip. Locker is safe for concurrent use; the
+// Every call is one round trip. Driver is safe for concurrent use; the
 // zero value is not usable, call New.
-type Locker struct {
+type Driver struct {
 	c      redis.UniversalClient
 	prefix string
 	limits driver.Limits
@@ -68,14 +68,21 @@ type Locker struct {
 }
 
 var (
-	_ driver.Locker    = (*Locker)(nil)
-	_ driver.Limited   = (*Locker)(nil)
-	_ driver.Retryable = (*Locker)(nil)
-	_ driver.Notifier  = (*Locker)(nil)
+	_ driver.Locker    = (*Driver)(nil)
+	_ driver.Limited   = (*Driver)(nil)
+	_ driver.Retryable = (*Driver)(nil)
+	_ driver.Notifier  = (*Driver)(nil)
 )
 
-// New returns a driver over c. It does no I/O.
-func New(c redis.UniversalClient, opts *Options) *Locker {
+// New returns a driver over c, to be wrapped by lock.New. It does no I/O.
+// A nil client, a negative MaxKeyLen and a Prefix whose first Redis
+// Cluster hash tag is empty ("{}", which would hash a lease and its
+// counter to different slots) are errors. A Prefix with a hash tag of its
+// own ("{app}:") puts every lease in that one slot.
+func New(c redis.UniversalClient, opts *Options) (*Driver, error) {
+	if c == nil {
+		return nil, errors.New("redislock: nil Redis client")
+	}
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -83,21 +90,27 @@ func New(c redis.UniversalClient, opts *Options) *Locker {
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
 	}
-	if o.MaxKeyLen <= 0 {
+	if i := strings.IndexByte(o.Prefix, '{'); i >= 0 && i+1 < len(o.Prefix) && o.Prefix[i+1] == '}' {
+		return nil, fmt.Errorf("redislock: prefix %q starts an empty Redis Cluster hash tag {}", o.Prefix)
+	}
+	if o.MaxKeyLen < 0 {
+		return nil, fmt.Errorf("redislock: negative MaxKeyLen %d", o.MaxKeyLen)
+	}
+	if o.MaxKeyLen == 0 {
 		o.MaxKeyLen = DefaultMaxKeyLen
 	}
-	return &Locker{c: c, prefix: o.Prefix, limits: driver.Limits{MaxKeyLen: o.MaxKeyLen}}
+	return &Driver{c: c, prefix: o.Prefix, limits: driver.Limits{MaxKeyLen: o.MaxKeyLen}}, nil
 }
 
 // Limits implements driver.Limited.
-func (d *Locker) Limits() driver.Limits { return d.limits }
+func (d *Driver) Limits() driver.Limits { return d.limits }
 
 // LeaseKey returns the Redis key that holds the lease on key. Its value is
 // "<owner>\n<token>\n<meta>".
-func (d *Locker) LeaseKey(key string) string { return leaseKey(d.prefix, key) }
+func (d *Driver) LeaseKey(key string) string { return leaseKey(d.prefix, key) }
 
 // FenceKey returns the Redis key of key's fencing-token counter.
-func (d *Locker) FenceKey(key string) string { return leaseKey(d.prefix, key) + ":fence" }
+func (d *Driver) FenceKey(key string) string { return leaseKey(d.prefix, key) + ":fence" }
 
 // leaseKey puts key in a hash tag so that the lease and its counter share
 // a Cluster slot. A key with braces of its own would end the tag early, so
@@ -162,7 +175,7 @@ func ms(d time.Duration) int64 {
 
 // TryAcquire implements driver.Locker with one script: SET NX PX of the
 // lease and INCR of the counter, or PEXPIRE if owner already holds key.
-func (d *Locker) TryAcquire(ctx context.Context, req driver.Request) (int64, error) {
+func (d *Driver) TryAcquire(ctx context.Context, req driver.Request) (int64, error) {
 	if err := checkOwner(req.Owner); err != nil {
 		return 0, err
 	}
@@ -178,7 +191,7 @@ func (d *Locker) TryAcquire(ctx context.Context, req driver.Request) (int64, err
 }
 
 // Renew implements driver.Locker.
-func (d *Locker) Renew(ctx context.Context, key, owner string, ttl time.Duration) error {
+func (d *Driver) Renew(ctx context.Context, key, owner string, ttl time.Duration) error {
 	ok, err := renewScript.Run(ctx, d.c, []string{d.LeaseKey(key)}, owner, ms(ttl)).Int64()
 	if err != nil {
 		return err
@@ -190,7 +203,7 @@ func (d *Locker) Renew(ctx context.Context, key, owner string, ttl time.Duration
 }
 
 // Release implements driver.Locker.
-func (d *Locker) Release(ctx context.Context, key, owner string) error {
+func (d *Driver) Release(ctx context.Context, key, owner string) error {
 	ok, err := releaseScript.Run(ctx, d.c, []string{d.LeaseKey(key)}, owner).Int64()
 	if err != nil {
 		return err
@@ -202,7 +215,7 @@ func (d *Locker) Release(ctx context.Context, key, owner string) error {
 }
 
 // Holder implements driver.Locker.
-func (d *Locker) Holder(ctx context.Context, key string) (driver.Holder, bool, error) {
+func (d *Driver) Holder(ctx context.Context, key string) (driver.Holder, bool, error) {
 	res, err := holderScript.Run(ctx, d.c, []string{d.LeaseKey(key)}).Slice()
 	if errors.Is(err, redis.Nil) {
 		return driver.Holder{}, false, nil
@@ -239,7 +252,7 @@ func parseValue(v string) (driver.Holder, error) {
 
 // IsRetryable implements driver.Retryable: network errors, timeouts, and
 // the replies Redis gives while it loads, fails over or reshards.
-func (d *Locker) IsRetryable(err error) bool { return isRetryable(err) }
+func (d *Driver) IsRetryable(err error) bool { return isRetryable(err) }
 
 func isRetryable(err error) bool {
 	if err == nil || errors.Is(err, driver.ErrLocked) || errors.Is(err, driver.ErrNotHeld) || errors.Is(err, redis.ErrClosed) {

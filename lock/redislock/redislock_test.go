@@ -20,7 +20,7 @@ import (
 func TestTokensSurviveCrash(t *testing.T) {
 	ctx := context.Background()
 	srv := testenv.NewRedis(t, &testenv.RedisOptions{Durable: true})
-	lk, err := lock.New(redislock.New(srv.Client(t), nil), &lock.Options{TTL: time.Second})
+	lk, err := lock.New(newDriver(t, srv.Client(t), nil), &lock.Options{TTL: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestBracedKeysOnCluster(t *testing.T) {
 	ctx := context.Background()
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{testenv.NewRedis(t, &testenv.RedisOptions{Cluster: true}).Addr}})
 	defer c.Close()
-	d := redislock.New(c, nil)
+	d := newDriver(t, c, nil)
 	for _, k := range []string{"}x", "a{b}c", "{", "plain"} {
 		lk, fk := d.LeaseKey(k), d.FenceKey(k)
 		tag := func(s string) string {
@@ -80,7 +80,7 @@ func TestBracedKeysOnCluster(t *testing.T) {
 
 func TestDriverDetails(t *testing.T) {
 	ctx := context.Background()
-	d := redislock.New(testenv.RedisClient(t), &redislock.Options{Prefix: testenv.Prefix(t), MaxKeyLen: 64})
+	d := newDriver(t, testenv.RedisClient(t), &redislock.Options{Prefix: testenv.Prefix(t), MaxKeyLen: 64})
 	if d.Limits().MaxKeyLen != 64 {
 		t.Fatalf("Limits = %+v", d.Limits())
 	}
@@ -102,7 +102,7 @@ func TestDriverDetails(t *testing.T) {
 	}
 	bad := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	defer bad.Close()
-	_, err = redislock.New(bad, nil).TryAcquire(ctx, driver.Request{Key: "k", Owner: "o", TTL: time.Second})
+	_, err = newDriver(t, bad, nil).TryAcquire(ctx, driver.Request{Key: "k", Owner: "o", TTL: time.Second})
 	if err == nil || !d.IsRetryable(err) {
 		t.Fatalf("connection refused = %v, want a retryable error", err)
 	}
@@ -112,7 +112,7 @@ func TestDriverDetails(t *testing.T) {
 // backoff (1 minute here) would let it poll again.
 func TestReleaseWakesWaiter(t *testing.T) {
 	ctx := context.Background()
-	d := redislock.New(testenv.RedisClient(t), &redislock.Options{Prefix: testenv.Prefix(t)})
+	d := newDriver(t, testenv.RedisClient(t), &redislock.Options{Prefix: testenv.Prefix(t)})
 	lk, err := lock.New(d, &lock.Options{PollInitial: time.Minute, PollMax: time.Minute, Wait: lock.WaitNative})
 	if err != nil {
 		t.Fatal(err)

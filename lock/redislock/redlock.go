@@ -49,13 +49,67 @@ type RedlockOptions struct {
 // Each call is one round trip to every server, in parallel (plus one when
 // the servers' counters disagree after an acquisition); TryAcquire and
 // Renew return as soon as a majority has answered either way, so a dead
-// or slow server delays nothing. Redlock is safe
+// or slow server delays nothing; Release waits for the acquire calls of
+// that lease still running (at most NodeTimeout), so that a late
+// acquisition never outlives it. Redlock is safe
 // for concurrent use; the zero value is not usable, call NewRedlock.
 type Redlock struct {
-	nodes   []*Locker
+	nodes   []*Driver
 	quorum  int
 	timeout time.Duration
 	drift   float64
+
+	// outstanding counts the acquire calls still running per lease
+	// (key and owner), which TryAcquire left behind once a majority had
+	// answered. Release waits for them (each is bounded by NodeTimeout)
+	// before it deletes, so a late acquisition cannot outlive it.
+	mu          sync.Mutex
+	outstanding map[leaseID]*pendingCalls
+}
+
+type leaseID struct{ key, owner string }
+
+type pendingCalls struct {
+	n    int
+	done chan struct{} // closed when n drops to 0
+}
+
+// begin registers one acquire call for id; the returned func ends it.
+func (r *Redlock) begin(id leaseID) func() {
+	r.mu.Lock()
+	p := r.outstanding[id]
+	if p == nil {
+		p = &pendingCalls{done: make(chan struct{})}
+		r.outstanding[id] = p
+	}
+	p.n++
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		p.n--
+		if p.n == 0 {
+			close(p.done)
+			delete(r.outstanding, id)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// settle waits until no acquire call for id is running, or ctx ends.
+func (r *Redlock) settle(ctx context.Context, id leaseID) error {
+	for {
+		r.mu.Lock()
+		p := r.outstanding[id]
+		r.mu.Unlock()
+		if p == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 var (
@@ -74,7 +128,7 @@ func NewRedlock(clients []redis.UniversalClient, opts *RedlockOptions) (*Redlock
 	if len(clients) == 0 {
 		return nil, errors.New("redislock: NewRedlock with no servers")
 	}
-	if o.NodeTimeout < 0 || o.DriftFactor < 0 || o.DriftFactor >= 0.5 {
+	if o.NodeTimeout < 0 || !(o.DriftFactor >= 0 && o.DriftFactor < 0.5) { // NaN fails too
 		return nil, fmt.Errorf("redislock: bad RedlockOptions (NodeTimeout %v, DriftFactor %v)", o.NodeTimeout, o.DriftFactor)
 	}
 	if o.NodeTimeout == 0 {
@@ -83,12 +137,16 @@ func NewRedlock(clients []redis.UniversalClient, opts *RedlockOptions) (*Redlock
 	if o.DriftFactor == 0 {
 		o.DriftFactor = 0.01
 	}
-	r := &Redlock{quorum: len(clients)/2 + 1, timeout: o.NodeTimeout, drift: o.DriftFactor}
+	r := &Redlock{quorum: len(clients)/2 + 1, timeout: o.NodeTimeout, drift: o.DriftFactor, outstanding: map[leaseID]*pendingCalls{}}
 	for i, c := range clients {
 		if c == nil {
 			return nil, fmt.Errorf("redislock: NewRedlock: client %d is nil", i)
 		}
-		r.nodes = append(r.nodes, New(c, &o.Options))
+		d, err := New(c, &o.Options)
+		if err != nil {
+			return nil, err
+		}
+		r.nodes = append(r.nodes, d)
 	}
 	return r, nil
 }
@@ -116,7 +174,7 @@ type reply struct {
 }
 
 // each calls fn on every server in parallel, each with its own timeout.
-func (r *Redlock) each(ctx context.Context, fn func(ctx context.Context, i int, n *Locker) (int64, error)) []reply {
+func (r *Redlock) each(ctx context.Context, fn func(ctx context.Context, i int, n *Driver) (int64, error)) []reply {
 	out := make([]reply, len(r.nodes))
 	var wg sync.WaitGroup
 	for i, n := range r.nodes {
@@ -142,14 +200,22 @@ var errPending = errors.New("redislock: reply not awaited")
 // Replies not awaited are errPending; their calls finish in the
 // background. A slow or dead server thus delays nothing while a majority
 // answers.
-func (r *Redlock) decide(ctx context.Context, fn func(ctx context.Context, i int, n *Locker) (int64, error)) []reply {
+//
+// track, if not nil, is called for each server's call before it starts and
+// returns the function to call when that call has ended.
+func (r *Redlock) decide(ctx context.Context, fn func(ctx context.Context, i int, n *Driver) (int64, error), track func() func()) []reply {
 	type indexed struct {
 		i int
 		reply
 	}
 	results := make(chan indexed, len(r.nodes))
 	for i, n := range r.nodes {
+		end := func() {}
+		if track != nil {
+			end = track()
+		}
 		go func() {
+			defer end()
 			nctx, cancel := context.WithTimeout(ctx, r.timeout)
 			defer cancel()
 			tok, err := fn(nctx, i, n)
@@ -210,7 +276,12 @@ func (r *Redlock) TryAcquire(ctx context.Context, req driver.Request) (int64, er
 		return 0, err
 	}
 	start := time.Now()
-	rs := r.decide(ctx, func(ctx context.Context, _ int, n *Locker) (int64, error) { return n.TryAcquire(ctx, req) })
+	id := leaseID{req.Key, req.Owner}
+	rs := r.decide(ctx, func(ctx context.Context, _ int, n *Driver) (int64, error) {
+		// Registered before decide returns: decide starts every call
+		// before it waits for any.
+		return n.TryAcquire(ctx, req)
+	}, func() func() { return r.begin(id) })
 	ok, _, errs := tally(rs, driver.ErrLocked)
 	if ok >= r.quorum && r.validity(req.TTL, time.Since(start)) > 0 {
 		var top int64
@@ -226,7 +297,7 @@ func (r *Redlock) TryAcquire(ctx context.Context, req driver.Request) (int64, er
 		if behind {
 			// Raise the counters behind, so that any later majority,
 			// which shares a server with this one, counts past top.
-			r.each(ctx, func(ctx context.Context, i int, n *Locker) (int64, error) {
+			r.each(ctx, func(ctx context.Context, i int, n *Driver) (int64, error) {
 				if rs[i].err != nil || rs[i].tok >= top {
 					return 0, nil
 				}
@@ -236,7 +307,10 @@ func (r *Redlock) TryAcquire(ctx context.Context, req driver.Request) (int64, er
 		return top, nil
 	}
 	if ok > 0 {
-		r.release(context.WithoutCancel(ctx), req.Key, req.Owner)
+		// Undo what was taken, after the calls still running have ended.
+		bg := context.WithoutCancel(ctx)
+		_ = r.settle(bg, id)
+		r.release(bg, req.Key, req.Owner)
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -254,7 +328,7 @@ func (r *Redlock) TryAcquire(ctx context.Context, req driver.Request) (int64, er
 // the servers still had it and the renewal finished within the validity.
 func (r *Redlock) Renew(ctx context.Context, key, owner string, ttl time.Duration) error {
 	start := time.Now()
-	rs := r.decide(ctx, func(ctx context.Context, _ int, n *Locker) (int64, error) { return 0, n.Renew(ctx, key, owner, ttl) })
+	rs := r.decide(ctx, func(ctx context.Context, _ int, n *Driver) (int64, error) { return 0, n.Renew(ctx, key, owner, ttl) }, nil)
 	ok, no, errs := tally(rs, driver.ErrNotHeld)
 	switch {
 	case ok >= r.quorum && r.validity(ttl, time.Since(start)) > 0:
@@ -271,8 +345,14 @@ func (r *Redlock) Renew(ctx context.Context, key, owner string, ttl time.Duratio
 }
 
 // Release implements driver.Locker: it deletes the lease on every server.
-// It returns ErrNotHeld when a majority no longer had it.
+// It returns ErrNotHeld when a majority no longer had it. It first waits
+// for the acquire calls of this lease that TryAcquire left running (each
+// bounded by NodeTimeout), so that none lands after the delete and leaves
+// a lease behind.
 func (r *Redlock) Release(ctx context.Context, key, owner string) error {
+	if err := r.settle(ctx, leaseID{key, owner}); err != nil {
+		return err
+	}
 	rs := r.release(ctx, key, owner)
 	ok, no, errs := tally(rs, driver.ErrNotHeld)
 	switch {
@@ -288,7 +368,7 @@ func (r *Redlock) Release(ctx context.Context, key, owner string) error {
 }
 
 func (r *Redlock) release(ctx context.Context, key, owner string) []reply {
-	return r.each(ctx, func(ctx context.Context, _ int, n *Locker) (int64, error) { return 0, n.Release(ctx, key, owner) })
+	return r.each(ctx, func(ctx context.Context, _ int, n *Driver) (int64, error) { return 0, n.Release(ctx, key, owner) })
 }
 
 // Holder implements driver.Locker: the holder is the owner that a majority
@@ -297,7 +377,7 @@ func (r *Redlock) release(ctx context.Context, key, owner string) []reply {
 func (r *Redlock) Holder(ctx context.Context, key string) (driver.Holder, bool, error) {
 	hs := make([]driver.Holder, len(r.nodes))
 	held := make([]bool, len(r.nodes))
-	rs := r.each(ctx, func(ctx context.Context, i int, n *Locker) (int64, error) {
+	rs := r.each(ctx, func(ctx context.Context, i int, n *Driver) (int64, error) {
 		var err error
 		hs[i], held[i], err = n.Holder(ctx, key)
 		return 0, err

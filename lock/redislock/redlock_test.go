@@ -82,7 +82,7 @@ func TestRedlockConformance(t *testing.T) {
 		New: func(t *testing.T) driver.Locker { return open(t) },
 		TTL: time.Second, // renewals must keep up on a loaded machine
 		DropKey: func(t *testing.T, k string) {
-			lk := redislock.New(nil, &redislock.Options{Prefix: "locktest:"}).LeaseKey(k)
+			lk := newDriver(t, srvs[0].Client(t), &redislock.Options{Prefix: "locktest:"}).LeaseKey(k)
 			for _, s := range srvs {
 				if err := s.Client(t).Del(context.Background(), lk).Err(); err != nil {
 					t.Fatal(err)
@@ -91,7 +91,7 @@ func TestRedlockConformance(t *testing.T) {
 		},
 		ChildEnv: func(*testing.T) []string { return []string{envRedlockAddrs + "=" + strings.Join(addrs, ",")} },
 		Resource: func(t *testing.T, name string) locktest.Resource {
-			return redislock.NewFence(fenceOn(t), "locktest:fenced:"+name)
+			return newFence(t, fenceOn(t), "locktest:fenced:"+name)
 		},
 	})
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/lock"
-	"github.com/scalekit-go/scalekit/lock/redislock"
 )
 
 // The driver works through a Sentinel-managed client (redis.NewFailoverClient).
@@ -22,7 +21,7 @@ func TestSentinelClient(t *testing.T) {
 	if _, ok := c.(*redis.Client); !ok {
 		t.Fatalf("UniversalClient with MasterName is %T, want a failover *redis.Client", c)
 	}
-	lk, err := lock.New(redislock.New(c, nil), &lock.Options{TTL: time.Second})
+	lk, err := lock.New(newDriver(t, c, nil), &lock.Options{TTL: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,14 +5,18 @@ import (
 	"time"
 )
 
-// Algorithm names a rate-limiting algorithm. The zero value is invalid.
+// Algorithm names a rate-limiting algorithm. The zero value is GCRA.
 type Algorithm int
 
 // The algorithms. Each is described precisely, with what it promises, in the
 // documentation of package ratelimit.
 const (
+	// GCRA: the generic cell rate algorithm; admits exactly what
+	// TokenBucket admits, with one timestamp of state. It is the zero
+	// value, so a Limit with no Algorithm is GCRA.
+	GCRA Algorithm = iota
 	// TokenBucket: a bucket of Burst tokens refilled at Rate per Period.
-	TokenBucket Algorithm = iota + 1
+	TokenBucket
 	// LeakyBucket: a queue of at most Burst units drained at Rate per
 	// Period; admitted requests are paced (Decision.Delay).
 	LeakyBucket
@@ -23,9 +27,6 @@ const (
 	// SlidingWindow: the sliding-window counter, a weighted approximation
 	// of SlidingLog from two fixed-window counters.
 	SlidingWindow
-	// GCRA: the generic cell rate algorithm; admits exactly what
-	// TokenBucket admits, with one timestamp of state.
-	GCRA
 )
 
 // String returns the algorithm's name.

@@ -21,9 +21,10 @@ const DefaultMaxKeys = 100_000
 type Options struct {
 	// Clock is the time source. Default real time. Tests pass a fake clock.
 	Clock clock.Clock
-	// MaxKeys caps the number of keys held. When a new key would exceed it,
-	// the least recently used key is dropped (its limit restarts fresh,
-	// which is more permissive for that key). Default DefaultMaxKeys.
+	// MaxKeys caps the number of keys held, exactly: the Driver never
+	// holds more. When a new key would exceed it, the least recently used
+	// key of its shard is dropped (its limit restarts fresh, which is more
+	// permissive for that key). Default DefaultMaxKeys.
 	MaxKeys int
 	// Limiter configures the ratelimit.Limiter that New wraps around the
 	// driver; its Clock defaults to Clock.
@@ -44,7 +45,8 @@ type Driver struct {
 	lim         driver.Limit
 	clk         clock.Clock
 	seed        maphash.Seed
-	perShardMax int
+	mask        uint64          // shards in use minus one (a power of two ≤ MaxKeys)
+	perShardMax [shardCount]int // caps that add up to MaxKeys exactly
 	// With no Clock option, time is read from the monotonic clock only
 	// (one clock read instead of time.Now's two): base plus the monotonic
 	// time elapsed since it, in Unix nanoseconds. It cannot jump when the
@@ -81,10 +83,23 @@ func NewDriver(lim driver.Limit, opts *Options) (*Driver, error) {
 		o.MaxKeys = DefaultMaxKeys
 	}
 	d := &Driver{
-		lim:         lim,
-		clk:         clock.Or(o.Clock),
-		seed:        maphash.MakeSeed(),
-		perShardMax: (o.MaxKeys + shardCount - 1) / shardCount,
+		lim:  lim,
+		clk:  clock.Or(o.Clock),
+		seed: maphash.MakeSeed(),
+	}
+	// Use as many shards as MaxKeys allows (a power of two, at most
+	// shardCount) and split MaxKeys between them exactly, so that every
+	// shard holds at least one key and all of them together MaxKeys.
+	shards := shardCount
+	for shards > o.MaxKeys {
+		shards /= 2
+	}
+	d.mask = uint64(shards - 1)
+	for i := range shards {
+		d.perShardMax[i] = o.MaxKeys / shards
+		if i < o.MaxKeys%shards {
+			d.perShardMax[i]++
+		}
 	}
 	if o.Clock == nil {
 		d.realTime, d.base = true, time.Now()
@@ -98,7 +113,11 @@ func NewDriver(lim driver.Limit, opts *Options) (*Driver, error) {
 	return d, nil
 }
 
-// New returns a ratelimit.Limiter over a new in-process Driver.
+// New returns a ratelimit.Limiter over a new in-process Driver: the
+// one-liner for an in-process limit (package ratelimit cannot offer it
+// itself without an import cycle). Options.Limiter configures the Limiter.
+// Use NewDriver for the bare driver, for example to run ratelimittest or
+// to wrap it with ratelimit.New yourself.
 func New(lim driver.Limit, opts *Options) (*ratelimit.Limiter, error) {
 	d, err := NewDriver(lim, opts)
 	if err != nil {
@@ -113,6 +132,10 @@ func New(lim driver.Limit, opts *Options) (*ratelimit.Limiter, error) {
 	}
 	return ratelimit.New(d, &lo)
 }
+
+// Clock returns the driver's time source; ratelimit.New uses it for Wait
+// when its own Clock is nil.
+func (d *Driver) Clock() clock.Clock { return d.clk }
 
 // Limit returns the limit the driver enforces.
 func (d *Driver) Limit() driver.Limit { return d.lim }
@@ -145,11 +168,12 @@ func (d *Driver) AllowAt(now time.Time, key string, n int) driver.Decision {
 }
 
 func (d *Driver) allowAt(now int64, key string, n int) driver.Decision {
-	s := &d.shards[maphash.String(d.seed, key)&(shardCount-1)]
+	i := maphash.String(d.seed, key) & d.mask
+	s := &d.shards[i]
 	s.mu.Lock()
 	e := s.m[key]
 	if e == nil {
-		e = d.insert(s, key, now)
+		e = d.insert(s, d.perShardMax[i], key, now)
 	} else if s.head.next != e {
 		e.unlink()
 		s.pushFront(e)
@@ -161,7 +185,7 @@ func (d *Driver) allowAt(now int64, key string, n int) driver.Decision {
 
 // insert adds a fresh entry for key, first evicting idle entries from the
 // LRU tail and, over the cap, the least recently used one.
-func (d *Driver) insert(s *shard, key string, now int64) *entry {
+func (d *Driver) insert(s *shard, capacity int, key string, now int64) *entry {
 	for i := 0; i < 4; i++ {
 		t := s.head.prev
 		if t == &s.head || !d.idle(t, now) {
@@ -169,7 +193,7 @@ func (d *Driver) insert(s *shard, key string, now int64) *entry {
 		}
 		s.remove(t)
 	}
-	for len(s.m) >= d.perShardMax {
+	for len(s.m) >= capacity {
 		s.remove(s.head.prev)
 	}
 	e := &entry{key: key}

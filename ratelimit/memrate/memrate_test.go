@@ -93,6 +93,25 @@ func TestMaxKeys(t *testing.T) {
 	}
 }
 
+// MaxKeys is a real cap even when it is smaller than the shard count or
+// not a multiple of it: MaxKeys 10 holds at most 10 keys (it used to be
+// rounded up to one key per shard, 64).
+func TestMaxKeysExactCap(t *testing.T) {
+	lim := ratelimit.Limit{Algorithm: ratelimit.SlidingLog, Rate: 5, Period: time.Hour}
+	for _, max := range []int{1, 10, 65, 100, 1000} {
+		d := newDriver(t, lim, &memrate.Options{Clock: clock.NewFake(t0), MaxKeys: max})
+		for i := 0; i < 20*max+100; i++ {
+			_ = d.AllowAt(t0, fmt.Sprint("k", i), 1)
+			if n := d.Len(); n > max {
+				t.Fatalf("MaxKeys %d: Len = %d after %d keys", max, n, i+1)
+			}
+		}
+		if n := d.Len(); n < max*9/10 {
+			t.Errorf("MaxKeys %d: only %d keys kept; the cap should be usable", max, n)
+		}
+	}
+}
+
 func TestNewRejectsBadLimit(t *testing.T) {
 	if _, err := memrate.New(ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 1, Period: time.Second}, nil); err == nil {
 		t.Fatal("burst 0 accepted")

@@ -39,7 +39,7 @@ func BenchmarkGCRAVsBareEvalSha(b *testing.B) {
 	ctx := context.Background()
 	c := testenv.RedisClient(b)
 	lim := ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 1_000_000, Period: time.Second, Burst: 1_000_000}
-	d, err := redisrate.NewDriver(c, lim, &redisrate.Options{Prefix: testenv.Prefix(b)})
+	d, err := redisrate.New(c, lim, &redisrate.Options{Prefix: testenv.Prefix(b), Timeout: testTimeout})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func BenchmarkAllow(b *testing.B) {
 			if alg.Bucket() {
 				lim.Burst = 100
 			}
-			l, err := redisrate.New(c, lim, &redisrate.Options{Prefix: testenv.Prefix(b)})
+			l, err := wrap(redisrate.New(c, lim, &redisrate.Options{Prefix: testenv.Prefix(b), Timeout: testTimeout}))
 			if err != nil {
 				b.Fatal(err)
 			}

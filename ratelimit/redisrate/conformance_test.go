@@ -25,13 +25,13 @@ func harness(prefix string, newClient func(t *testing.T) redis.UniversalClient) 
 	return ratelimittest.Harness{
 		Resolution: time.Microsecond,
 		New: func(t *testing.T, lim ratelimit.Limit, clk clock.Clock, space string) (driver.Limiter, error) {
-			o := &redisrate.Options{Prefix: prefix + space + ":"}
+			o := &redisrate.Options{Prefix: prefix + space + ":", Timeout: testTimeout}
 			if f, ok := clk.(*clock.Fake); ok {
 				// Fake time stands still while real time passes: keep
 				// keys for the whole test (TestKeysExpire checks expiry).
 				o.Clock, o.ExpirySlack = f, time.Hour
 			}
-			return redisrate.NewDriver(newClient(t), lim, o)
+			return redisrate.New(newClient(t), lim, o)
 		},
 	}
 }

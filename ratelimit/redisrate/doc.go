@@ -8,9 +8,12 @@
 // works on any redis.UniversalClient: a Client, a ClusterClient or a
 // FailoverClient. The scripts read the time from the Redis server (TIME),
 // so instances with skewed clocks still agree; they work in whole
-// microseconds (a Period must be a whole number of µs, and a bucket's
-// emission interval Period/Rate is rounded up to one, never more
-// permissive). Keys expire when their state has returned to fresh, so idle
+// microseconds (a Period must be a whole number of µs) and are exact: GCRA's
+// emission interval Period/Rate is carried as µs plus a fraction in units of
+// 1/Rate µs, so 600,000 per second admits exactly 600,000 per second, and
+// limits whose products would not stay exact (Burst·Period, Rate·Period or
+// Burst·Rate beyond 2^51) are rejected with ratelimit.ErrInvalidLimit. Keys
+// expire when their state has returned to fresh, so idle
 // keys cost no memory.
 //
 // GCRA keeps one timestamp per key and is the cheapest; the sliding-window
@@ -19,7 +22,12 @@
 //
 // When Redis is unreachable the Allow error goes to the ratelimit.Limiter,
 // whose Options decide: a local Fallback limiter (for example memrate with a
-// per-instance share of the limit), FailOpen, FailClosed or FailError. Set
-// short client timeouts (redis.Options.DialTimeout, ReadTimeout) so that an
-// outage costs milliseconds per decision, not seconds.
+// per-instance share of the limit), FailOpen, FailClosed or FailError. Each
+// decision has a budget, Options.Timeout (default 250ms), that covers
+// go-redis's retries, reconnection attempts and socket waits, so an outage
+// costs at most that per decision whatever the client's settings (tested by
+// stopping and by pausing Redis with go-redis's default retries).
+//
+// One key per decision also means keys and prefixes may contain braces
+// (Redis Cluster hash tags) freely (tested on a three-master Cluster).
 package redisrate

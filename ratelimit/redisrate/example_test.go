@@ -28,24 +28,31 @@ func ExampleNew() {
 		fmt.Println("run with go test, which starts redis-server:", err)
 		return
 	}
-	opt.DialTimeout, opt.ReadTimeout = 100*time.Millisecond, 100*time.Millisecond
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 
-	local, _ := memrate.New(ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 500, Period: time.Hour, Burst: 25}, nil)
-	lim, err := redisrate.New(rdb,
-		ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 2000, Period: time.Hour, Burst: 100},
+	// The backend returns a driver; ratelimit.New wraps it with the
+	// failure policy and a local per-instance limit (memrate's one-liner)
+	// that stands in while Redis is unreachable.
+	d, err := redisrate.New(rdb,
+		ratelimit.Limit{Rate: 2000, Period: time.Hour, Burst: 100}, // GCRA (the zero Algorithm)
 		&redisrate.Options{
 			Prefix:  "example:api:",
-			Limiter: &ratelimit.Options{Fallback: local, Failure: ratelimit.FailClosed},
+			Timeout: time.Second, // budget per decision, go-redis retries included (default 250ms)
 		})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
+	local, _ := memrate.New(ratelimit.Limit{Rate: 500, Period: time.Hour, Burst: 25}, nil)
+	lim, err := ratelimit.New(d, &ratelimit.Options{Fallback: local, Failure: ratelimit.FailClosed})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	ctx := context.Background()
-	d, err := lim.Allow(ctx, "key-123", 1)
-	fmt.Println(d.Allowed, d.Limit, d.Remaining, err)
+	dec, err := lim.Allow(ctx, "key-123", 1)
+	fmt.Println(dec.Allowed, dec.Limit, dec.Remaining, err)
 	_ = rdb.Del(ctx, "example:api:key-123")
 	// Output:
 	// true 100 99 <nil>

@@ -41,7 +41,7 @@ func runLimitChild() {
 	}
 	c := redis.NewClient(opt)
 	defer c.Close()
-	l, err := redisrate.New(c, lim, &redisrate.Options{Prefix: os.Getenv("RL_PREFIX")})
+	l, err := wrap(redisrate.New(c, lim, &redisrate.Options{Prefix: os.Getenv("RL_PREFIX"), Timeout: testTimeout}))
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(1)

@@ -39,40 +39,56 @@ type Options struct {
 	// (default the global provider).
 	TracerProvider trace.TracerProvider
 	// Name is the scalekit.name attribute of the spans (default
-	// "ratelimit"). New uses it for the Limiter's metrics too when
-	// Limiter.Name is empty.
+	// "ratelimit"). Give the wrapping ratelimit.Limiter the same Name.
 	Name string
-	// Limiter configures the ratelimit.Limiter that New wraps around the
-	// driver (failure policy, fallback, metrics).
-	Limiter *ratelimit.Options
+	// Timeout is the budget of one decision, go-redis's own retries and
+	// reconnection attempts included (default DefaultTimeout). When Redis
+	// is down, slow or paused, a decision fails after at most this long and
+	// the Limiter's failure policy or Fallback decides, so an outage costs
+	// this much per decision whatever the client's retry settings. A
+	// caller's context with an earlier deadline still wins.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is the default per-decision budget (Options.Timeout).
+const DefaultTimeout = 250 * time.Millisecond
 
 // Driver is the Redis rate-limiting backend: one Lua script per algorithm,
 // run with EVALSHA (EVAL when the server answers NOSCRIPT), one round trip
 // and one key per decision, so it works unchanged on Redis Cluster. Time is
 // the Redis server's (TIME) unless Options.Clock is set.
 //
-// A Driver is safe for concurrent use. Create one with NewDriver.
+// A Driver is safe for concurrent use. Create one with New.
 type Driver struct {
 	c      redis.UniversalClient
 	lim    driver.Limit
 	script *redis.Script
 	prefix string
 	clk    clock.Clock
-	args   [5]any // rate, period µs, burst, emission interval µs, slack ms (boxed once)
+	args   [9]any // script ARGV[3..10] (see scripts.go), boxed once
+	budget time.Duration
 	tracer trace.Tracer
 	attrs  trace.SpanStartEventOption
+	// ctxTimeouts: the client honours context deadlines on socket I/O, so
+	// the budget needs no goroutine.
+	ctxTimeouts bool
 }
 
 // maxMicros bounds the products the scripts form, in µs, so that Lua's
 // doubles stay exact (2^53 is about 9.0e15; Unix µs are about 1.8e15).
 const maxMicros = 1 << 51
 
-// NewDriver returns a driver enforcing lim on c. It does no I/O. Besides
-// ratelimit.Validate's checks, it rejects a Period that is not a whole
-// number of microseconds and limits whose state would not fit exactly in
-// the scripts' arithmetic; the error wraps ratelimit.ErrInvalidLimit.
-func NewDriver(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Driver, error) {
+// New returns a driver enforcing lim on c, to be wrapped by ratelimit.New
+// (which adds the failure policy, a Fallback, Wait and metrics):
+//
+//	d, err := redisrate.New(rdb, lim, &redisrate.Options{Prefix: "api:"})
+//	limiter, err := ratelimit.New(d, &ratelimit.Options{Failure: ratelimit.FailClosed})
+//
+// It does no I/O. A nil client is an error; besides ratelimit.Validate's
+// checks, it rejects a Period that is not a whole number of microseconds
+// and limits whose state would not fit exactly in the scripts' arithmetic
+// (the error wraps ratelimit.ErrInvalidLimit).
+func New(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Driver, error) {
 	if c == nil {
 		return nil, errors.New("redisrate: nil client")
 	}
@@ -89,15 +105,23 @@ func NewDriver(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Drive
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
 	}
-	period := lim.Period.Microseconds()
-	t := (period + int64(lim.Rate) - 1) / int64(lim.Rate)
-	if int64(lim.Rate) > maxMicros/period || int64(lim.Burst) > maxMicros/period {
-		return nil, fmt.Errorf("%w: rate or burst × period too large for redisrate (%d, %d × %v)", ratelimit.ErrInvalidLimit, lim.Rate, lim.Burst, lim.Period)
+	if o.Timeout < 0 {
+		return nil, fmt.Errorf("redisrate: negative Timeout %v", o.Timeout)
 	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	period, rate, burst := lim.Period.Microseconds(), int64(lim.Rate), int64(lim.Burst)
+	if rate > maxMicros/period || burst > maxMicros/period || burst > maxMicros/rate {
+		return nil, fmt.Errorf("%w: rate, burst × period or burst × rate too large for redisrate's exact arithmetic (%d, %d × %v)", ratelimit.ErrInvalidLimit, lim.Rate, lim.Burst, lim.Period)
+	}
+	// Emission interval T = period/rate µs = q + r/rate, and Burst·T.
+	q, r := period/rate, period%rate
+	bq, bf := burst*q+(burst*r)/rate, (burst*r)%rate
 	d := &Driver{
-		c: c, lim: lim, prefix: o.Prefix, clk: o.Clock,
+		c: c, lim: lim, prefix: o.Prefix, clk: o.Clock, budget: o.Timeout, ctxTimeouts: contextTimeouts(c),
 		script: scriptFor(lim.Algorithm),
-		args:   [5]any{int64(lim.Rate), period, int64(lim.Burst), t, max(0, o.ExpirySlack.Milliseconds())},
+		args:   [9]any{rate, period, burst, q, max(0, o.ExpirySlack.Milliseconds()), r, bq, bf, nil},
 		tracer: otelx.Tracer(o.TracerProvider, "ratelimit/redisrate"),
 		attrs: trace.WithAttributes(otelx.Name(o.Name, "ratelimit"), attribute.String("db.system.name", "redis"),
 			attribute.String("scalekit.ratelimit.algorithm", lim.Algorithm.String())),
@@ -105,24 +129,10 @@ func NewDriver(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Drive
 	return d, nil
 }
 
-// New returns a ratelimit.Limiter over a new Driver.
-func New(c redis.UniversalClient, lim driver.Limit, opts *Options) (*ratelimit.Limiter, error) {
-	d, err := NewDriver(c, lim, opts)
-	if err != nil {
-		return nil, err
-	}
-	var lo ratelimit.Options
-	if opts != nil && opts.Limiter != nil {
-		lo = *opts.Limiter
-	}
-	if lo.Name == "" && opts != nil {
-		lo.Name = opts.Name
-	}
-	if lo.Clock == nil && d.clk != nil {
-		lo.Clock = d.clk
-	}
-	return ratelimit.New(d, &lo)
-}
+// Clock returns the decision clock given in Options.Clock, or nil (the
+// server's clock). ratelimit.New uses it for Wait when its own Clock is
+// nil.
+func (d *Driver) Clock() clock.Clock { return d.clk }
 
 var (
 	gcra         = redis.NewScript(gcraScript)
@@ -153,8 +163,9 @@ func (d *Driver) Limit() driver.Limit { return d.lim }
 func (d *Driver) Key(key string) string { return d.prefix + key }
 
 // Allow runs the algorithm's script for key: one EVALSHA round trip (plus
-// one EVAL the first time a server has not seen the script). It returns
-// go-redis's error unchanged when Redis cannot decide.
+// one EVAL the first time a server has not seen the script), within the
+// per-decision budget Options.Timeout. It returns go-redis's error
+// unchanged when Redis cannot decide.
 func (d *Driver) Allow(ctx context.Context, key string, n int) (driver.Decision, error) {
 	ctx, span := d.tracer.Start(ctx, "ratelimit.Allow", trace.WithSpanKind(trace.SpanKindClient), d.attrs)
 	dec, err := d.allow(ctx, key, n)
@@ -170,8 +181,7 @@ func (d *Driver) allow(ctx context.Context, key string, n int) (driver.Decision,
 	if d.clk != nil {
 		now = d.clk.Now().UnixMicro()
 	}
-	res, err := d.script.Run(ctx, d.c, []string{d.prefix + key},
-		n, now, d.args[0], d.args[1], d.args[2], d.args[3], d.args[4]).Int64Slice()
+	res, err := d.run(ctx, key, n, now)
 	if err != nil {
 		return driver.Decision{}, err
 	}
@@ -191,27 +201,74 @@ func (d *Driver) allow(ctx context.Context, key string, n int) (driver.Decision,
 	}, nil
 }
 
-// gcraDecision completes a GCRA or leaky-bucket decision from the script's
-// {allowed, reset-after µs}, with the same integer arithmetic as the
-// in-process algorithm: capacity C = Burst·T, and the TAT lies reset µs
-// from now.
-func (d *Driver) gcraDecision(res []int64, n int) (driver.Decision, error) {
-	if len(res) != 2 {
-		return driver.Decision{}, fmt.Errorf("redisrate: script returned %d values, want 2", len(res))
+type runResult struct {
+	res []int64
+	err error
+}
+
+// run runs the script within the budget. go-redis honours a context's
+// deadline while it dials, waits for a pooled connection and backs off
+// between retries, but not on a socket read or write unless the client
+// has ContextTimeoutEnabled; so unless it has, the call runs in its own
+// goroutine and is abandoned when the budget is spent (it ends by itself
+// within the client's ReadTimeout).
+func (d *Driver) run(ctx context.Context, key string, n int, now int64) ([]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.budget)
+	defer cancel()
+	call := func(ctx context.Context) ([]int64, error) {
+		return d.script.Run(ctx, d.c, []string{d.prefix + key},
+			n, now, d.args[0], d.args[1], d.args[2], d.args[3], d.args[4], d.args[5], d.args[6], d.args[7]).Int64Slice()
 	}
-	t := d.args[3].(int64)
+	if d.ctxTimeouts {
+		return call(ctx)
+	}
+	ch := make(chan runResult, 1)
+	go func() {
+		res, err := call(ctx)
+		ch <- runResult{res, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.res, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("redisrate: decision on %q: no answer within %v: %w", key, d.budget, ctx.Err())
+	}
+}
+
+// contextTimeouts reports whether c's socket I/O honours context deadlines.
+func contextTimeouts(c redis.UniversalClient) bool {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
+// gcraDecision completes a GCRA or leaky-bucket decision from the script's
+// {allowed, reset-after µs, reset-after fraction}. It works in units of
+// 1/Rate µs, where the emission interval T is exactly Period (in µs) and
+// the capacity Burst·T is Burst·Period, and rounds durations up to whole
+// µs only when it reports them.
+func (d *Driver) gcraDecision(res []int64, n int) (driver.Decision, error) {
+	if len(res) != 3 {
+		return driver.Decision{}, fmt.Errorf("redisrate: script returned %d values, want 3", len(res))
+	}
+	rate, t := int64(d.lim.Rate), d.args[1].(int64)
 	capT := int64(d.lim.Burst) * t
-	reset := max(0, res[1])
+	reset := max(0, res[1]*rate+res[2])
+	us := func(x int64) time.Duration { return time.Duration((max(0, x)+rate-1)/rate) * time.Microsecond }
 	dec := driver.Decision{
 		Allowed:    res[0] == 1,
 		Limit:      d.lim.Burst,
 		Remaining:  int(max(0, capT-reset) / t),
-		ResetAfter: time.Duration(reset) * time.Microsecond,
+		ResetAfter: us(reset),
 	}
 	if !dec.Allowed {
-		dec.RetryAfter = time.Duration(reset+int64(n)*t-capT) * time.Microsecond
+		dec.RetryAfter = us(reset + int64(n)*t - capT)
 	} else if d.lim.Algorithm == driver.LeakyBucket {
-		dec.Delay = time.Duration(max(0, reset-int64(n)*t)) * time.Microsecond
+		dec.Delay = us(reset - int64(n)*t)
 	}
 	return dec, nil
 }

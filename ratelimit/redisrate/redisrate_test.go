@@ -47,7 +47,7 @@ func TestOneRoundTripAndNoScriptFallback(t *testing.T) {
 	c := testenv.RedisClient(t)
 	var cnt cmdCounter
 	c.AddHook(&cnt)
-	l, err := redisrate.New(c, gcra, &redisrate.Options{Prefix: testenv.Prefix(t)})
+	l, err := wrap(redisrate.New(c, gcra, &redisrate.Options{Prefix: testenv.Prefix(t), Timeout: testTimeout}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestOneRoundTripAndNoScriptFallback(t *testing.T) {
 func TestServerClock(t *testing.T) {
 	ctx := context.Background()
 	lim := ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 1, Period: 300 * time.Millisecond, Burst: 1}
-	l, err := redisrate.New(testenv.RedisClient(t), lim, &redisrate.Options{Prefix: testenv.Prefix(t)})
+	l, err := wrap(redisrate.New(testenv.RedisClient(t), lim, &redisrate.Options{Prefix: testenv.Prefix(t), Timeout: testTimeout}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestKeysExpire(t *testing.T) {
 		{Algorithm: ratelimit.FixedWindow, Rate: 5, Period: time.Second},
 		{Algorithm: ratelimit.LeakyBucket, Rate: 5, Period: time.Second, Burst: 2},
 	} {
-		d, err := redisrate.NewDriver(c, lim, &redisrate.Options{Prefix: testenv.Prefix(t)})
+		d, err := redisrate.New(c, lim, &redisrate.Options{Prefix: testenv.Prefix(t), Timeout: testTimeout})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,12 +156,12 @@ func TestBadInput(t *testing.T) {
 		{Algorithm: ratelimit.SlidingWindow, Rate: 1 << 40, Period: time.Hour},
 	}
 	for _, lim := range bad {
-		if _, err := redisrate.NewDriver(c, lim, nil); !errors.Is(err, ratelimit.ErrInvalidLimit) {
-			t.Errorf("NewDriver(%+v) = %v, want ErrInvalidLimit", lim, err)
+		if _, err := redisrate.New(c, lim, nil); !errors.Is(err, ratelimit.ErrInvalidLimit) {
+			t.Errorf("New(%+v) = %v, want ErrInvalidLimit", lim, err)
 		}
 	}
-	if _, err := redisrate.NewDriver(nil, gcra, nil); err == nil {
-		t.Error("NewDriver(nil client) accepted")
+	if _, err := redisrate.New(nil, gcra, nil); err == nil {
+		t.Error("New(nil client) accepted")
 	}
 }
 
@@ -181,7 +181,7 @@ func TestRedisUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	mk := func(o ratelimit.Options) *ratelimit.Limiter {
-		l, err := redisrate.New(c, lim, &redisrate.Options{Prefix: "p:", Limiter: &o})
+		l, err := wrapWith(&o)(redisrate.New(c, lim, &redisrate.Options{Prefix: "p:"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +245,7 @@ func TestRedisUnreachable(t *testing.T) {
 func TestInjectedClock(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
-	l, err := redisrate.New(testenv.RedisClient(t), gcra, &redisrate.Options{Prefix: testenv.Prefix(t), Clock: clk, ExpirySlack: time.Hour})
+	l, err := wrap(redisrate.New(testenv.RedisClient(t), gcra, &redisrate.Options{Prefix: testenv.Prefix(t), Clock: clk, ExpirySlack: time.Hour, Timeout: testTimeout}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,10 @@ package redisrate
 // The scripts work in whole microseconds with Lua numbers (doubles), which
 // are exact for integers below 2^53: Unix microseconds (~1.8e15) and every
 // product the scripts form (Burst·Period, Rate·Period, counts·Period, in
-// µs) stay far below it for the limits NewDriver accepts.
+// µs, and Burst·Rate) stay far below it for the limits New accepts.
+// Where a quantity is not a whole number of µs (GCRA's emission interval),
+// it is carried as µs plus a fraction in units of 1/Rate µs, so no
+// decision is rounded.
 //
 // Every script takes one key and
 //
@@ -12,8 +15,10 @@ package redisrate
 //	ARGV[3] rate   Limit.Rate
 //	ARGV[4] period Limit.Period in µs
 //	ARGV[5] burst  Limit.Burst (bucket algorithms)
-//	ARGV[6] t      emission interval Period/Rate in µs, rounded up
+//	ARGV[6] q      whole µs of the emission interval Period/Rate (GCRA)
 //	ARGV[7] slack  ms added to every key's expiry (Options.ExpirySlack)
+//	ARGV[8] r      Period mod Rate: the interval's fraction, in 1/Rate µs
+//	ARGV[9], ARGV[10]  Burst·Period/Rate as whole µs and fraction (GCRA)
 //
 // and returns {allowed (0/1), remaining, retry-after µs, reset-after µs,
 // delay µs}. A key's expiry is set to its reset-after (plus the slack):
@@ -30,7 +35,6 @@ local now = tonumber(ARGV[2])
 local rate = tonumber(ARGV[3])
 local period = tonumber(ARGV[4])
 local burst = tonumber(ARGV[5])
-local T = tonumber(ARGV[6])
 if now < 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -55,25 +59,43 @@ end
 // theoretical arrival time (TAT); the leaky bucket as a queue runs the same
 // script (its paced delay is the old TAT minus now). It is the hot path of
 // most deployments, so it stands alone, without the prelude's helpers:
-// three commands (TIME, GET, SET) and plain arithmetic, and it returns only
-// {allowed, reset-after µs} (the TAT minus now after the decision), from
-// which the driver derives the rest exactly. The TAT is written as a Lua
-// number; Redis formats it with enough digits to read it back exactly.
+// three commands (TIME, GET, SET) and plain arithmetic.
+//
+// The arithmetic is exact whatever the rate: the emission interval
+// T = Period/Rate is q µs plus r/Rate µs (q = ARGV[6], r = ARGV[8]), and the
+// TAT is kept as whole µs plus a fraction in units of 1/Rate µs, stored as
+// "<µs>:<fraction>" (a bare number, the earlier format, reads as fraction
+// 0). Burst·T is passed the same way (ARGV[9] µs, ARGV[10] fraction). It
+// returns {allowed, reset-after µs, reset-after fraction} (the TAT minus now
+// after the decision), from which the driver derives the rest exactly.
 const gcraScript = `
 local now = tonumber(ARGV[2])
 if now < 0 then
   local t = redis.call('TIME')
   now = t[1] * 1000000 + t[2]
 end
-local T = tonumber(ARGV[6])
-local tat = tonumber(redis.call('GET', KEYS[1]))
-if not tat or tat < now then tat = now end
-local newTat = tat + tonumber(ARGV[1]) * T
-if newTat - tonumber(ARGV[5]) * T > now then
-  return {0, tat - now}
+local rate = tonumber(ARGV[3])
+local q, r = tonumber(ARGV[6]), tonumber(ARGV[8])
+local bq, bf = tonumber(ARGV[9]), tonumber(ARGV[10])
+local n = tonumber(ARGV[1])
+local tu, tf = now, 0
+local v = redis.call('GET', KEYS[1])
+if v then
+  local a, b = string.match(v, '^(%d+):(%d+)$')
+  if a then tu, tf = tonumber(a), tonumber(b) else tu, tf = tonumber(v) or now, 0 end
+  if tu < now then tu, tf = now, 0 end
 end
-redis.call('SET', KEYS[1], newTat, 'PX', math.floor((newTat - now) / 1000) + 2 + tonumber(ARGV[7]))
-return {1, newTat - now}
+local f = tf + n * r
+local carry = math.floor(f / rate)
+if carry * rate > f then carry = carry - 1 elseif (carry + 1) * rate <= f then carry = carry + 1 end
+local nu, nf = tu + n * q + carry, f - carry * rate
+local du, df = nu - bq, nf - bf
+if df < 0 then du, df = du - 1, df + rate end
+if du > now or (du == now and df > 0) then
+  return {0, tu - now, tf}
+end
+redis.call('SET', KEYS[1], string.format('%.0f:%.0f', nu, nf), 'PX', math.floor((nu - now) / 1000) + 2 + tonumber(ARGV[7]))
+return {1, nu - now, nf}
 `
 
 // tokenBucketBody keeps tokens as an exact integer count of 1/Period units

@@ -18,7 +18,9 @@
 // Both take a redis.UniversalClient (standalone, Sentinel or Cluster) on
 // Redis 6.2 or later (the Bloom scripts use BITFIELD_RO). All
 // keys of one sketch share a hash tag, prefix{name}, so they live in one
-// Cluster slot. Redis errors are returned wrapped with the operation and key.
+// Cluster slot; a name with braces of its own is tagged by a digest,
+// prefix{#<hex>}name, and a KeyPrefix whose first hash tag is empty ("{}")
+// is refused with sketch.ErrInvalidParameter. Redis errors are returned wrapped with the operation and key.
 // Both types are safe for concurrent use and do no I/O in their
 // constructors.
 package redissketch

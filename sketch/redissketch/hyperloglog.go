@@ -156,15 +156,16 @@ func (h *HyperLogLog) Clear(ctx context.Context) (err error) {
 	return nil
 }
 
-// Expire makes the counter expire after ttl (EXPIRE), for example a daily
-// counter kept for a week. ttl must be positive.
+// Expire makes the counter expire after ttl (PEXPIRE, millisecond
+// precision like Bloom.Expire; a ttl under 1ms is rounded up to 1ms), for
+// example a daily counter kept for a week. ttl must be positive.
 func (h *HyperLogLog) Expire(ctx context.Context, ttl time.Duration) (err error) {
 	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.expire", keyAttr(h.key))
 	defer func() { otelx.End(span, err) }()
 	if ttl <= 0 {
 		return fmt.Errorf("redissketch: expire %s after %v: %w", h.key, ttl, sketch.ErrInvalidParameter)
 	}
-	if err := h.c.Expire(ctx, h.key, ttl).Err(); err != nil {
+	if err := h.c.PExpire(ctx, h.key, max(ttl, time.Millisecond)).Err(); err != nil {
 		return redisErr(ctx, err, "expire %s", h.key)
 	}
 	return nil

@@ -2,6 +2,8 @@ package redissketch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -28,7 +30,12 @@ type Options struct {
 }
 
 // keyBase returns prefix{name}: every key of one sketch starts with it, so
-// they share a Redis Cluster hash slot (the first {…} is the hash tag).
+// they share a Redis Cluster hash slot (the first {…} is the hash tag). A
+// name with braces of its own would end or empty the tag, so such a name is
+// tagged by a digest instead, {#<24 hex>}, and kept readable after it. A
+// prefix with a hash tag of its own ({app}) puts every sketch in that slot;
+// a prefix whose first tag is empty ({}) would hash the keys of one sketch
+// apart and is refused.
 func keyBase(name string, opts *Options) (string, trace.Tracer, error) {
 	if name == "" {
 		return "", nil, fmt.Errorf("redissketch: empty sketch name: %w", sketch.ErrInvalidParameter)
@@ -41,7 +48,26 @@ func keyBase(name string, opts *Options) (string, trace.Tracer, error) {
 		}
 		tp = opts.TracerProvider
 	}
-	return p + "{" + name + "}", otelx.Tracer(tp, "sketch/redissketch"), nil
+	if emptyHashTag(p) {
+		return "", nil, fmt.Errorf("redissketch: key prefix %q starts an empty Redis Cluster hash tag {}: %w", p, sketch.ErrInvalidParameter)
+	}
+	return p + hashTag(name), otelx.Tracer(tp, "sketch/redissketch"), nil
+}
+
+// hashTag returns {name}, or {#digest}name when name has braces.
+func hashTag(name string) string {
+	if strings.ContainsAny(name, "{}") {
+		sum := sha256.Sum256([]byte(name))
+		return "{#" + hex.EncodeToString(sum[:12]) + "}" + name
+	}
+	return "{" + name + "}"
+}
+
+// emptyHashTag reports whether the first '{' of s is followed at once by
+// '}': Redis Cluster then hashes the whole key, ignoring later tags.
+func emptyHashTag(s string) bool {
+	i := strings.IndexByte(s, '{')
+	return i >= 0 && i+1 < len(s) && s[i+1] == '}'
 }
 
 func checkClient(c redis.UniversalClient) error {

@@ -154,7 +154,7 @@ func exerciseRateLimit(ctx context.Context, t *testing.T, e *env) {
 	must(t, err)
 	_, _ = fl.Allow(ctx, "k", 1)
 
-	rd, err := redisrate.NewDriver(testenv.RedisClient(t), lim,
+	rd, err := redisrate.New(testenv.RedisClient(t), lim,
 		&redisrate.Options{Name: "api", TracerProvider: e.tp, Prefix: fmt.Sprintf("conformance:%d:", time.Now().UnixNano())})
 	must(t, err)
 	_, err = rd.Allow(ctx, "k", 1)

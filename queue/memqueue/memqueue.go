@@ -1,0 +1,272 @@
+package memqueue
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/queue/driver"
+)
+
+// driverMinPriority and driverMaxPriority mirror queue.MinPriority and
+// queue.MaxPriority; priorities outside are clamped.
+const driverMinPriority, driverMaxPriority = -9, 9
+
+// DefaultDedupWindow is how long DedupIDs are remembered when
+// Options.DedupWindow is zero.
+const DefaultDedupWindow = 10 * time.Minute
+
+// Options configures a Driver. A nil *Options means the defaults.
+type Options struct {
+	// Clock is the time source for delays, leases and the dedup window
+	// (default real time). Tests pass a *clock.Fake.
+	Clock clock.Clock
+	// MaxBody is the largest body accepted (0: no limit of its own).
+	MaxBody int
+	// DedupWindow is how long a DedupID is remembered per topic (default
+	// DefaultDedupWindow).
+	DedupWindow time.Duration
+}
+
+// Driver is an in-process queue backend with the full semantics of
+// package queue/driver: fan-out subscriptions, priorities, delays,
+// per-key ordering, leases, delivery counts and dead-letter queues.
+// Messages live in process memory only: "durable" means "until the
+// process exits".
+//
+// A Driver is safe for concurrent use. The zero value is not usable; call
+// New.
+type Driver struct {
+	clk     clock.Clock
+	opts    Options
+	handles atomic.Uint64
+
+	mu     sync.RWMutex
+	topics map[string]*topic
+
+	faultMu sync.Mutex
+	faults  map[string][]error
+	hook    atomic.Pointer[func(op string) error]
+}
+
+type topic struct {
+	mu     sync.Mutex // guards subs (copy-on-write) and dedup
+	subs   map[string]*subLock
+	dedup  map[string]time.Time
+	dedupQ []dedupItem
+}
+
+type dedupItem struct {
+	id  string
+	exp time.Time
+}
+
+type subLock struct {
+	mu sync.Mutex
+	s  *sub
+}
+
+// New returns an empty in-process queue.
+func New(opts *Options) *Driver {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.DedupWindow <= 0 {
+		o.DedupWindow = DefaultDedupWindow
+	}
+	return &Driver{clk: clock.Or(o.Clock), opts: o, topics: map[string]*topic{}, faults: map[string][]error{}}
+}
+
+// Local marks the driver as in-process (no spans).
+func (*Driver) Local() {}
+
+// Limits reports the MaxBody option.
+func (d *Driver) Limits() driver.Limits {
+	return driver.Limits{MaxBody: d.opts.MaxBody, MaxBatch: 10000}
+}
+
+// DedupWindow reports how long DedupIDs are remembered.
+func (d *Driver) DedupWindow() time.Duration { return d.opts.DedupWindow }
+
+func (d *Driver) topic(name string, create bool) *topic {
+	d.mu.RLock()
+	t := d.topics[name]
+	d.mu.RUnlock()
+	if t != nil || !create {
+		return t
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t = d.topics[name]; t == nil {
+		t = &topic{subs: map[string]*subLock{}, dedup: map[string]time.Time{}}
+		d.topics[name] = t
+	}
+	return t
+}
+
+func (d *Driver) sub(topicName, name string) (*subLock, error) {
+	t := d.topic(topicName, false)
+	if t == nil {
+		return nil, driver.ErrNotFound
+	}
+	t.mu.Lock()
+	s := t.subs[name]
+	t.mu.Unlock()
+	if s == nil {
+		return nil, driver.ErrNotFound
+	}
+	return s, nil
+}
+
+// Subscribe implements driver.Queue.
+func (d *Driver) Subscribe(ctx context.Context, topicName, name string) error {
+	if err := d.fault("subscribe"); err != nil {
+		return err
+	}
+	t := d.topic(topicName, true)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.subs[name] == nil {
+		t.subs[name] = &subLock{s: newSub(d)}
+	}
+	return nil
+}
+
+// Publish implements driver.Queue.
+func (d *Driver) Publish(ctx context.Context, topicName string, msgs []driver.Message) error {
+	if err := d.fault("publish"); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t := d.topic(topicName, true)
+	now := d.clk.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(t.dedupQ) > 0 && !t.dedupQ[0].exp.After(now) {
+		it := t.dedupQ[0]
+		if exp, ok := t.dedup[it.id]; ok && !exp.After(now) {
+			delete(t.dedup, it.id)
+		}
+		t.dedupQ = t.dedupQ[1:]
+	}
+	keep := msgs
+	for i := range msgs {
+		id := msgs[i].DedupID
+		if id == "" {
+			continue
+		}
+		if exp, ok := t.dedup[id]; ok && exp.After(now) {
+			if len(keep) == len(msgs) {
+				keep = append([]driver.Message(nil), msgs[:i]...)
+			}
+			continue
+		}
+		exp := now.Add(d.opts.DedupWindow)
+		t.dedup[id] = exp
+		t.dedupQ = append(t.dedupQ, dedupItem{id, exp})
+		if len(keep) != len(msgs) {
+			keep = append(keep, msgs[i])
+		}
+	}
+	for _, sl := range t.subs {
+		sl.mu.Lock()
+		for i := range keep {
+			e := &entry{msg: keep[i]}
+			e.msg.Priority = min(max(e.msg.Priority, driverMinPriority), driverMaxPriority)
+			sl.s.add(e, now)
+		}
+		if sl.s.woke {
+			sl.s.woke = false
+			sl.s.wake()
+		}
+		sl.mu.Unlock()
+	}
+	return nil
+}
+
+// Receive implements driver.Queue.
+func (d *Driver) Receive(ctx context.Context, topicName, name string, max int, vis time.Duration) ([]driver.Delivery, error) {
+	if err := d.fault("receive"); err != nil {
+		return nil, err
+	}
+	sl, err := d.sub(topicName, name)
+	if err != nil {
+		return nil, err
+	}
+	now := d.clk.Now()
+	sl.mu.Lock()
+	out := sl.s.receive(max, vis, now)
+	sl.mu.Unlock()
+	return out, nil
+}
+
+// Ack implements driver.Queue.
+func (d *Driver) Ack(ctx context.Context, topicName, name string, handles []string) error {
+	if err := d.fault("ack"); err != nil {
+		return err
+	}
+	sl, err := d.sub(topicName, name)
+	if err != nil {
+		return err
+	}
+	now := d.clk.Now()
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	s := sl.s
+	s.tick(now)
+	for _, h := range handles {
+		if e := s.leases[h]; e != nil {
+			s.unlease(e)
+			s.remove(e, now)
+		}
+	}
+	return nil
+}
+
+// Nack implements driver.Queue.
+func (d *Driver) Nack(ctx context.Context, topicName, name, handle string, n driver.Nack) error {
+	if err := d.fault("nack"); err != nil {
+		return err
+	}
+	sl, err := d.sub(topicName, name)
+	if err != nil {
+		return err
+	}
+	now := d.clk.Now()
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	e := sl.s.lease(handle, now)
+	if e == nil {
+		return driver.ErrNotLeased
+	}
+	sl.s.nack(e, n, now)
+	return nil
+}
+
+// Extend implements driver.Queue.
+func (d *Driver) Extend(ctx context.Context, topicName, name, handle string, vis time.Duration) error {
+	if err := d.fault("extend"); err != nil {
+		return err
+	}
+	sl, err := d.sub(topicName, name)
+	if err != nil {
+		return err
+	}
+	now := d.clk.Now()
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	s := sl.s
+	e := s.lease(handle, now)
+	if e == nil {
+		return driver.ErrNotLeased
+	}
+	e.deadline = now.Add(vis)
+	heap.Push(&s.expiry, &leaseItem{es: []*entry{e}, handles: []string{handle}, deadline: e.deadline})
+	return nil
+}

@@ -1,0 +1,251 @@
+package memqueue
+
+import (
+	"container/heap"
+	"strconv"
+	"time"
+
+	"github.com/scalekit-go/scalekit/queue/driver"
+)
+
+const levels = 19 // priorities -9..9
+
+// sub is one subscription's state. Every method is called with mu held.
+type sub struct {
+	d       *Driver
+	seq     uint64
+	ready   [levels]fifo
+	late    readyHeap
+	delayed delayHeap
+	leases  map[string]*entry
+	expiry  leaseHeap
+	keys    map[string][]*entry // per key: the head (active) then the waiting
+	waiting int                 // entries queued behind their key's head
+	dead    []*deadEntry
+	deadIdx map[string]*deadEntry
+	deadSeq uint64
+	backlog int64
+	notify  map[chan struct{}]struct{}
+	woke    bool // add made entries ready: wake after the batch
+}
+
+func newSub(d *Driver) *sub {
+	return &sub{d: d, leases: map[string]*entry{}, keys: map[string][]*entry{},
+		deadIdx: map[string]*deadEntry{}, notify: map[chan struct{}]struct{}{}}
+}
+
+// add enqueues a new entry (published or redriven).
+func (s *sub) add(e *entry, now time.Time) {
+	s.seq++
+	e.seq = s.seq
+	s.backlog++
+	if k := e.msg.Key; k != "" {
+		q := s.keys[k]
+		s.keys[k] = append(q, e)
+		if len(q) > 0 {
+			s.waiting++
+			return
+		}
+	}
+	if e.msg.NotBefore.After(now) {
+		heap.Push(&s.delayed, e)
+		return
+	}
+	s.ready[e.msg.Priority-driverMinPriority].push(e)
+	s.woke = true
+}
+
+// makeReady puts an entry that is not new back among the ready ones, or
+// among the delayed ones when its NotBefore is still ahead.
+func (s *sub) makeReady(e *entry, now time.Time) {
+	if e.msg.NotBefore.After(now) {
+		heap.Push(&s.delayed, e)
+		return
+	}
+	heap.Push(&s.late, e)
+	s.wake()
+}
+
+// remove takes a settled entry out of the backlog and lets the next
+// message of its key go.
+func (s *sub) remove(e *entry, now time.Time) {
+	s.backlog--
+	k := e.msg.Key
+	if k == "" {
+		return
+	}
+	q := s.keys[k]
+	if len(q) == 0 || q[0] != e {
+		return
+	}
+	if len(q) == 1 {
+		delete(s.keys, k)
+		return
+	}
+	q[0] = nil
+	q = q[1:]
+	s.keys[k] = q
+	s.waiting--
+	s.makeReady(q[0], now)
+}
+
+// tick expires leases and promotes due delayed entries.
+func (s *sub) tick(now time.Time) {
+	for len(s.expiry) > 0 && !s.expiry[0].deadline.After(now) {
+		it := heap.Pop(&s.expiry).(*leaseItem)
+		for i, e := range it.es {
+			if e.handle != it.handles[i] || !e.deadline.Equal(it.deadline) {
+				continue // settled or extended since
+			}
+			delete(s.leases, e.handle)
+			e.handle = ""
+			heap.Push(&s.late, e)
+			s.wake()
+		}
+	}
+	for len(s.delayed) > 0 && !s.delayed[0].msg.NotBefore.After(now) {
+		heap.Push(&s.late, heap.Pop(&s.delayed))
+		s.wake()
+	}
+}
+
+// next pops the best ready entry, or nil.
+func (s *sub) next() *entry {
+	var best *entry
+	lvl := -1
+	for i := levels - 1; i >= 0; i-- {
+		if s.ready[i].len() > 0 {
+			best, lvl = s.ready[i].peek(), i
+			break
+		}
+	}
+	if len(s.late) > 0 && (best == nil || better(s.late[0], best)) {
+		return heap.Pop(&s.late).(*entry)
+	}
+	if best != nil {
+		s.ready[lvl].pop()
+	}
+	return best
+}
+
+func (s *sub) receive(max int, vis time.Duration, now time.Time) []driver.Delivery {
+	s.tick(now)
+	var out []driver.Delivery
+	var it *leaseItem
+	for len(out) < max {
+		e := s.next()
+		if e == nil {
+			break
+		}
+		if out == nil {
+			n := min(max, s.readyLen()+1)
+			out = make([]driver.Delivery, 0, n)
+			it = &leaseItem{es: make([]*entry, 0, n), handles: make([]string, 0, n), deadline: now.Add(vis)}
+		}
+		e.deliveries++
+		e.handle = strconv.FormatUint(s.d.handles.Add(1), 36)
+		e.deadline = now.Add(vis)
+		s.leases[e.handle] = e
+		it.es = append(it.es, e)
+		it.handles = append(it.handles, e.handle)
+		out = append(out, driver.Delivery{Message: e.msg, Handle: e.handle, Deliveries: e.deliveries, LastError: e.lastErr})
+	}
+	if it != nil {
+		heap.Push(&s.expiry, it)
+	}
+	return out
+}
+
+// lease returns the live lease named handle.
+func (s *sub) lease(handle string, now time.Time) *entry {
+	s.tick(now)
+	return s.leases[handle]
+}
+
+func (s *sub) unlease(e *entry) {
+	delete(s.leases, e.handle)
+	e.handle = ""
+}
+
+func (s *sub) nack(e *entry, n driver.Nack, now time.Time) {
+	s.unlease(e)
+	switch n.Action {
+	case driver.ActionRetry:
+		e.lastErr = n.Error
+		e.msg.NotBefore = now.Add(n.Delay)
+		s.makeReady(e, now)
+	case driver.ActionDeadLetter:
+		s.remove(e, now)
+		s.bury(driver.DeadLetter{Message: e.msg, Deliveries: e.deliveries, Reason: n.Reason, LastError: n.Error, DeadAt: now})
+	default:
+		s.remove(e, now)
+	}
+}
+
+func (s *sub) bury(dl driver.DeadLetter) {
+	if old, ok := s.deadIdx[dl.Message.ID]; ok {
+		s.unbury(old)
+	}
+	s.deadSeq++
+	de := &deadEntry{dl: dl, seq: s.deadSeq}
+	s.dead = append(s.dead, de)
+	s.deadIdx[dl.Message.ID] = de
+}
+
+func (s *sub) unbury(de *deadEntry) {
+	delete(s.deadIdx, de.dl.Message.ID)
+	for i, x := range s.dead {
+		if x == de {
+			s.dead = append(s.dead[:i], s.dead[i+1:]...)
+			return
+		}
+	}
+}
+
+func (s *sub) wake() {
+	for ch := range s.notify {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *sub) stats(now time.Time) driver.Stats {
+	s.tick(now)
+	st := driver.Stats{Backlog: s.backlog, InFlight: int64(len(s.leases)), DeadLetters: int64(len(s.dead))}
+	consider := func(e *entry) {
+		if st.Oldest.IsZero() || e.msg.PublishedAt.Before(st.Oldest) {
+			st.Oldest = e.msg.PublishedAt
+		}
+	}
+	for i := range s.ready {
+		for _, e := range s.ready[i].items[s.ready[i].head:] {
+			consider(e)
+		}
+	}
+	for _, e := range s.late {
+		consider(e)
+	}
+	for _, e := range s.delayed {
+		consider(e)
+	}
+	for _, e := range s.leases {
+		consider(e)
+	}
+	for _, q := range s.keys {
+		for _, e := range q {
+			consider(e)
+		}
+	}
+	return st
+}
+
+// readyLen estimates the ready entries (for sizing a batch).
+func (s *sub) readyLen() int {
+	n := len(s.late)
+	for i := range s.ready {
+		n += s.ready[i].len()
+	}
+	return n
+}
