@@ -19,6 +19,8 @@ import (
 	"github.com/scalekit-go/scalekit/lock/memlock"
 	"github.com/scalekit-go/scalekit/lock/pglock"
 	"github.com/scalekit-go/scalekit/lock/redislock"
+	"github.com/scalekit-go/scalekit/queue/memqueue"
+	"github.com/scalekit-go/scalekit/queue/pgqueue"
 	"github.com/scalekit-go/scalekit/ratelimit"
 	rldriver "github.com/scalekit-go/scalekit/ratelimit/driver"
 	"github.com/scalekit-go/scalekit/ratelimit/memrate"
@@ -191,7 +193,8 @@ func openBackends(ctx context.Context, cfg config) (_ *backends, err error) {
 	}
 	b.store = &countingStore{LinkStore: b.shards}
 
-	// Clicks: a queue (Redis stream or memory) into a stats store.
+	// Clicks: a queue (package queue on pgqueue or memqueue; a Redis
+	// stream with -redis alone) into a stats store.
 	if b.pool != nil {
 		if b.stats, err = openPGStats(ctx, b.pool); err != nil {
 			return nil, err
@@ -199,12 +202,23 @@ func openBackends(ctx context.Context, cfg config) (_ *backends, err error) {
 	} else {
 		b.stats = newMemStats()
 	}
-	if b.rdb != nil {
+	switch {
+	case b.pool != nil:
+		d, err := pgqueue.Open(ctx, b.pool, nil)
+		if err != nil {
+			return nil, err
+		}
+		if b.queue, err = openKitQueue(ctx, d, "pgqueue", cfg.Visibility); err != nil {
+			return nil, err
+		}
+	case b.rdb != nil:
 		if b.queue, err = openRedisQueue(ctx, b.rdb, cfg.Prefix+":clicks", "consumer", cfg.Visibility); err != nil {
 			return nil, err
 		}
-	} else {
-		b.queue = newMemQueue(cfg.Visibility)
+	default:
+		if b.queue, err = openKitQueue(ctx, memqueue.New(nil), "memqueue", cfg.Visibility); err != nil {
+			return nil, err
+		}
 	}
 
 	// Cache L2, idempotency records, locks, limiters.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -34,7 +33,8 @@ type Delivery struct {
 }
 
 // ClickQueue carries clicks from the redirect path to the consumer with
-// at-least-once delivery: a received but unacknowledged click is delivered
+// at-least-once delivery (kitQueue: package queue on memqueue or pgqueue;
+// redisQueue: a Redis stream, for -redis without -postgres): a received but unacknowledged click is delivered
 // again after the queue's visibility timeout.
 type ClickQueue interface {
 	Publish(ctx context.Context, c Click) error
@@ -43,6 +43,10 @@ type ClickQueue interface {
 	Ack(ctx context.Context, tags ...string) error
 	// Backlog is the number of clicks published and not yet acknowledged.
 	Backlog(ctx context.Context) (int64, error)
+	// DeadLetters is the number of clicks in the dead-letter queue.
+	DeadLetters(ctx context.Context) (int64, error)
+	// Backend names the engine, for the debug page.
+	Backend() string
 	Close() error
 }
 
@@ -178,99 +182,6 @@ func wait(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
-
-// memQueue is the in-memory ClickQueue: a list of messages with leases.
-type memQueue struct {
-	mu         sync.Mutex
-	msgs       map[string]*memMsg
-	order      []string
-	seq        int64
-	visibility time.Duration
-	notify     chan struct{}
-}
-
-type memMsg struct {
-	click      Click
-	leaseUntil time.Time
-}
-
-func newMemQueue(visibility time.Duration) *memQueue {
-	return &memQueue{msgs: make(map[string]*memMsg), visibility: visibility, notify: make(chan struct{}, 1)}
-}
-
-func (q *memQueue) Publish(_ context.Context, c Click) error {
-	q.mu.Lock()
-	q.seq++
-	tag := fmt.Sprint(q.seq)
-	q.msgs[tag] = &memMsg{click: c}
-	q.order = append(q.order, tag)
-	q.mu.Unlock()
-	select {
-	case q.notify <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-func (q *memQueue) Receive(ctx context.Context, n int, wait time.Duration) ([]Delivery, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		if ds := q.take(n); len(ds) > 0 {
-			return ds, nil
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return nil, nil
-		}
-		t := time.NewTimer(min(left, 50*time.Millisecond))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-q.notify:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-}
-
-func (q *memQueue) take(n int) []Delivery {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	now := time.Now()
-	var out []Delivery
-	live := q.order[:0]
-	for _, tag := range q.order {
-		m, ok := q.msgs[tag]
-		if !ok {
-			continue // acked
-		}
-		live = append(live, tag)
-		if len(out) < n && !now.Before(m.leaseUntil) {
-			m.leaseUntil = now.Add(q.visibility)
-			out = append(out, Delivery{Tag: tag, Click: m.click})
-		}
-	}
-	q.order = live
-	return out
-}
-
-func (q *memQueue) Ack(_ context.Context, tags ...string) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, t := range tags {
-		delete(q.msgs, t)
-	}
-	return nil
-}
-
-func (q *memQueue) Backlog(context.Context) (int64, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return int64(len(q.msgs)), nil
-}
-
-func (q *memQueue) Close() error { return nil }
 
 // topN sorts counts by count (then name) and keeps n.
 func topN(m map[string]int64, n int) []NameCount {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"embed"
+	"errors"
 	"io/fs"
 	"net/http"
 	"sync"
@@ -104,9 +105,11 @@ func balancerState(b *lb.Balancer) []lbEndpoint {
 func (n *node) debugState(ctx context.Context) debugState {
 	cs := n.links.Stats()
 	backlog, qerr := n.be.queue.Backlog(ctx)
-	q := map[string]any{"backlog": backlog, "published": n.published.Load(), "publish_errors": n.publishErrs.Load(), "dlq": 0}
-	if qerr != nil {
-		q["error"] = qerr.Error()
+	dlq, derr := n.be.queue.DeadLetters(ctx)
+	q := map[string]any{"backend": n.be.queue.Backend(), "backlog": backlog, "dlq": dlq,
+		"published": n.published.Load(), "publish_errors": n.publishErrs.Load()}
+	if err := errors.Join(qerr, derr); err != nil {
+		q["error"] = err.Error()
 	}
 	if n.cons != nil {
 		q["consumer"] = map[string]any{"applied": n.cons.applied.Load(), "duplicates_skipped": n.cons.dupes.Load(), "batches": n.cons.batches.Load()}

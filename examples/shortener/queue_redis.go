@@ -10,7 +10,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisQueue is a ClickQueue on a Redis stream with one consumer group:
+// redisQueue is a ClickQueue on a Redis stream, used with -redis and no
+// -postgres until package queue's Redis backend (redisqueue) is on main with one consumer group:
 // XADD publishes, XREADGROUP hands new entries out, XAUTOCLAIM takes over
 // entries whose consumer has held them longer than the visibility timeout
 // (the consumer crashed), XACK+XDEL acknowledge.
@@ -92,3 +93,8 @@ func (q *redisQueue) Backlog(ctx context.Context) (int64, error) {
 }
 
 func (q *redisQueue) Close() error { return nil }
+
+// DeadLetters is always 0: undecodable entries are acknowledged and dropped.
+func (q *redisQueue) DeadLetters(context.Context) (int64, error) { return 0, nil }
+
+func (q *redisQueue) Backend() string { return "redis stream (stand-in)" }
