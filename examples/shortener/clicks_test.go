@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scalekit-go/scalekit/queue"
 )
 
 // TestClicksExactlyOnceAcrossConsumerCrash publishes clicks, then runs a
@@ -129,4 +131,62 @@ func FuzzCreateBody(f *testing.F) {
 			t.Fatalf("status %d for %q: %s", w.Code, body, w.Body)
 		}
 	})
+}
+
+// TestClickDeadLetters publishes an undecodable message and a click whose
+// consumers keep dying on it: both end in the subscription's DLQ, the
+// good clicks are counted, and /debug/scalekit shows backlog 0 and DLQ 2.
+func TestClickDeadLetters(t *testing.T) {
+	for _, m := range []mode{modes[0], modes[2]} {
+		t.Run(m.name, func(t *testing.T) {
+			c := start(t, mode{m.name, 1, m.real}, func(cfg *config) { cfg.NoConsumer = true })
+			kq, ok := c.be.queue.(*kitQueue)
+			if !ok {
+				t.Fatalf("click queue is %T, want *kitQueue", c.be.queue)
+			}
+			ctx := context.Background()
+			if _, err := kq.q.Publish(ctx, clickTopic, queue.Message{ID: "poison", Body: []byte("{not json")}); err != nil {
+				t.Fatal(err)
+			}
+			v := createLink(t, c.URL(), map[string]any{"url": "https://dlq.example/"})
+			wantStatus(t, do(t, "GET", c.URL()+"/"+v.Code, nil, "User-Agent", "Mozilla/5.0 Firefox/121.0"), http.StatusFound)
+			// Consumers that die before acking, clickMaxDeliveries times.
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			for i := range clickMaxDeliveries {
+				cons := startConsumer(c.be.queue, c.be.stats, log, func(int) bool { return true })
+				select {
+				case <-cons.Done():
+				case <-time.After(10 * time.Second):
+					t.Fatalf("consumer %d did not crash", i)
+				}
+			}
+			// The next delivery is past the limit: dead-lettered, not applied.
+			cons := startConsumer(c.be.queue, c.be.stats, log, nil)
+			defer cons.Close()
+			eventually(t, 15*time.Second, "backlog drained", func() bool {
+				n, err := c.be.queue.Backlog(ctx)
+				return err == nil && n == 0
+			})
+			var d debugState
+			do(t, "GET", c.URL()+"/debug/scalekit?format=json", nil).json(t, &d)
+			if d.Queue["dlq"] != float64(2) || d.Queue["backlog"] != float64(0) {
+				t.Fatalf("debug queue %v, want backlog 0, dlq 2", d.Queue)
+			}
+			dls, err := kq.sub.DeadLetters(ctx, "", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reasons := map[string]bool{}
+			for _, dl := range dls {
+				reasons[dl.Reason] = true
+			}
+			if !reasons["bad-payload"] || !reasons["max-deliveries"] {
+				t.Fatalf("dead letters %+v", dls)
+			}
+			// The crashed consumers applied the click (dedup kept it once).
+			if s := statsOf(t, c.URL(), v.Code); s.Clicks != 1 {
+				t.Fatalf("clicks %d, want 1", s.Clicks)
+			}
+		})
+	}
 }

@@ -3,8 +3,9 @@
 // (Bloom filter for aliases, HyperLogLog for unique visitors), cache
 // (tiered cache-aside with negative caching and cross-node invalidation),
 // ratelimit (per API key and per client), httpx (the server stack), lb
-// (a reverse proxy in front of -nodes instances), link shards and a click
-// queue with an idempotent analytics consumer.
+// (a reverse proxy in front of -nodes instances), shard (links routed by a
+// versioned two-level shard map), saga (deleting a link and its stats) and
+// queue (the click queue, with an idempotent analytics consumer and a DLQ).
 //
 //	go run ./examples/shortener                 # memory, one node
 //	go run ./examples/shortener -nodes 3        # three nodes behind lb

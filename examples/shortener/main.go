@@ -19,10 +19,11 @@ func main() {
 	var cfg config
 	var keys string
 	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address")
-	flag.StringVar(&cfg.RedisURL, "redis", "", "Redis URL (redis://host:port/0): cache L2, limiter, click queue, node-id leases")
-	flag.StringVar(&cfg.PostgresDSN, "postgres", "", "PostgreSQL DSN: link shards and click stats")
+	flag.StringVar(&cfg.RedisURL, "redis", "", "Redis URL (redis://host:port/0): cache L2 and invalidation, limiter, idempotency records, node-id and saga leases; click queue (a Redis stream) unless -postgres is given")
+	flag.StringVar(&cfg.PostgresDSN, "postgres", "", "PostgreSQL DSN: link shards and shard map, click queue (pgqueue), click stats, saga log")
 	flag.IntVar(&cfg.Nodes, "nodes", 1, "instances to run behind an lb.ReverseProxy")
-	flag.IntVar(&cfg.Shards, "shards", 4, "link shards")
+	flag.IntVar(&cfg.Shards, "shards", 4, "physical link stores the shard map spreads logical shards over (first start only)")
+	flag.IntVar(&cfg.LogicalShards, "logical-shards", 64, "logical shards codes hash to (fixed once the map exists)")
 	flag.BoolVar(&cfg.Permanent, "permanent", false, "answer every redirect with 301 (default 302; per link with \"permanent\": true)")
 	flag.BoolVar(&cfg.Anonymous, "anonymous", true, "allow creating links without an API key")
 	flag.StringVar(&keys, "api-keys", "", "comma-separated API keys for write endpoints (default: one random key, printed)")

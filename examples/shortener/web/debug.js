@@ -14,7 +14,7 @@ async function refresh() {
     row('bloom (aliases)', `~${s.bloom.estimated_count} codes, fp ${s.bloom.false_positive_rate.toExponential(2)}`) +
     row('ratelimit: rejections', `${s.ratelimit.rejected} (per key ${s.ratelimit.rejected_per_key}, per client ${s.ratelimit.rejected_per_client})`) +
     row('httpx shed: limit / in flight', `${s.shed.limit.toFixed(0)} / ${s.shed.in_flight}`) +
-    row('queue: backlog / DLQ', `${s.queue.backlog} / ${s.queue.dlq}`) +
+    row('queue: backlog / DLQ', `${s.queue.backlog} / ${s.queue.dlq} (${s.queue.backend})`) +
     row('saga: deletes completed / compensated / stuck', `${s.saga.completed} / ${s.saga.compensated} / ${s.saga.stuck}`) +
     row('redirects served / store reads', `${s.redirects.served} / ${s.redirects.cache_misses_to_store}`);
   if (s.lb && s.lb.length) {
