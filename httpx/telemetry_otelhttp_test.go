@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
@@ -225,6 +226,36 @@ func TestTelemetryUnknownMethod(t *testing.T) {
 		}
 		if len(pts) != 1 || !strings.Contains(pts[0], "http.request.method=_OTHER") {
 			t.Errorf("%s: duration points %v", method, pts)
+		}
+	}
+}
+
+// attrSampler records the attributes its sampler saw at span start.
+type attrSampler struct{ seen []attribute.KeyValue }
+
+func (s *attrSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	s.seen = append([]attribute.KeyValue(nil), p.Attributes...)
+	return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+}
+
+func (s *attrSampler) Description() string { return "attrSampler" }
+
+// TestTelemetrySamplerSeesAttributes checks that the attributes the
+// conventions want at span creation reach the sampler.
+func TestTelemetrySamplerSeesAttributes(t *testing.T) {
+	s := &attrSampler{}
+	h := httpx.Telemetry(&httpx.TelemetryOptions{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSampler(s))})(http.NotFoundHandler())
+	r := httptest.NewRequest("GET", "http://example.com:8080/x", nil)
+	r.Header.Set("User-Agent", "ua/1")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	got := map[string]string{}
+	for _, kv := range s.seen {
+		got[string(kv.Key)] = kv.Value.Emit()
+	}
+	for k, want := range map[string]string{"http.request.method": "GET", "url.path": "/x", "url.scheme": "http",
+		"server.address": "example.com", "server.port": "8080", "client.address": "192.0.2.1", "user_agent.original": "ua/1"} {
+		if got[k] != want {
+			t.Errorf("sampler saw %s=%q, want %q (all: %v)", k, got[k], want, got)
 		}
 	}
 }

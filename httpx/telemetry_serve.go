@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +54,51 @@ type telemetry struct {
 	// allocation.
 	recordOpts atomic.Pointer[map[recordKey][]metric.RecordOption]
 	mu         sync.Mutex
+	// noopTP caches whether the global tracer provider is a no-op, keyed
+	// by the provider (nil when TracerProvider was given).
+	noopTP atomic.Pointer[tpNoop]
+	// givenNoop reports that the TracerProvider given is a no-op.
+	givenNoop bool
+	startOpts []trace.SpanStartOption // the span kind, preallocated
+}
+
+type tpNoop struct {
+	tp   trace.TracerProvider
+	noop bool
+}
+
+// tracerIsNoop reports whether the spans Telemetry starts are known not to
+// be sampled: the provider given is a no-op, or none was given and no SDK
+// has been installed as the global provider (otel.GetTracerProvider still
+// returns the delegating placeholder). It costs an atomic load and an
+// interface comparison; the type is inspected once per provider.
+func (t *telemetry) tracerIsNoop() bool {
+	if t.o.TracerProvider != nil {
+		return t.givenNoop
+	}
+	tp := otel.GetTracerProvider()
+	if c := t.noopTP.Load(); c != nil && c.tp == tp {
+		return c.noop
+	}
+	c := &tpNoop{tp: tp, noop: isNoopProvider(tp)}
+	t.noopTP.Store(c)
+	return c.noop
+}
+
+// isNoopProvider reports whether tp is OpenTelemetry's no-op provider or
+// the global placeholder that no SDK has replaced.
+func isNoopProvider(tp trace.TracerProvider) bool {
+	typ := reflect.TypeOf(tp)
+	if typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
+	switch typ.PkgPath() {
+	case "go.opentelemetry.io/otel/internal/global", "go.opentelemetry.io/otel/trace/noop":
+		return true
+	case "go.opentelemetry.io/otel/trace":
+		return strings.HasPrefix(typ.Name(), "noop")
+	}
+	return false
 }
 
 func newTelemetry(opts *TelemetryOptions) *telemetry {
@@ -72,6 +119,10 @@ func newTelemetry(opts *TelemetryOptions) *telemetry {
 		for s, tls := range []bool{false, true} {
 			t.activeOpts[i][s] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(methodAttr(i), schemeAttr(tls)))}
 		}
+	}
+	t.startOpts = []trace.SpanStartOption{serverKind}
+	if o.TracerProvider != nil {
+		t.givenNoop = isNoopProvider(o.TracerProvider)
 	}
 	empty := map[recordKey][]metric.RecordOption{}
 	t.recordOpts.Store(&empty)
@@ -139,12 +190,24 @@ func (t *telemetry) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 	if r.Pattern != "" {
 		name += " " + routeOfPattern(r.Pattern)
 	}
-	ss := spanStartPool.Get().(*spanStart)
-	ss.opts[0] = serverKind
-	ss.opts[1] = trace.WithAttributes(spanStartAttrs(ss.attrs[:0], r, mi)...)
-	ctx, span := t.tracer.Start(ctx, name, ss.opts[:]...)
-	*ss = spanStart{}
-	spanStartPool.Put(ss)
+	var span trace.Span
+	if t.tracerIsNoop() {
+		// No SDK: nothing would read the attributes; set them after all
+		// if the span records anyway (automatic instrumentation).
+		ctx, span = t.tracer.Start(ctx, name, t.startOpts...)
+		if span.IsRecording() {
+			span.SetAttributes(spanStartAttrs(nil, r, mi)...)
+		}
+	} else {
+		// The attributes go to Start, where samplers can see them.
+		ss := spanStartPool.Get().(*spanStart)
+		attrs := spanStartAttrs(ss.attrs[:0], r, mi)
+		ss.opts[0], ss.opts[1] = serverKind, trace.WithAttributes(attrs...)
+		ctx, span = t.tracer.Start(ctx, name, ss.opts[:]...)
+		clear(attrs)
+		ss.opts[1] = nil
+		spanStartPool.Put(ss)
+	}
 
 	var body *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
