@@ -17,7 +17,8 @@ func TestIsNoopProvider(t *testing.T) {
 	}{
 		{"global placeholder", otel.GetTracerProvider(), true}, // no test in this binary installs a global SDK
 		{"noop package", noop.NewTracerProvider(), true},
-		{"deprecated trace.NewNoopTracerProvider", trace.NewNoopTracerProvider(), true}, //nolint:staticcheck // still in use
+		//lint:ignore SA1019 the deprecated constructor is still in use
+		{"deprecated trace.NewNoopTracerProvider", trace.NewNoopTracerProvider(), true},
 		{"SDK", sdktrace.NewTracerProvider(), false},
 	} {
 		if got := isNoopProvider(c.tp); got != c.want {
