@@ -71,6 +71,7 @@ func TestTelemetryMatchesDocs(t *testing.T) {
 	exerciseRateLimit(ctx, t, e)
 	exerciseIDGen(ctx, t, e)
 	exerciseHTTPX(ctx, t, e)
+	exerciseResilience(ctx, t, e)
 	checkMetrics(ctx, t, e)
 	checkSpans(t, e)
 }
