@@ -1,0 +1,3 @@
+// Package grpcx brings scalekit's load balancing and resilience policies
+// to grpc-go.
+package grpcx
