@@ -60,6 +60,19 @@ func startBackend(t testing.TB, opts ...grpc.ServerOption) *backend {
 	return b
 }
 
+// startOn serves srv on a loopback port until the test ends and returns
+// its address.
+func startOn(t testing.TB, srv *grpc.Server) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	return lis.Addr().String()
+}
+
 // dial connects to backends through a manual resolver with the named
 // balancer and extra dial options.
 func dial(t testing.TB, policy string, bs []*backend, opts ...grpc.DialOption) *grpc.ClientConn {
