@@ -110,7 +110,8 @@ func (b *builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingCo
 // the SubConns, and an lb.Balancer over their addresses keeps the load
 // averages, the breakers and the outlier state.
 func (b *builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
-	pb := &pickerBuilder{policy: b.policy()}
+	pb := &pickerBuilder{policy: b.policy(), hashing: b.name != RoundRobinName && b.name != WeightedRoundRobinName &&
+		b.name != LeastRequestName && b.name != P2CEWMAName}
 	inner := base.NewBalancerBuilder(b.name, pb, base.Config{HealthCheck: true}).Build(cc, opts)
 	return &wrapper{Balancer: inner, pb: pb}
 }
@@ -134,7 +135,8 @@ func (w *wrapper) Close() {
 
 // pickerBuilder owns the lb.Balancer of one ClientConn.
 type pickerBuilder struct {
-	policy lb.Policy
+	policy  lb.Policy
+	hashing bool // the policy may read PickInfo.Key
 
 	mu      sync.Mutex
 	bal     *lb.Balancer
@@ -154,6 +156,9 @@ func (pb *pickerBuilder) configure(cfg *BalancerConfig) {
 	pb.hashKey = cfg.HashKey
 	if pb.hashKey == "" {
 		pb.hashKey = DefaultHashKey
+	}
+	if !pb.hashing {
+		pb.hashKey = "" // no metadata lookup per pick
 	}
 }
 

@@ -165,8 +165,8 @@ type grpcError struct {
 	delay time.Duration
 }
 
-func (e *grpcError) Error() string              { return e.err.Error() }
-func (e *grpcError) Unwrap() error              { return e.err }
+func (e *grpcError) Error() string             { return e.err.Error() }
+func (e *grpcError) Unwrap() error             { return e.err }
 func (e *grpcError) RetryAfter() time.Duration { return e.delay }
 
 func wrapErr(err error) error {

@@ -9,6 +9,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/scalekit-go/scalekit/internal/otelx"
 )
@@ -92,6 +93,7 @@ type Breaker struct {
 	rejOpen     metric.MeasurementOption
 	rejHalf     metric.MeasurementOption
 	callOpts    [3]metric.MeasurementOption
+	counting    bool // calls is a real counter (not no-op): worth the Add
 }
 
 // errIgnored and errFailed are the outcomes reported to gobreaker;
@@ -134,8 +136,9 @@ func NewBreaker(opts *BreakerOptions) (*Breaker, error) {
 	}
 	meter := otelx.Meter(o.MeterProvider, "resilience")
 	name := otelx.NameKey.String(o.Name)
+	_, isNoop := o.MeterProvider.(noop.MeterProvider)
 	b := &Breaker{
-		name: o.Name, isFailure: o.IsFailure,
+		name: o.Name, isFailure: o.IsFailure, counting: !isNoop,
 		attrs: metric.WithAttributeSet(attribute.NewSet(name)),
 		transitions: otelx.Must(meter.Int64Counter("scalekit.resilience.breaker.transitions",
 			metric.WithDescription("Circuit breaker state changes, by from and to state."),
@@ -237,7 +240,9 @@ func (p Permit) Done(o Outcome) {
 		p.done(errIgnored)
 		o = Ignored
 	}
-	p.b.calls.Add(context.Background(), 1, p.b.callOpts[o])
+	if p.b.counting {
+		p.b.calls.Add(context.Background(), 1, p.b.callOpts[o])
+	}
 }
 
 // Execute runs fn if the breaker admits it and counts its outcome by
