@@ -61,7 +61,7 @@ type Client struct {
 	hedge  *resilience.Hedge
 	bopts  resilience.BreakerOptions
 	mu     sync.Mutex
-	breaks map[string]*resilience.Breaker
+	breaks sync.Map // target → *resilience.Breaker
 }
 
 // NewClient returns the client policies. Bad options give an error
@@ -95,7 +95,7 @@ func NewClient(opts *ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{o: o, retry: r, breaks: map[string]*resilience.Breaker{}}
+	c := &Client{o: o, retry: r}
 	if o.Hedge != nil {
 		ho := *o.Hedge
 		ho.Name, ho.MeterProvider = o.Name, o.MeterProvider
@@ -129,15 +129,18 @@ func (c *Client) Breaker(target string) *resilience.Breaker {
 	if c.o.NoBreaker {
 		return nil
 	}
+	if b, ok := c.breaks.Load(target); ok {
+		return b.(*resilience.Breaker)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b := c.breaks[target]
-	if b == nil {
-		o := c.bopts
-		o.Name = c.o.Name + ":" + target
-		b, _ = resilience.NewBreaker(&o)
-		c.breaks[target] = b
+	if b, ok := c.breaks.Load(target); ok {
+		return b.(*resilience.Breaker)
 	}
+	o := c.bopts
+	o.Name = c.o.Name + ":" + target
+	b, _ := resilience.NewBreaker(&o)
+	c.breaks.Store(target, b)
 	return b
 }
 

@@ -8,13 +8,13 @@ type weightKey struct{}
 // policies (WeightedRoundRobinName, ConsistentHashName, the load
 // policies). A resolver sets it; w ≤ 0 means 1.
 func WithAddressWeight(addr resolver.Address, w int) resolver.Address {
-	addr.BalancerAttributes = addr.BalancerAttributes.WithValue(weightKey{}, w)
+	addr.Attributes = addr.Attributes.WithValue(weightKey{}, w)
 	return addr
 }
 
 // AddressWeight returns the weight WithAddressWeight gave addr, or 1.
 func AddressWeight(addr resolver.Address) int {
-	if w, ok := addr.BalancerAttributes.Value(weightKey{}).(int); ok && w > 0 {
+	if w, ok := addr.Attributes.Value(weightKey{}).(int); ok && w > 0 {
 		return w
 	}
 	return 1
