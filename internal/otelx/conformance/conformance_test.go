@@ -72,6 +72,7 @@ func TestTelemetryMatchesDocs(t *testing.T) {
 	exerciseIDGen(ctx, t, e)
 	exerciseHTTPX(ctx, t, e)
 	exerciseSketch(ctx, t, e)
+	exerciseResilience(ctx, t, e)
 	checkMetrics(ctx, t, e)
 	checkSpans(t, e)
 	checkSpanNames(t, e)
