@@ -211,7 +211,7 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 
 // visMillis rounds a visibility up to whole milliseconds (at least 1).
 func visMillis(v time.Duration) int64 {
-	return max((v+time.Millisecond-1).Milliseconds(), 1)
+	return max((v + time.Millisecond - 1).Milliseconds(), 1)
 }
 
 // handleCount returns the delivery count of a handle

@@ -279,7 +279,7 @@ out[1] = backlog
 return out
 `)
 
-// deadListScript: ARGV = subscription name, after (message id or ''),
+// deadListScript: ARGV = subscription name, after (message id or ”),
 // limit. Reply: false for an unknown subscription, else dlq entries.
 var deadListScript = redis.NewScript(luaPrelude + `
 local B = KEYS[2]
