@@ -23,6 +23,7 @@ import "github.com/redis/go-redis/v9"
 // A handle is "<level>:<stream id>:<deliveries>:<key>".
 const luaPrelude = `
 local T = KEYS[1]
+local unpack = unpack or table.unpack
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -44,6 +45,12 @@ local function fields(f)
   for i = 1, #f, 2 do r[f[i]] = f[i + 1] end
   return r
 end
+-- Entries appended per subscription base, added to B..'live' by flush.
+local added = {}
+local levelok = {}
+local function flush()
+  for B, n in pairs(added) do redis.call('INCRBY', B .. 'live', n) end
+end
 -- place puts a message that is the head of its key (or keyless) where
 -- Receive finds it: the delay zset when it is not due, else its stream.
 local function place(B, p, nb, id, key, blob, now)
@@ -53,14 +60,18 @@ local function place(B, p, nb, id, key, blob, now)
     return
   end
   local s = B .. 'p' .. p
-  if redis.call('ZADD', B .. 'levels', 'NX', p, p) == 1 then
-    redis.pcall('XGROUP', 'CREATE', s, 'g', '0', 'MKSTREAM')
+  if not levelok[s] then
+    if redis.call('ZADD', B .. 'levels', 'NX', p, p) == 1 then
+      redis.pcall('XGROUP', 'CREATE', s, 'g', '0', 'MKSTREAM')
+    end
+    levelok[s] = true
   end
   if key == '' then
     redis.call('XADD', s, '*', 'm', blob, 'i', id)
   else
     redis.call('XADD', s, '*', 'm', blob, 'i', id, 'k', key)
   end
+  added[B] = (added[B] or 0) + 1
 end
 -- enqueue adds a new message to B: behind the live messages of its key.
 local function enqueue(B, p, nb, id, key, blob, now)
@@ -89,14 +100,32 @@ local function advance(B, key, now)
     place(B, p, nb, id, k, blob, now)
   end
 end
--- settle removes a leased or lost message for good.
-local function settle(B, h, p, id, key, now)
+-- trim drops the acked prefix of level p's stream: every entry below both
+-- the first pending id and the last delivered id (kept in B..'ld'..p by
+-- Receive) has been delivered and acked. Unacked entries are never
+-- trimmed; '~' only frees whole radix-tree nodes.
+local function trim(B, p)
   local s = B .. 'p' .. p
+  local ld = redis.call('GET', B .. 'ld' .. p)
+  if not ld then return end
+  local pend = redis.call('XPENDING', s, 'g')
+  local minid
+  if pend[1] > 0 then
+    minid = pend[2]
+  else
+    local ms, seq = string.match(ld, '^(%d+)%-(%d+)$')
+    minid = ms .. '-' .. (tonumber(seq) + 1)
+  end
+  redis.call('XTRIM', s, 'MINID', '~', minid)
+end
+-- settle removes one leased or lost message for good.
+local function settle(B, h, p, id, key, now)
   redis.call('ZREM', B .. 'lease', h)
-  redis.call('XACK', s, 'g', id)
-  redis.call('XDEL', s, id)
+  redis.call('XACK', B .. 'p' .. p, 'g', id)
   redis.call('HDEL', B .. 'err', id)
+  redis.call('DECR', B .. 'live')
   if key ~= '' then advance(B, key, now) end
+  trim(B, p)
 end
 local function subbase(name)
   return T .. 's' .. #name .. ':' .. name .. ':'
@@ -134,6 +163,7 @@ for o = 2, #ARGV, 6 do
     stored = stored + 1
   end
 end
+flush()
 return stored
 `)
 
@@ -164,13 +194,14 @@ local function reclaim(z)
     local got = redis.call('XCLAIM', B .. 'p' .. p, 'g', 'c', 0, id)
     local e = got[1]
     if e and type(e[2]) == 'table' then
-      local f = fields(e[2])
+      local f = e[2]
       local nh = p .. ':' .. id .. ':' .. (n + 1) .. ':' .. key
       redis.call('ZADD', B .. 'lease', now + vis, nh)
-      out[#out + 1] = {nh, f['m'], redis.call('HGET', B .. 'err', id) or '', f['i']}
+      out[#out + 1] = {nh, f[2], redis.call('HGET', B .. 'err', id) or '', f[4]}
     else
-      -- The entry was deleted from the stream (XDEL or a trim by someone
-      -- else) while pending: Redis 7 drops it from the PEL on XCLAIM.
+      -- The entry vanished from the stream (XDEL or a trim by someone
+      -- else) while pending: Redis 7 drops it from the PEL on XCLAIM
+      -- (XAUTOCLAIM reports such ids in its third reply element).
       settle(B, h, p, id, key, now)
       redis.call('INCR', B .. 'lost')
     end
@@ -180,37 +211,64 @@ reclaim('lease')
 reclaim('retry')
 if #out < max then
   local levels = redis.call('ZREVRANGE', B .. 'levels', 0, -1)
+  local dl = now + vis
   for _, p in ipairs(levels) do
     local want = max - #out
     if want <= 0 then break end
     local r = redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', want, 'STREAMS', B .. 'p' .. p, '>')
     if r then
-      for _, e in ipairs(r[1][2]) do
-        local f = fields(e[2])
-        local h = p .. ':' .. e[1] .. ':1:' .. (f['k'] or '')
-        redis.call('ZADD', B .. 'lease', now + vis, h)
-        out[#out + 1] = {h, f['m'], '', f['i']}
+      local es = r[1][2]
+      local z = {}
+      for _, e in ipairs(es) do
+        local f = e[2]
+        local h = p .. ':' .. e[1] .. ':1:' .. (f[6] or '')
+        z[#z + 1] = dl
+        z[#z + 1] = h
+        out[#out + 1] = {h, f[2], '', f[4]}
+      end
+      if #z > 0 then
+        redis.call('ZADD', B .. 'lease', unpack(z))
+        redis.call('SET', B .. 'ld' .. p, es[#es][1])
       end
     end
   end
 end
+flush()
 return out
 `)
 
-// ackScript: ARGV = handles. Reply: how many were live.
+// ackScript: ARGV = handles. It settles the live ones with one ZREM,
+// one XACK per level and trims the acked prefix. Reply: how many were
+// live.
 var ackScript = redis.NewScript(luaPrelude + `
 local B = KEYS[2]
 local now = now_ms()
-local n = 0
-for i = 1, #ARGV do
-  local h = ARGV[i]
-  if live(B, h, now) then
-    local p, id, _, key = parseh(h)
-    settle(B, h, p, id, key, now)
-    n = n + 1
+local sc = redis.call('ZMSCORE', B .. 'lease', unpack(ARGV))
+local hs, levels, errs, keys, seen = {}, {}, {}, {}, {}
+for i, h in ipairs(ARGV) do
+  local s = sc[i]
+  if s and not seen[h] and tonumber(s) > now then
+    seen[h] = true
+    local p, id, n, key = parseh(h)
+    hs[#hs + 1] = h
+    local l = levels[p]
+    if not l then l = {}; levels[p] = l end
+    l[#l + 1] = id
+    if n > 1 then errs[#errs + 1] = id end
+    if key ~= '' then keys[#keys + 1] = key end
   end
 end
-return n
+if #hs == 0 then return 0 end
+redis.call('ZREM', B .. 'lease', unpack(hs))
+if #errs > 0 then redis.call('HDEL', B .. 'err', unpack(errs)) end
+redis.call('DECRBY', B .. 'live', #hs)
+for _, key in ipairs(keys) do advance(B, key, now) end
+for p, ids in pairs(levels) do
+  redis.call('XACK', B .. 'p' .. p, 'g', unpack(ids))
+  trim(B, p)
+end
+flush()
+return #hs
 `)
 
 // extendScript: ARGV = handle, visibility (ms). Reply: 1, or 0 when the
@@ -241,41 +299,47 @@ end
 if act == 'dead' then
   local e = redis.call('XRANGE', B .. 'p' .. p, id, id)[1]
   if e then
-    local f = fields(e[2])
-    local dl, mid = B .. 'dlq', f['i']
+    local f = e[2]
+    local dl, mid = B .. 'dlq', f[4]
     local old = redis.call('HGET', dl .. 'i', mid)
     if old then redis.call('XDEL', dl, old) end
-    local sid = redis.call('XADD', dl, '*', 'm', f['m'], 'i', mid, 'k', key, 'p', p, 'n', n,
+    local sid = redis.call('XADD', dl, '*', 'm', f[2], 'i', mid, 'k', key, 'p', p, 'n', n,
       'r', ARGV[4], 'e', ARGV[5], 't', now)
     redis.call('HSET', dl .. 'i', mid, sid)
   end
 end
 settle(B, h, p, id, key, now)
+flush()
 return 1
 `)
 
 // statsScript: ARGV[1] = subscription name. Reply: false for an unknown
 // subscription, else {backlog, in flight, dead letters, blob...} where the
-// blobs are the first entry of each stream and the first delayed message
-// (for the oldest publish time).
+// blobs are the oldest pending and oldest undelivered entry of each
+// stream and the first delayed message (for the oldest publish time).
 var statsScript = redis.NewScript(luaPrelude + `
 local B = KEYS[2]
 if redis.call('SISMEMBER', T .. 'subs', ARGV[1]) == 0 then return false end
 local now = now_ms()
-local backlog = redis.call('ZCARD', B .. 'delay') + tonumber(redis.call('GET', B .. 'queued') or '0')
-local out = {0, redis.call('ZCOUNT', B .. 'lease', '(' .. now, '+inf'), redis.call('XLEN', B .. 'dlq')}
+local backlog = redis.call('ZCARD', B .. 'delay') + tonumber(redis.call('GET', B .. 'queued') or '0') +
+  tonumber(redis.call('GET', B .. 'live') or '0')
+local out = {backlog, redis.call('ZCOUNT', B .. 'lease', '(' .. now, '+inf'), redis.call('XLEN', B .. 'dlq')}
 for _, p in ipairs(redis.call('ZRANGE', B .. 'levels', 0, -1)) do
   local s = B .. 'p' .. p
-  backlog = backlog + redis.call('XLEN', s)
-  local e = redis.call('XRANGE', s, '-', '+', 'COUNT', 1)[1]
-  if e then out[#out + 1] = fields(e[2])['m'] end
+  local pend = redis.call('XPENDING', s, 'g')
+  if pend[1] > 0 then
+    local e = redis.call('XRANGE', s, pend[2], pend[2])[1]
+    if e then out[#out + 1] = e[2][2] end
+  end
+  local ld = redis.call('GET', B .. 'ld' .. p)
+  local e = redis.call('XRANGE', s, ld and ('(' .. ld) or '-', '+', 'COUNT', 1)[1]
+  if e then out[#out + 1] = e[2][2] end
 end
 local d = redis.call('ZRANGE', B .. 'delay', 0, 0)[1]
 if d then
   local _, _, _, _, blob = parserec(string.sub(d, string.find(d, '|', 1, true) + 1))
   out[#out + 1] = blob
 end
-out[1] = backlog
 return out
 `)
 
@@ -324,6 +388,7 @@ for i = 2, #ARGV do
     end
   end
 end
+flush()
 return n
 `)
 
