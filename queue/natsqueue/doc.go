@@ -1,0 +1,2 @@
+// Package natsqueue is the NATS JetStream backend of package queue.
+package natsqueue
