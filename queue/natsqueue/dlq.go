@@ -243,7 +243,7 @@ func (d *Driver) Redrive(ctx context.Context, topic, sub string, ids []string) (
 		var msg driver.Message
 		_ = decode(env, &msg)
 		msg.NotBefore = time.Now()
-		if err := d.publish(ctx, topic, d.subjTo(topic, sub), []driver.Message{msg}, encode(nil, &msg)); err != nil {
+		if err := d.publish(ctx, topic, sub, []driver.Message{msg}, encode(nil, &msg)); err != nil {
 			return n, err
 		}
 		if err := s.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {

@@ -67,6 +67,7 @@ type lease struct {
 	topic    string
 	sub      string
 	sseq     uint64
+	key      string
 	n        int
 	blob     []byte
 	deadline time.Time
@@ -139,11 +140,21 @@ func ident(s string) string {
 
 func (d *Driver) streamName(topic string) string { return d.opts.Prefix + "_" + ident(topic) }
 func (d *Driver) dlqName(topic string) string    { return d.opts.Prefix + "_DLQ_" + ident(topic) }
-func (d *Driver) subjAll(topic string) string {
-	return d.opts.Prefix + "." + ident(topic) + ".all"
+// Subjects of a topic: "<prefix>.<topic>.all.<key>" for published
+// messages (every subscription's consumer takes them) and
+// "<prefix>.<topic>.to<sub>.<key>" for redriven ones (one subscription
+// only), where <key> is the ordering key's digest or "_" for none.
+func (d *Driver) subjAll(topic, key string) string {
+	return d.opts.Prefix + "." + ident(topic) + ".all." + keyToken(key)
 }
-func (d *Driver) subjTo(topic, sub string) string {
-	return d.opts.Prefix + "." + ident(topic) + ".to." + ident(sub)
+func (d *Driver) subjTo(topic, sub, key string) string {
+	return d.opts.Prefix + "." + ident(topic) + ".to" + ident(sub) + "." + keyToken(key)
+}
+func keyToken(key string) string {
+	if key == "" {
+		return "_"
+	}
+	return ident(key)
 }
 func (d *Driver) subjDead(topic, sub, id string) string {
 	return d.opts.Prefix + ".dlq." + ident(topic) + "." + ident(sub) + "." + ident(id)
@@ -214,7 +225,7 @@ func (d *Driver) consumer(ctx context.Context, topic, sub string, create bool) (
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		jc, err = d.js.CreateConsumer(ctx, d.streamName(topic), jetstream.ConsumerConfig{
 			Durable:        durable(sub),
-			FilterSubjects: []string{d.subjAll(topic), d.subjTo(topic, sub)},
+			FilterSubjects: []string{d.opts.Prefix + "." + ident(topic) + ".all.*", d.opts.Prefix + "." + ident(topic) + ".to" + ident(sub) + ".*"},
 			AckPolicy:      jetstream.AckExplicitPolicy,
 			AckWait:        30 * time.Second,
 			MaxDeliver:     -1,
@@ -244,10 +255,11 @@ func (d *Driver) consumer(ctx context.Context, topic, sub string, create bool) (
 // (pipelined) and Publish waits for all the stream's acks. A DedupID
 // becomes the Nats-Msg-Id header.
 func (d *Driver) Publish(ctx context.Context, topic string, msgs []driver.Message) error {
-	return d.publish(ctx, topic, d.subjAll(topic), msgs, nil)
+	return d.publish(ctx, topic, "", msgs, nil)
 }
 
-func (d *Driver) publish(ctx context.Context, topic, subj string, msgs []driver.Message, fixed []byte) error {
+// publish sends msgs to every subscription, or to sub only.
+func (d *Driver) publish(ctx context.Context, topic, sub string, msgs []driver.Message, fixed []byte) error {
 	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
 	var buf []byte
 	for i := range msgs {
@@ -256,6 +268,10 @@ func (d *Driver) publish(ctx context.Context, topic, subj string, msgs []driver.
 		if data == nil {
 			buf = encode(buf[:0], m)
 			data = append([]byte(nil), buf...)
+		}
+		subj := d.subjAll(topic, m.Key)
+		if sub != "" {
+			subj = d.subjTo(topic, sub, m.Key)
 		}
 		nm := &nats.Msg{Subject: subj, Data: data}
 		if m.DedupID != "" {

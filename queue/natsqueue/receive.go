@@ -132,6 +132,22 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 				continue
 			}
 		}
+		if dl.Key != "" {
+			head, err := d.gate(ctx, topic, sub, dl.Key, md.Sequence.Stream)
+			if err != nil {
+				_ = m.Nak()
+				continue
+			}
+			if !head {
+				st.skips++
+				if err := d.putState(ctx, topic, sub, md.Sequence.Stream, st); err != nil {
+					_ = m.Nak()
+					continue
+				}
+				_ = m.NakWithDelay(GateDelay)
+				continue
+			}
+		}
 		if wait := dl.NotBefore.Sub(now); wait > 0 {
 			st.skips++
 			if err := d.putState(ctx, topic, sub, md.Sequence.Stream, st); err != nil {
@@ -146,7 +162,7 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 		dl.Handle = m.Reply()
 		d.mu.Lock()
 		d.leases[dl.Handle] = &lease{msg: m, topic: topic, sub: sub, sseq: md.Sequence.Stream, n: dl.Deliveries,
-			blob: m.Data(), deadline: now.Add(vis - margin), ackWait: vis}
+			key: dl.Key, blob: m.Data(), deadline: now.Add(vis - margin), ackWait: vis}
 		d.mu.Unlock()
 		out = append(out, dl)
 	}
@@ -207,7 +223,7 @@ func (d *Driver) take(h string) *lease {
 // Ack implements driver.Queue: one ack per message, pipelined on the
 // connection (they are flushed together).
 func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) error {
-	var kvDel []*lease
+	var kvDel, keyed []*lease
 	for _, h := range handles {
 		l := d.take(h)
 		if l == nil {
@@ -219,6 +235,20 @@ func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) e
 		if l.n > 1 {
 			kvDel = append(kvDel, l)
 		}
+		if l.key != "" {
+			keyed = append(keyed, l)
+		}
+	}
+	if len(keyed) > 0 {
+		// The acks must be through before the keys' next messages go.
+		if err := d.flush(ctx); err != nil {
+			return err
+		}
+		for _, l := range keyed {
+			if err := d.release(ctx, l); err != nil {
+				return err
+			}
+		}
 	}
 	if len(kvDel) > 0 {
 		if kv, err := d.state(ctx); err == nil {
@@ -227,6 +257,10 @@ func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) e
 			}
 		}
 	}
+	return d.flush(ctx)
+}
+
+func (d *Driver) flush(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
@@ -280,7 +314,10 @@ func (d *Driver) Nack(ctx context.Context, topic, sub, handle string, n driver.N
 			_ = kv.Purge(ctx, stateKey(topic, sub, l.sseq))
 		}
 	}
-	return d.settle(ctx, l, "+TERM")
+	if err := d.settle(ctx, l, "+TERM"); err != nil {
+		return err
+	}
+	return d.release(ctx, l)
 }
 
 // Extend implements driver.Queue with InProgress, which restarts the
