@@ -140,6 +140,7 @@ func ident(s string) string {
 
 func (d *Driver) streamName(topic string) string { return d.opts.Prefix + "_" + ident(topic) }
 func (d *Driver) dlqName(topic string) string    { return d.opts.Prefix + "_DLQ_" + ident(topic) }
+
 // Subjects of a topic: "<prefix>.<topic>.all.<key>" for published
 // messages (every subscription's consumer takes them) and
 // "<prefix>.<topic>.to<sub>.<key>" for redriven ones (one subscription
@@ -274,8 +275,13 @@ func (d *Driver) publish(ctx context.Context, topic, sub string, msgs []driver.M
 			subj = d.subjTo(topic, sub, m.Key)
 		}
 		nm := &nats.Msg{Subject: subj, Data: data}
-		if m.DedupID != "" {
-			nm.Header = nats.Header{jetstream.MsgIDHeader: []string{m.DedupID}}
+		switch {
+		case m.DedupID != "":
+			nm.Header = nats.Header{jetstream.MsgIDHeader: []string{"d:" + m.DedupID}}
+		case fixed == nil:
+			// A publish the client retries (a lost ack during a leader
+			// election) must not store the message twice.
+			nm.Header = nats.Header{jetstream.MsgIDHeader: []string{"i:" + m.ID}}
 		}
 		f, err := d.js.PublishMsgAsync(nm)
 		if err != nil {
