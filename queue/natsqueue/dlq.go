@@ -226,7 +226,26 @@ func (d *Driver) Redrive(ctx context.Context, topic, sub string, ids []string) (
 	if s == nil || err != nil {
 		return 0, err
 	}
+	c, err := d.consumer(ctx, topic, sub, false)
+	if err != nil {
+		return 0, err
+	}
+	before, err := c.c.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
+	defer func() {
+		// On a cluster the consumer's leader may count the redriven
+		// messages a moment after the stream acked them: wait (briefly)
+		// so that Stats after Redrive sees them.
+		for deadline := time.Now().Add(2 * time.Second); n > 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			info, err := c.c.Info(ctx)
+			if err != nil || info.NumPending+uint64(info.NumAckPending)+info.Delivered.Stream >= before.NumPending+uint64(before.NumAckPending)+before.Delivered.Stream+uint64(n) {
+				return
+			}
+		}
+	}()
 	for _, id := range ids {
 		subj := d.subjDead(topic, sub, id)
 		m, err := s.GetLastMsgForSubject(ctx, subj)
