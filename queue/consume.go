@@ -4,12 +4,14 @@ import (
 	"context"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/internal/otelx"
 	"github.com/scalekit-go/scalekit/queue/driver"
 )
@@ -45,7 +47,7 @@ func (s *Subscription) Consume(ctx context.Context, h Handler, opts *ConsumeOpti
 	}
 	c := &consumer{s: s, h: h, o: o, limit: o.Concurrency + o.Prefetch,
 		work:  make(chan *Delivery, o.Concurrency+o.Prefetch),
-		acks:  make(chan *Delivery, o.Concurrency+o.Prefetch),
+		acks:  make(chan []*Delivery, o.Concurrency+o.Prefetch),
 		freed: make(chan struct{}, 1), ackStop: make(chan struct{})}
 	stop, cancelStop := context.WithCancel(ctx)
 	defer cancelStop()
@@ -71,9 +73,7 @@ func (s *Subscription) Consume(ctx context.Context, h Handler, opts *ConsumeOpti
 	}
 	c.fetchLoop(stop)
 	// Draining: no more fetches; workers release what did not start.
-	c.mu.Lock()
-	c.draining = true
-	c.mu.Unlock()
+	c.draining.Store(true)
 	for drained := false; !drained; {
 		select {
 		case d := <-c.work:
@@ -114,13 +114,12 @@ type consumer struct {
 	limit int
 
 	work    chan *Delivery
-	acks    chan *Delivery
+	acks    chan []*Delivery
 	freed   chan struct{}
 	ackStop chan struct{}
 
-	mu       sync.Mutex
-	held     int // leased messages not yet through a handler
-	draining bool
+	held     atomic.Int64 // leased messages not yet through a handler
+	draining atomic.Bool
 }
 
 func (c *consumer) fetchLoop(stop context.Context) {
@@ -130,11 +129,13 @@ func (c *consumer) fetchLoop(stop context.Context) {
 	// Fetches outlive a cancelled ctx so that leased messages are never
 	// lost in flight; they are bounded by the visibility timeout.
 	fctx := context.WithoutCancel(stop)
+	var batch []*Delivery
 	for stop.Err() == nil {
-		c.mu.Lock()
-		n := c.limit - c.held
-		c.mu.Unlock()
-		if n <= 0 {
+		held := int(c.held.Load())
+		n := c.limit - held
+		// Fetch in batches: while messages are held, wait until half the
+		// slots are free rather than leasing one message per round trip.
+		if n <= 0 || (held > 0 && n < (c.limit+1)/2) {
 			select {
 			case <-c.freed:
 				continue
@@ -154,24 +155,23 @@ func (c *consumer) fetchLoop(stop context.Context) {
 		}
 		w.reset()
 		s.q.tel.delivered(int64(len(ds)), ds, s.attrs)
+		batch = batch[:0]
 		for i := range ds {
 			if s.poisoned(fctx, &ds[i]) {
 				continue
 			}
-			d := s.delivery(&ds[i])
-			s.hb.track(d)
-			c.mu.Lock()
-			c.held++
-			c.mu.Unlock()
+			batch = append(batch, s.delivery(&ds[i]))
+		}
+		s.hb.trackAll(batch)
+		c.held.Add(int64(len(batch)))
+		for _, d := range batch {
 			c.work <- d
 		}
 	}
 }
 
 func (c *consumer) release() {
-	c.mu.Lock()
-	c.held--
-	c.mu.Unlock()
+	c.held.Add(-1)
 	select {
 	case c.freed <- struct{}{}:
 	default:
@@ -189,11 +189,22 @@ func (c *consumer) giveBack(d *Delivery) {
 
 func (c *consumer) workLoop() {
 	s := c.s
+	var pending []*Delivery // successes not yet handed to the acker
+	send := func() {
+		if len(pending) == 0 {
+			return
+		}
+		select {
+		case c.acks <- pending:
+		case <-c.ackStop:
+			for _, d := range pending {
+				_ = d.Ack(context.Background()) // a straggler after the drain
+			}
+		}
+		pending = nil
+	}
 	for d := range c.work {
-		c.mu.Lock()
-		draining := c.draining
-		c.mu.Unlock()
-		if draining {
+		if c.draining.Load() {
 			c.giveBack(d)
 			continue
 		}
@@ -202,17 +213,20 @@ func (c *consumer) workLoop() {
 		s.q.tel.inflight.Add(context.Background(), -1, s.attrs)
 		c.release()
 		if herr == nil {
-			select {
-			case c.acks <- d:
-			case <-c.ackStop:
-				_ = d.Ack(context.Background()) // a straggler after the drain
+			// Hand acks over in small batches while more work is
+			// queued, at once when there is none.
+			pending = append(pending, d)
+			if len(pending) >= 32 || len(c.work) == 0 {
+				send()
 			}
 			continue
 		}
+		send()
 		if !d.settled.Load() {
 			_ = d.Settle(context.Background(), herr)
 		}
 	}
+	send()
 }
 
 // run calls the handler with the trace context of the message, turning a
@@ -268,30 +282,53 @@ func (c *consumer) ackLoop() {
 		if err == nil {
 			s.q.tel.acked.Add(context.Background(), int64(len(handles)), s.attrs)
 		}
-		for _, d := range batch {
-			s.hb.untrack(d)
-		}
+		s.hb.untrackAll(batch)
+		clear(batch)
 		batch = batch[:0]
+	}
+	var linger clock.Timer
+	var lingerC <-chan time.Time
+	stopLinger := func() {
+		if linger != nil {
+			linger.Stop()
+		}
+		lingerC = nil
 	}
 	for {
 		select {
-		case d := <-c.acks:
-			batch = append(batch, d)
+		case ds := <-c.acks:
+			batch = append(batch, ds...)
 		more:
 			for len(batch) < c.o.AckBatch {
 				select {
-				case d := <-c.acks:
-					batch = append(batch, d)
+				case ds := <-c.acks:
+					batch = append(batch, ds...)
 				default:
 					break more
 				}
 			}
+			// Flush at once when the batch is full or nothing else is
+			// being handled; otherwise wait up to AckDelay for more.
+			if len(batch) >= c.o.AckBatch || c.held.Load() == 0 || c.o.AckDelay <= 0 {
+				stopLinger()
+				flush()
+			} else if lingerC == nil {
+				if linger == nil {
+					linger = s.q.clk.NewTimer(c.o.AckDelay)
+				} else {
+					linger.Reset(c.o.AckDelay)
+				}
+				lingerC = linger.C()
+			}
+		case <-lingerC:
+			lingerC = nil
 			flush()
 		case <-c.ackStop:
+			stopLinger()
 			for {
 				select {
-				case d := <-c.acks:
-					batch = append(batch, d)
+				case ds := <-c.acks:
+					batch = append(batch, ds...)
 					if len(batch) >= c.o.AckBatch {
 						flush()
 					}

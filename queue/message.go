@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/scalekit-go/scalekit/queue/driver"
 )
@@ -80,10 +82,16 @@ func (q *Queue) check(m *Message, now time.Time) (driver.Message, error) {
 	if len(m.Key) > MaxNameLen || len(m.ID) > MaxNameLen || len(m.DedupID) > MaxNameLen {
 		return driver.Message{}, fmt.Errorf("%w: key, id or dedup id longer than %d bytes", ErrInvalidMessage, MaxNameLen)
 	}
-	for k := range m.Headers {
+	for k, v := range m.Headers {
 		if k == "" {
 			return driver.Message{}, fmt.Errorf("%w: empty header name", ErrInvalidMessage)
 		}
+		if !cleanText(k) || !cleanText(v) {
+			return driver.Message{}, fmt.Errorf("%w: header %q is not UTF-8 text without NUL bytes", ErrInvalidMessage, k)
+		}
+	}
+	if !cleanText(m.Key) || !cleanText(m.ID) || !cleanText(m.DedupID) {
+		return driver.Message{}, fmt.Errorf("%w: key, id or dedup id is not UTF-8 text without NUL bytes", ErrInvalidMessage)
 	}
 	dm := driver.Message{ID: m.ID, Body: m.Body, Headers: m.Headers, Key: m.Key, Priority: m.Priority,
 		NotBefore: m.NotBefore, DedupID: m.DedupID, PublishedAt: now}
@@ -100,8 +108,14 @@ func (q *Queue) check(m *Message, now time.Time) (driver.Message, error) {
 }
 
 func checkName(what, name string) error {
-	if name == "" || len(name) > MaxNameLen {
-		return fmt.Errorf("%w: %s %q (must be 1 to %d bytes)", ErrInvalidName, what, name, MaxNameLen)
+	if name == "" || len(name) > MaxNameLen || !cleanText(name) {
+		return fmt.Errorf("%w: %s %q (must be 1 to %d bytes of UTF-8 without NUL)", ErrInvalidName, what, name, MaxNameLen)
 	}
 	return nil
+}
+
+// cleanText reports whether s can be stored as text by every backend:
+// valid UTF-8 without NUL bytes.
+func cleanText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }

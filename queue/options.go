@@ -95,9 +95,12 @@ type ConsumeOptions struct {
 	// 30s). Prefetched messages that did not start are released at once.
 	ShutdownTimeout time.Duration
 	// AckBatch is the most acks sent in one call to the backend (default
-	// 256). Acks are flushed as soon as no handler result is pending, so
-	// batching adds no latency of its own.
+	// 256).
 	AckBatch int
+	// AckDelay is the longest an ack waits for others to share its call
+	// while more messages are being handled (default 2ms; negative: send
+	// every ack at once). With nothing else in hand, acks go at once.
+	AckDelay time.Duration
 }
 
 func (o *SubscriptionOptions) withDefaults() (SubscriptionOptions, error) {
@@ -164,6 +167,9 @@ func (o *ConsumeOptions) withDefaults() (ConsumeOptions, error) {
 	}
 	if c.AckBatch == 0 {
 		c.AckBatch = 256
+	}
+	if c.AckDelay == 0 {
+		c.AckDelay = 2 * time.Millisecond
 	}
 	return c, nil
 }

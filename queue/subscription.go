@@ -68,6 +68,10 @@ type Delivery struct {
 	sub     *Subscription
 	handle  string
 	settled atomic.Bool
+
+	// heartbeat list links, guarded by sub.hb.mu
+	hbPrev, hbNext *Delivery
+	hbIn           bool
 }
 
 func (s *Subscription) delivery(d *driver.Delivery) *Delivery {
@@ -237,30 +241,79 @@ func (w *waiter) stop() {
 
 // heartbeat extends the leases of a subscription's unsettled deliveries
 // every HeartbeatEvery. Its goroutine runs while there is something to
-// extend.
+// extend. Live deliveries form an intrusive list (no hashing per message).
 type heartbeat struct {
 	s       *Subscription
 	mu      sync.Mutex
-	live    map[*Delivery]struct{}
+	head    *Delivery
+	n       int
 	running bool
+}
+
+func (h *heartbeat) link(d *Delivery) {
+	if d.hbIn {
+		return
+	}
+	d.hbIn, d.hbPrev, d.hbNext = true, nil, h.head
+	if h.head != nil {
+		h.head.hbPrev = d
+	}
+	h.head = d
+	h.n++
+}
+
+func (h *heartbeat) unlink(d *Delivery) {
+	if !d.hbIn {
+		return
+	}
+	if d.hbPrev != nil {
+		d.hbPrev.hbNext = d.hbNext
+	} else {
+		h.head = d.hbNext
+	}
+	if d.hbNext != nil {
+		d.hbNext.hbPrev = d.hbPrev
+	}
+	d.hbIn, d.hbPrev, d.hbNext = false, nil, nil
+	h.n--
+}
+
+func (h *heartbeat) start() {
+	if !h.running && h.n > 0 {
+		h.running = true
+		go h.run()
+	}
 }
 
 func (h *heartbeat) track(d *Delivery) {
 	h.mu.Lock()
-	if h.live == nil {
-		h.live = make(map[*Delivery]struct{})
+	h.link(d)
+	h.start()
+	h.mu.Unlock()
+}
+
+// trackAll tracks a batch under one lock.
+func (h *heartbeat) trackAll(ds []*Delivery) {
+	h.mu.Lock()
+	for _, d := range ds {
+		h.link(d)
 	}
-	h.live[d] = struct{}{}
-	if !h.running {
-		h.running = true
-		go h.run()
+	h.start()
+	h.mu.Unlock()
+}
+
+// untrackAll untracks a batch under one lock.
+func (h *heartbeat) untrackAll(ds []*Delivery) {
+	h.mu.Lock()
+	for _, d := range ds {
+		h.unlink(d)
 	}
 	h.mu.Unlock()
 }
 
 func (h *heartbeat) untrack(d *Delivery) {
 	h.mu.Lock()
-	delete(h.live, d)
+	h.unlink(d)
 	h.mu.Unlock()
 }
 
@@ -272,12 +325,12 @@ func (h *heartbeat) run() {
 	for range t.C() {
 		batch = batch[:0]
 		h.mu.Lock()
-		if len(h.live) == 0 {
+		if h.n == 0 {
 			h.running = false
 			h.mu.Unlock()
 			return
 		}
-		for d := range h.live {
+		for d := h.head; d != nil; d = d.hbNext {
 			batch = append(batch, d)
 		}
 		h.mu.Unlock()
@@ -294,5 +347,6 @@ func (h *heartbeat) run() {
 				h.untrack(d)
 			}
 		}
+		clear(batch)
 	}
 }

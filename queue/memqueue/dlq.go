@@ -81,6 +81,10 @@ func (d *Driver) Redrive(ctx context.Context, topicName, name string, ids []stri
 		s.add(&entry{msg: m}, now)
 		n++
 	}
+	if s.woke {
+		s.woke = false
+		s.wake()
+	}
 	return n, nil
 }
 

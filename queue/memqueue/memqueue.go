@@ -181,6 +181,10 @@ func (d *Driver) Publish(ctx context.Context, topicName string, msgs []driver.Me
 			e.msg.Priority = min(max(e.msg.Priority, driverMinPriority), driverMaxPriority)
 			sl.s.add(e, now)
 		}
+		if sl.s.woke {
+			sl.s.woke = false
+			sl.s.wake()
+		}
 		sl.mu.Unlock()
 	}
 	return nil
@@ -263,6 +267,6 @@ func (d *Driver) Extend(ctx context.Context, topicName, name, handle string, vis
 		return driver.ErrNotLeased
 	}
 	e.deadline = now.Add(vis)
-	heap.Push(&s.expiry, leaseItem{e: e, handle: handle, deadline: e.deadline})
+	heap.Push(&s.expiry, &leaseItem{es: []*entry{e}, handles: []string{handle}, deadline: e.deadline})
 	return nil
 }

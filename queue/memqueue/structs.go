@@ -15,7 +15,6 @@ type entry struct {
 	lastErr    string
 	handle     string    // current lease ("" when not leased)
 	deadline   time.Time // lease deadline
-	heapIdx    int
 }
 
 // fifo holds ready entries appended in publish order (one per priority).
@@ -86,24 +85,25 @@ func (h *delayHeap) Pop() any {
 	return e
 }
 
-// leaseItem is a lease deadline; stale items (the lease was settled or
-// extended) are skipped when popped.
+// leaseItem is the deadline of the leases of one Receive batch (or of
+// one Extend); entries whose lease was settled or extended since are
+// skipped when it is popped.
 type leaseItem struct {
-	e        *entry
-	handle   string
+	es       []*entry
+	handles  []string
 	deadline time.Time
 }
 
-type leaseHeap []leaseItem
+type leaseHeap []*leaseItem
 
 func (h leaseHeap) Len() int           { return len(h) }
 func (h leaseHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
 func (h leaseHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *leaseHeap) Push(x any)        { *h = append(*h, x.(leaseItem)) }
+func (h *leaseHeap) Push(x any)        { *h = append(*h, x.(*leaseItem)) }
 func (h *leaseHeap) Pop() any {
 	old := *h
 	it := old[len(old)-1]
-	old[len(old)-1] = leaseItem{}
+	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
 	return it
 }

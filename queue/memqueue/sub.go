@@ -26,6 +26,7 @@ type sub struct {
 	deadSeq uint64
 	backlog int64
 	notify  map[chan struct{}]struct{}
+	woke    bool // add made entries ready: wake after the batch
 }
 
 func newSub(d *Driver) *sub {
@@ -51,7 +52,7 @@ func (s *sub) add(e *entry, now time.Time) {
 		return
 	}
 	s.ready[e.msg.Priority-driverMinPriority].push(e)
-	s.wake()
+	s.woke = true
 }
 
 // makeReady puts an entry that is not new back among the ready ones, or
@@ -91,15 +92,16 @@ func (s *sub) remove(e *entry, now time.Time) {
 // tick expires leases and promotes due delayed entries.
 func (s *sub) tick(now time.Time) {
 	for len(s.expiry) > 0 && !s.expiry[0].deadline.After(now) {
-		it := heap.Pop(&s.expiry).(leaseItem)
-		e := it.e
-		if e.handle != it.handle || !e.deadline.Equal(it.deadline) {
-			continue // settled or extended since
+		it := heap.Pop(&s.expiry).(*leaseItem)
+		for i, e := range it.es {
+			if e.handle != it.handles[i] || !e.deadline.Equal(it.deadline) {
+				continue // settled or extended since
+			}
+			delete(s.leases, e.handle)
+			e.handle = ""
+			heap.Push(&s.late, e)
+			s.wake()
 		}
-		delete(s.leases, e.handle)
-		e.handle = ""
-		heap.Push(&s.late, e)
-		s.wake()
 	}
 	for len(s.delayed) > 0 && !s.delayed[0].msg.NotBefore.After(now) {
 		heap.Push(&s.late, heap.Pop(&s.delayed))
@@ -129,20 +131,27 @@ func (s *sub) next() *entry {
 func (s *sub) receive(max int, vis time.Duration, now time.Time) []driver.Delivery {
 	s.tick(now)
 	var out []driver.Delivery
+	var it *leaseItem
 	for len(out) < max {
 		e := s.next()
 		if e == nil {
 			break
 		}
 		if out == nil {
-			out = make([]driver.Delivery, 0, min(max, 64))
+			n := min(max, s.readyLen()+1)
+			out = make([]driver.Delivery, 0, n)
+			it = &leaseItem{es: make([]*entry, 0, n), handles: make([]string, 0, n), deadline: now.Add(vis)}
 		}
 		e.deliveries++
 		e.handle = strconv.FormatUint(s.d.handles.Add(1), 36)
 		e.deadline = now.Add(vis)
 		s.leases[e.handle] = e
-		heap.Push(&s.expiry, leaseItem{e: e, handle: e.handle, deadline: e.deadline})
+		it.es = append(it.es, e)
+		it.handles = append(it.handles, e.handle)
 		out = append(out, driver.Delivery{Message: e.msg, Handle: e.handle, Deliveries: e.deliveries, LastError: e.lastErr})
+	}
+	if it != nil {
+		heap.Push(&s.expiry, it)
 	}
 	return out
 }
@@ -230,4 +239,13 @@ func (s *sub) stats(now time.Time) driver.Stats {
 		}
 	}
 	return st
+}
+
+// readyLen estimates the ready entries (for sizing a batch).
+func (s *sub) readyLen() int {
+	n := len(s.late)
+	for i := range s.ready {
+		n += s.ready[i].len()
+	}
+	return n
 }

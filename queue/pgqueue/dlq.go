@@ -76,8 +76,8 @@ func (d *Driver) Redrive(ctx context.Context, topic, sub string, ids []string) (
 	tag, err := d.pool.Exec(ctx, `WITH x AS (
 	DELETE FROM scalekit_queue_dead WHERE sub_id = $1 AND id = ANY($2)
 	RETURNING sub_id, id, body, headers, key, priority, published_at, dead_seq)
-INSERT INTO scalekit_queue_msgs (sub_id, id, body, headers, key, priority, not_before, published_at)
-SELECT sub_id, id, body, headers, key, priority, now(), published_at FROM x ORDER BY dead_seq`, sid, ids)
+INSERT INTO scalekit_queue_msgs (sub_id, id, body, headers, key, prio_rank, not_before, published_at)
+SELECT sub_id, id, body, headers, key, -priority, now(), published_at FROM x ORDER BY dead_seq`, sid, ids)
 	if err != nil {
 		return 0, err
 	}

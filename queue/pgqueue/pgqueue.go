@@ -164,12 +164,21 @@ const insertSQL = `WITH fresh AS (
 		WHERE scalekit_queue_dedup.expires_at < now()
 	RETURNING dedup_id
 )
-INSERT INTO scalekit_queue_msgs (sub_id, id, body, headers, key, priority, not_before, published_at)
-SELECT s.id, u.id, u.body, u.headers::jsonb, u.key, u.priority, now() + u.delay * interval '1 microsecond', now()
+INSERT INTO scalekit_queue_msgs (sub_id, id, body, headers, key, prio_rank, not_before, published_at)
+SELECT s.id, u.id, u.body, u.headers::jsonb, u.key, -u.priority, now() + u.delay * interval '1 microsecond', now()
 FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::smallint[], $7::bigint[], $8::text[])
 	WITH ORDINALITY AS u(id, body, headers, key, priority, delay, dedup, ord)
 CROSS JOIN scalekit_queue_subs s
 WHERE s.topic = $1 AND (u.dedup = '' OR u.dedup IN (SELECT dedup_id FROM fresh))
+ORDER BY u.ord, s.id`
+
+// insertPlainSQL is insertSQL for a batch without DedupIDs.
+const insertPlainSQL = `INSERT INTO scalekit_queue_msgs (sub_id, id, body, headers, key, prio_rank, not_before, published_at)
+SELECT s.id, u.id, u.body, u.headers::jsonb, u.key, -u.priority, now() + u.delay * interval '1 microsecond', now()
+FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::smallint[], $7::bigint[])
+	WITH ORDINALITY AS u(id, body, headers, key, priority, delay, ord)
+CROSS JOIN scalekit_queue_subs s
+WHERE s.topic = $1
 ORDER BY u.ord, s.id`
 
 // Publish implements driver.Queue: one round trip, one transaction. When
@@ -233,7 +242,11 @@ func (d *Driver) Publish(ctx context.Context, topic string, msgs []driver.Messag
 		b.Queue(`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended($1 || '/' || k, 0) AS h FROM unnest($2::text[]) k) x ORDER BY h`,
 			topic, lockKeys)
 	}
-	b.Queue(insertSQL, topic, ids, bodies, headers, keys, prios, delays, dedups, d.opts.DedupWindow.Microseconds())
+	if seen != nil {
+		b.Queue(insertSQL, topic, ids, bodies, headers, keys, prios, delays, dedups, d.opts.DedupWindow.Microseconds())
+	} else {
+		b.Queue(insertPlainSQL, topic, ids, bodies, headers, keys, prios, delays)
+	}
 	if !d.opts.PollOnly {
 		b.Queue("SELECT pg_notify($1, $2)", Channel, topic)
 	}
@@ -258,19 +271,19 @@ func (d *Driver) cleanDedup(ctx context.Context) {
 }
 
 const receiveSQL = `WITH c AS (
-	SELECT m.seq FROM scalekit_queue_msgs m
+	SELECT m.prio_rank, m.seq FROM scalekit_queue_msgs m
 	WHERE m.sub_id = $1 AND m.not_before <= now() AND (m.lease_until IS NULL OR m.lease_until <= now())
 	  AND (m.key = '' OR NOT EXISTS (
 		SELECT 1 FROM scalekit_queue_msgs p
 		WHERE p.sub_id = m.sub_id AND p.key = m.key AND p.key <> '' AND (p.seq < m.seq OR p.lease_until > now())))
-	ORDER BY m.priority DESC, m.seq
+	ORDER BY m.prio_rank, m.seq
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
 )
 UPDATE scalekit_queue_msgs m
 SET deliveries = m.deliveries + 1, lease_until = now() + $3 * interval '1 microsecond'
-FROM c WHERE m.sub_id = $1 AND m.seq = c.seq
-RETURNING m.seq, m.id, m.body, m.headers, m.key, m.priority, m.not_before, m.published_at, m.deliveries, m.last_error`
+FROM c WHERE m.sub_id = $1 AND m.prio_rank = c.prio_rank AND m.seq = c.seq
+RETURNING m.seq, m.id, m.body, m.headers, m.key, -m.prio_rank, m.not_before, m.published_at, m.deliveries, m.last_error`
 
 type row struct {
 	seq int64
@@ -283,11 +296,28 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	if err != nil {
 		return nil, err
 	}
-	rows, err := d.pool.Query(ctx, receiveSQL, sid, max, vis.Microseconds())
+	// The ordered index scan that stops after max rows is the plan that
+	// matters; a queue table's statistics are always stale (it is empty,
+	// then large, then empty), and a bitmap scan plus sort of the whole
+	// backlog is what the planner picks when it believes the table small.
+	// So the statement runs in a one-round-trip transaction that rules
+	// those out.
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)")
+	b.Queue(receiveSQL, sid, max, vis.Microseconds())
+	b.Queue("COMMIT")
+	br := d.pool.SendBatch(ctx, b)
+	defer br.Close()
+	for i := 0; i < 2; i++ {
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var got []row
 	for rows.Next() {
 		var r row
@@ -295,18 +325,24 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 		var prio int16
 		m := &r.d.Message
 		if err := rows.Scan(&r.seq, &m.ID, &m.Body, &hdr, &m.Key, &prio, &m.NotBefore, &m.PublishedAt, &r.d.Deliveries, &r.d.LastError); err != nil {
+			rows.Close()
 			return nil, err
 		}
 		m.Priority = int(prio)
 		if len(hdr) > 0 {
 			if err := json.Unmarshal(hdr, &m.Headers); err != nil {
+				rows.Close()
 				return nil, err
 			}
 		}
-		r.d.Handle = strconv.FormatInt(r.seq, 10) + "." + strconv.Itoa(r.d.Deliveries)
+		r.d.Handle = strconv.FormatInt(r.seq, 10) + "." + strconv.Itoa(r.d.Deliveries) + "." + strconv.Itoa(-m.Priority)
 		got = append(got, r)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := br.Exec(); err != nil { // COMMIT
 		return nil, err
 	}
 	slices.SortFunc(got, func(a, b row) int {
@@ -322,15 +358,16 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	return out, nil
 }
 
-// parseHandle splits "seq.deliveries".
-func parseHandle(h string) (seq int64, n int32, ok bool) {
-	a, b, found := strings.Cut(h, ".")
-	if !found {
-		return 0, 0, false
+// parseHandle splits "seq.deliveries.rank".
+func parseHandle(h string) (seq int64, n int32, rank int16, ok bool) {
+	f := strings.Split(h, ".")
+	if len(f) != 3 {
+		return 0, 0, 0, false
 	}
-	s, err1 := strconv.ParseInt(a, 10, 64)
-	c, err2 := strconv.ParseInt(b, 10, 32)
-	return s, int32(c), err1 == nil && err2 == nil
+	s, err1 := strconv.ParseInt(f[0], 10, 64)
+	c, err2 := strconv.ParseInt(f[1], 10, 32)
+	r, err3 := strconv.ParseInt(f[2], 10, 16)
+	return s, int32(c), int16(r), err1 == nil && err2 == nil && err3 == nil
 }
 
 // Ack implements driver.Queue: one DELETE for the whole batch.
@@ -341,21 +378,27 @@ func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) e
 	}
 	seqs := make([]int64, 0, len(handles))
 	ns := make([]int32, 0, len(handles))
+	ranks := make([]int16, 0, len(handles))
 	for _, h := range handles {
-		if s, n, ok := parseHandle(h); ok {
+		if s, n, r, ok := parseHandle(h); ok {
 			seqs = append(seqs, s)
 			ns = append(ns, n)
+			ranks = append(ranks, r)
 		}
 	}
 	if len(seqs) == 0 {
 		return nil
 	}
-	_, err = d.pool.Exec(ctx, `DELETE FROM scalekit_queue_msgs m USING unnest($2::bigint[], $3::int[]) h(seq, n)
-WHERE m.sub_id = $1 AND m.seq = h.seq AND m.deliveries = h.n AND m.lease_until > now()`, sid, seqs, ns)
+	_, err = d.pool.Exec(ctx, ackSQL, sid, seqs, ns, ranks)
 	return err
 }
 
-const leased = `sub_id = $1 AND seq = $2 AND deliveries = $3 AND lease_until > now()`
+const ackSQL = `DELETE FROM scalekit_queue_msgs m USING unnest($2::bigint[], $3::int[], $4::smallint[]) h(seq, n, r)
+WHERE m.sub_id = $1 AND m.prio_rank = h.r AND m.seq = h.seq AND m.deliveries = h.n AND m.lease_until > now()`
+
+// leased matches the row of a live lease: $1 sub, $2 seq, $3 deliveries,
+// $6 rank.
+const leased = `sub_id = $1 AND prio_rank = $6 AND seq = $2 AND deliveries = $3 AND lease_until > now()`
 
 // Nack implements driver.Queue.
 func (d *Driver) Nack(ctx context.Context, topic, sub, handle string, n driver.Nack) error {
@@ -363,7 +406,7 @@ func (d *Driver) Nack(ctx context.Context, topic, sub, handle string, n driver.N
 	if err != nil {
 		return err
 	}
-	seq, cnt, ok := parseHandle(handle)
+	seq, cnt, rank, ok := parseHandle(handle)
 	if !ok {
 		return driver.ErrNotLeased
 	}
@@ -371,21 +414,21 @@ func (d *Driver) Nack(ctx context.Context, topic, sub, handle string, n driver.N
 	switch n.Action {
 	case driver.ActionRetry:
 		tag, err = d.pool.Exec(ctx, `UPDATE scalekit_queue_msgs SET lease_until = NULL, last_error = $4,
-	not_before = now() + $5 * interval '1 microsecond' WHERE `+leased, sid, seq, cnt, n.Error, n.Delay.Microseconds())
+	not_before = now() + $5 * interval '1 microsecond' WHERE `+leased, sid, seq, cnt, n.Error, n.Delay.Microseconds(), rank)
 		if err == nil && tag.RowsAffected() > 0 && n.Delay <= 0 && !d.opts.PollOnly {
 			_, _ = d.pool.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, topic)
 		}
 	case driver.ActionDeadLetter:
 		tag, err = d.pool.Exec(ctx, `WITH m AS (DELETE FROM scalekit_queue_msgs WHERE `+leased+`
-	RETURNING sub_id, id, body, headers, key, priority, published_at, deliveries)
+	RETURNING sub_id, id, body, headers, key, -prio_rank AS priority, published_at, deliveries)
 INSERT INTO scalekit_queue_dead (sub_id, id, body, headers, key, priority, published_at, deliveries, reason, last_error)
 SELECT sub_id, id, body, headers, key, priority, published_at, deliveries, $4, $5 FROM m
 ON CONFLICT (sub_id, id) DO UPDATE SET body = EXCLUDED.body, headers = EXCLUDED.headers, key = EXCLUDED.key,
 	priority = EXCLUDED.priority, published_at = EXCLUDED.published_at, deliveries = EXCLUDED.deliveries,
 	reason = EXCLUDED.reason, last_error = EXCLUDED.last_error, dead_at = now(),
-	dead_seq = DEFAULT`, sid, seq, cnt, n.Reason, n.Error)
+	dead_seq = DEFAULT`, sid, seq, cnt, n.Reason, n.Error, rank)
 	default:
-		tag, err = d.pool.Exec(ctx, `DELETE FROM scalekit_queue_msgs WHERE `+leased, sid, seq, cnt)
+		tag, err = d.pool.Exec(ctx, `DELETE FROM scalekit_queue_msgs WHERE `+strings.Replace(leased, "$6", "$4", 1), sid, seq, cnt, rank)
 	}
 	if err != nil {
 		return err
@@ -402,12 +445,12 @@ func (d *Driver) Extend(ctx context.Context, topic, sub, handle string, vis time
 	if err != nil {
 		return err
 	}
-	seq, cnt, ok := parseHandle(handle)
+	seq, cnt, rank, ok := parseHandle(handle)
 	if !ok {
 		return driver.ErrNotLeased
 	}
-	tag, err := d.pool.Exec(ctx, `UPDATE scalekit_queue_msgs SET lease_until = now() + $4 * interval '1 microsecond' WHERE `+leased,
-		sid, seq, cnt, vis.Microseconds())
+	tag, err := d.pool.Exec(ctx, `UPDATE scalekit_queue_msgs SET lease_until = now() + $4 * interval '1 microsecond' WHERE `+strings.Replace(leased, "$6", "$5", 1),
+		sid, seq, cnt, vis.Microseconds(), rank)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,11 @@ const schemaLock = 0x5ca1e_0001
 
 // Tables. Each subscription has a small integer id; its messages are rows
 // of scalekit_queue_msgs ordered by seq (a per-table identity), its dead
-// letters rows of scalekit_queue_dead.
+// letters rows of scalekit_queue_dead. The message table has a single
+// index for the hot path, its primary key (sub_id, prio_rank, seq): the
+// delivery order, and the address of a lease (the handle carries all
+// three), so that an insert maintains one index only. Keyed messages
+// have a second, partial index.
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS scalekit_queue_subs (
 	id    serial PRIMARY KEY,
@@ -29,15 +33,14 @@ var schema = []string{
 	body         bytea NOT NULL,
 	headers      jsonb,
 	key          text NOT NULL DEFAULT '',
-	priority     smallint NOT NULL DEFAULT 0,
+	prio_rank    smallint NOT NULL DEFAULT 0, -- minus the priority: the index orders it ascending
 	not_before   timestamptz NOT NULL,
 	published_at timestamptz NOT NULL,
 	deliveries   int NOT NULL DEFAULT 0,
 	last_error   text NOT NULL DEFAULT '',
 	lease_until  timestamptz,
-	PRIMARY KEY (sub_id, seq)
+	PRIMARY KEY (sub_id, prio_rank, seq)
 ) WITH (fillfactor = 80)`,
-	`CREATE INDEX IF NOT EXISTS scalekit_queue_msgs_ready ON scalekit_queue_msgs (sub_id, priority DESC, seq)`,
 	`CREATE INDEX IF NOT EXISTS scalekit_queue_msgs_key ON scalekit_queue_msgs (sub_id, key, seq) WHERE key <> ''`,
 	`CREATE TABLE IF NOT EXISTS scalekit_queue_dead (
 	sub_id       int NOT NULL,

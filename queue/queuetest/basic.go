@@ -42,6 +42,12 @@ func (s *suite) testBadInput(t *testing.T) {
 	check("Publish with an empty header name", err, queue.ErrInvalidMessage)
 	_, err = q.Publish(ctx, tp, queue.Message{Key: strings.Repeat("k", queue.MaxNameLen+1)})
 	check("Publish with an ordering key over MaxNameLen", err, queue.ErrInvalidMessage)
+	_, err = q.Publish(ctx, tp, queue.Message{Key: "a\x00b"})
+	check("Publish with a NUL byte in the key", err, queue.ErrInvalidMessage)
+	_, err = q.Publish(ctx, tp, queue.Message{Headers: map[string]string{"h": "\xff\xfe"}})
+	check("Publish with a header value that is not UTF-8", err, queue.ErrInvalidMessage)
+	_, err = q.Publish(ctx, "topic\x00", queue.Message{})
+	check("Publish to a topic with a NUL byte", err, queue.ErrInvalidName)
 	// One bad message fails the batch before anything is stored.
 	sub := s.subscribe(t, q, tp, "s", nil)
 	_, err = q.Publish(ctx, tp, queue.Message{Body: []byte("ok")}, queue.Message{Delay: -1})

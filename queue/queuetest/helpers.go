@@ -155,7 +155,7 @@ func consume(t *testing.T, sub *queue.Subscription, h queue.Handler, o *queue.Co
 			select {
 			case res = <-errc:
 			case <-time.After(30 * time.Second):
-				res = fmt.Errorf("Consume did not return within 30s of its context ending")
+				res = fmt.Errorf("consume did not return within 30s of its context ending")
 			}
 		})
 		return res

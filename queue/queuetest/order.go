@@ -199,10 +199,15 @@ func (s *suite) testDelayed(t *testing.T) {
 	start := s.now()
 	s.publish(t, q, tp, queue.Message{Body: []byte("delayed"), Delay: delay},
 		queue.Message{Body: []byte("scheduled"), NotBefore: start.Add(delay + delay/2)})
-	if d := s.receive(t, sub, delay/2); d != nil {
-		t.Fatalf("%q delivered after %v, before its delay %v", d.Body, s.now().Sub(start), delay)
-	}
 	var got []string
+	if d := s.receive(t, sub, delay/2); d != nil {
+		// A loaded machine may overrun the wait; only early is wrong.
+		if el := s.now().Sub(start); el < delay || string(d.Body) != "delayed" {
+			t.Fatalf("%q delivered after %v, before its delay %v", d.Body, el, delay)
+		}
+		got = append(got, string(d.Body))
+		_ = d.Ack(context.Background())
+	}
 	for len(got) < 2 {
 		d := s.receive(t, sub, 2*delay+5*time.Second)
 		if d == nil {

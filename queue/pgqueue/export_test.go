@@ -1,0 +1,5 @@
+package pgqueue
+
+const ReceiveSQLForTest = receiveSQL
+
+const AckSQLForTest = ackSQL
