@@ -55,11 +55,9 @@ func startNATS(t testing.TB, peers int) string {
 	// Wait until JetStream has a meta leader.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ok := true
+		ok := hasLeader(servers)
 		for _, s := range servers {
-			if !s.JetStreamIsCurrent() || s.JetStreamIsLeader() == false && !hasLeader(servers) {
-				ok = false
-			}
+			ok = ok && s.JetStreamIsCurrent()
 		}
 		if ok {
 			break
