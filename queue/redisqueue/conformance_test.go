@@ -72,9 +72,7 @@ func TestConformanceCluster(t *testing.T) {
 		}
 		addrs = strings.Split(os.Getenv(envCluster), ",")
 	} else {
-		for _, n := range testenv.NewRedisCluster(t, 3) {
-			addrs = append(addrs, n.Addr)
-		}
+		addrs = testenv.NewRedisCluster(t, 3).Addrs
 	}
 	queuetest.Run(t, queuetest.Harness{
 		New:        func(t *testing.T) driver.Queue { return newDriver(t, clusterClient(t, addrs)) },
