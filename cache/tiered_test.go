@@ -127,7 +127,7 @@ func TestRemoteCallsAreTraced(t *testing.T) {
 		names = append(names, s.Name())
 	}
 	got := strings.Join(names, ",")
-	for _, want := range []string{"cache.set", "cache.get", "cache.load"} {
+	for _, want := range []string{"cache.Set", "cache.Get", "cache.Load"} {
 		if !strings.Contains(got, want) {
 			t.Fatalf("spans %s, missing %s", got, want)
 		}

@@ -18,12 +18,14 @@ type tracedBackend[K comparable, V any] struct {
 	attrs  []attribute.KeyValue
 }
 
-func (t tracedBackend[K, V]) start(ctx context.Context, op string, n int) (context.Context, trace.Span) {
-	return otelx.Start(ctx, t.tracer, "cache."+op, append(t.attrs, attribute.Int("scalekit.cache.keys", n))...)
+// start starts the span of one store call; name is a constant
+// "cache.<Operation>".
+func (t tracedBackend[K, V]) start(ctx context.Context, name string, n int) (context.Context, trace.Span) {
+	return otelx.Start(ctx, t.tracer, name, append(t.attrs, attribute.Int("scalekit.cache.keys", n))...)
 }
 
 func (t tracedBackend[K, V]) get(ctx context.Context, k K) (Entry[V], bool, error) {
-	ctx, span := t.start(ctx, "get", 1)
+	ctx, span := t.start(ctx, "cache.Get", 1)
 	e, ok, err := t.b.get(ctx, k)
 	span.SetAttributes(attribute.Bool("scalekit.cache.hit", ok))
 	otelx.End(span, err)
@@ -31,35 +33,35 @@ func (t tracedBackend[K, V]) get(ctx context.Context, k K) (Entry[V], bool, erro
 }
 
 func (t tracedBackend[K, V]) getMulti(ctx context.Context, ks []K) ([]Entry[V], []bool, error) {
-	ctx, span := t.start(ctx, "get_multi", len(ks))
+	ctx, span := t.start(ctx, "cache.GetMulti", len(ks))
 	es, oks, err := t.b.getMulti(ctx, ks)
 	otelx.End(span, err)
 	return es, oks, err
 }
 
 func (t tracedBackend[K, V]) set(ctx context.Context, k K, e Entry[V], ttl time.Duration) error {
-	ctx, span := t.start(ctx, "set", 1)
+	ctx, span := t.start(ctx, "cache.Set", 1)
 	err := t.b.set(ctx, k, e, ttl)
 	otelx.End(span, err)
 	return err
 }
 
 func (t tracedBackend[K, V]) setMulti(ctx context.Context, ks []K, es []Entry[V], ttls []time.Duration) error {
-	ctx, span := t.start(ctx, "set_multi", len(ks))
+	ctx, span := t.start(ctx, "cache.SetMulti", len(ks))
 	err := t.b.setMulti(ctx, ks, es, ttls)
 	otelx.End(span, err)
 	return err
 }
 
 func (t tracedBackend[K, V]) add(ctx context.Context, k K, e Entry[V], ttl time.Duration) (bool, error) {
-	ctx, span := t.start(ctx, "add", 1)
+	ctx, span := t.start(ctx, "cache.Add", 1)
 	added, err := t.b.add(ctx, k, e, ttl)
 	otelx.End(span, err)
 	return added, err
 }
 
 func (t tracedBackend[K, V]) del(ctx context.Context, ks ...K) error {
-	ctx, span := t.start(ctx, "delete", len(ks))
+	ctx, span := t.start(ctx, "cache.Delete", len(ks))
 	err := t.b.del(ctx, ks...)
 	otelx.End(span, err)
 	return err

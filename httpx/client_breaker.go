@@ -8,12 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalekit-go/scalekit/internal/otelx"
+	"github.com/scalekit-go/scalekit/resilience"
 )
 
 // BreakerOptions configure NewBreakerTransport. The zero value (or nil) is
@@ -28,7 +29,7 @@ type BreakerOptions struct {
 	FailureThreshold uint32
 	// ReadyToTrip, when set, replaces FailureThreshold: it is called after
 	// every failure in the closed state with the current counts.
-	ReadyToTrip func(gobreaker.Counts) bool
+	ReadyToTrip func(resilience.Counts) bool
 	// Interval is the closed-state period after which the counts reset
 	// (default 0: counts reset only on a state change; consecutive-failure
 	// counting does not need more).
@@ -47,7 +48,7 @@ type BreakerOptions struct {
 	// OnStateChange, when set, is called on every transition. It runs under
 	// the breaker's lock (keep it short, do not call back into the
 	// transport) and possibly from a metrics collection.
-	OnStateChange func(key string, from, to gobreaker.State)
+	OnStateChange func(key string, from, to resilience.State)
 	// MaxHosts bounds the number of breakers (default 1024). Beyond it, a
 	// closed breaker is dropped to make room; open and half-open breakers
 	// are kept, so the bound is exceeded only while that many hosts fail.
@@ -60,15 +61,15 @@ type BreakerOptions struct {
 }
 
 // BreakerError is returned, without sending the request, when the breaker
-// of the request's host is open (it wraps gobreaker.ErrOpenState) or is
-// half-open with all its probes in flight (it wraps
-// gobreaker.ErrTooManyRequests). RetryTransport never retries it.
+// of the request's host is open (it wraps resilience.ErrOpenState, which is
+// gobreaker.ErrOpenState) or is half-open with all its probes in flight (it
+// wraps resilience.ErrTooManyRequests). RetryTransport never retries it.
 type BreakerError struct {
 	// Key is the breaker's key (the host by default).
 	Key string
 	// State is the breaker's state when it refused the request.
-	State gobreaker.State
-	// Err is gobreaker.ErrOpenState or gobreaker.ErrTooManyRequests.
+	State resilience.State
+	// Err is resilience.ErrOpenState or resilience.ErrTooManyRequests.
 	Err error
 }
 
@@ -77,16 +78,18 @@ func (e *BreakerError) Error() string {
 	return "httpx: circuit breaker for " + e.Key + " is " + e.State.String() + "; request not sent: " + e.Err.Error()
 }
 
-// Unwrap returns the gobreaker error.
-func (e *BreakerError) Unwrap() error { return e.Err }
+// Unwrap returns the breaker's error and resilience.ErrRejected, so that
+// every policy recognises the rejection (resilience.IsRejection).
+func (e *BreakerError) Unwrap() []error { return []error{e.Err, resilience.ErrRejected} }
 
 // BreakerTransport is an http.RoundTripper with one circuit breaker
-// (sony/gobreaker/v2) per host. A request to a host whose breaker is open
+// (resilience.Breaker) per host. A request to a host whose breaker is open
 // fails at once with a *BreakerError and is not sent.
 //
-// The breaker counts only what the backend did: its own rejections are not
-// requests and never failures, and a send that ends because the caller's
-// context was cancelled or ran out is excluded from the counts, so neither
+// The breaker counts only what the backend did, by resilience.Classify: its
+// own rejections (and any policy's rejection from below) are not requests
+// and never failures, and a send that ends because the caller's context
+// was cancelled or ran out is excluded from the counts, so neither
 // can hold a breaker open once the backend has recovered. A half-open probe
 // always reports back (even if the wrapped transport panics), so a lost
 // probe cannot leave a breaker half-open forever. The outcome is decided
@@ -102,11 +105,11 @@ func (e *BreakerError) Unwrap() error { return e.Err }
 type BreakerTransport struct {
 	next      http.RoundTripper
 	o         BreakerOptions
-	settings  gobreaker.Settings
+	settings  resilience.BreakerOptions
 	isFailure func(*http.Response, error) bool
 
 	mu       sync.RWMutex
-	breakers map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]
+	breakers map[string]*resilience.Breaker
 
 	transitions metric.Int64Counter
 	rejections  metric.Int64Counter
@@ -122,13 +125,6 @@ func (t *BreakerTransport) keyAttrs(key string, more ...attribute.KeyValue) metr
 	}
 	return metric.WithAttributeSet(attribute.NewSet(append([]attribute.KeyValue{t.name, attribute.String("server.address", key)}, more...)...))
 }
-
-// errClientBreakerExcluded and errClientBreakerFailed are the outcomes reported to
-// gobreaker; success is nil.
-var (
-	errClientBreakerExcluded = errors.New("httpx: excluded from breaker counts")
-	errClientBreakerFailed   = errors.New("httpx: counted as breaker failure")
-)
 
 // NewBreakerTransport returns a BreakerTransport sending to next (nil means
 // http.DefaultTransport). Bad options give an error wrapping
@@ -163,15 +159,10 @@ func NewBreakerTransport(next http.RoundTripper, opts *BreakerOptions) (*Breaker
 		next:      clientOr(next),
 		o:         o,
 		isFailure: o.IsFailure,
-		breakers:  make(map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]),
+		breakers:  make(map[string]*resilience.Breaker),
 	}
 	if t.isFailure == nil {
 		t.isFailure = clientDefaultFailure
-	}
-	trip := o.ReadyToTrip
-	if trip == nil {
-		n := o.FailureThreshold
-		trip = func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= n }
 	}
 	meter := otelx.Meter(o.MeterProvider, "httpx")
 	t.transitions = otelx.Must(meter.Int64Counter("scalekit.httpx.client.breaker.transitions",
@@ -186,14 +177,14 @@ func NewBreakerTransport(next http.RoundTripper, opts *BreakerOptions) (*Breaker
 			metric.WithDescription("Circuit breaker state per key: 0 closed, 1 half-open, 2 open."),
 			metric.WithUnit("1"))
 	}, weakMember(t, (*BreakerTransport).observe)))
-	t.settings = gobreaker.Settings{
-		MaxRequests:  o.HalfOpenRequests,
-		Interval:     o.Interval,
-		Timeout:      o.Timeout,
-		ReadyToTrip:  trip,
-		IsExcluded:   func(err error) bool { return err == errClientBreakerExcluded },
-		IsSuccessful: func(err error) bool { return err == nil },
-		OnStateChange: func(key string, from, to gobreaker.State) {
+	t.settings = resilience.BreakerOptions{
+		FailureThreshold: o.FailureThreshold,
+		HalfOpenRequests: o.HalfOpenRequests,
+		Interval:         o.Interval,
+		Timeout:          o.Timeout,
+		ReadyToTrip:      o.ReadyToTrip,
+		MeterProvider:    noop.NewMeterProvider(), // the httpx instruments below count
+		OnStateChange: func(key string, from, to resilience.State) {
 			t.transitions.Add(context.Background(), 1, t.keyAttrs(key,
 				attribute.String("scalekit.httpx.breaker.from", from.String()),
 				attribute.String("scalekit.httpx.breaker.to", to.String())))
@@ -228,7 +219,7 @@ func clientDefaultFailure(resp *http.Response, err error) bool {
 }
 
 // breaker returns the breaker for key, creating it when needed.
-func (t *BreakerTransport) breaker(key string) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+func (t *BreakerTransport) breaker(key string) *resilience.Breaker {
 	t.mu.RLock()
 	cb := t.breakers[key]
 	t.mu.RUnlock()
@@ -242,7 +233,7 @@ func (t *BreakerTransport) breaker(key string) *gobreaker.TwoStepCircuitBreaker[
 	}
 	if len(t.breakers) >= t.o.MaxHosts {
 		for k, old := range t.breakers {
-			if old.State() == gobreaker.StateClosed {
+			if old.State() == resilience.StateClosed {
 				delete(t.breakers, k)
 				break
 			}
@@ -250,7 +241,7 @@ func (t *BreakerTransport) breaker(key string) *gobreaker.TwoStepCircuitBreaker[
 	}
 	s := t.settings
 	s.Name = key
-	cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](s)
+	cb, _ = resilience.NewBreaker(&s) // options validated by NewBreakerTransport
 	t.breakers[key] = cb
 	return cb
 }
@@ -262,11 +253,15 @@ func (t *BreakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return t.next.RoundTrip(req)
 	}
 	cb := t.breaker(key)
-	done, err := cb.Allow()
+	permit, err := cb.Allow(req.Context())
 	if err != nil {
-		state := gobreaker.StateOpen
-		if errors.Is(err, gobreaker.ErrTooManyRequests) {
-			state = gobreaker.StateHalfOpen
+		state := resilience.StateOpen
+		if errors.Is(err, resilience.ErrTooManyRequests) {
+			state = resilience.StateHalfOpen
+		}
+		var re *resilience.RejectedError
+		if errors.As(err, &re) {
+			err = re.Err
 		}
 		t.rejections.Add(req.Context(), 1, t.keyAttrs(key, attribute.String("scalekit.httpx.breaker.state", state.String())))
 		trace.SpanFromContext(req.Context()).AddEvent("breaker rejected", trace.WithAttributes(
@@ -276,43 +271,50 @@ func (t *BreakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	reported := false
 	defer func() {
 		if !reported { // the wrapped transport panicked: free the slot
-			done(errClientBreakerExcluded)
+			permit.Done(resilience.Ignored)
 		}
 	}()
 	resp, err := t.next.RoundTrip(req)
 	reported = true
-	switch {
-	case err != nil && req.Context().Err() != nil:
-		done(errClientBreakerExcluded) // the caller gave up; says nothing about the backend
-	case t.isFailure(resp, err):
-		done(errClientBreakerFailed)
-	default:
-		done(nil)
-	}
+	permit.Done(clientOutcome(req.Context(), resp, err, t.isFailure))
 	return resp, err
+}
+
+// clientOutcome classifies one send by resilience.Classify: the caller's
+// cancellation or deadline and any policy's rejection are ignored; a
+// response is judged by isFailure (a 5xx answer is a failure of the
+// backend, a 404 a success).
+func clientOutcome(ctx context.Context, resp *http.Response, err error, isFailure func(*http.Response, error) bool) resilience.Outcome {
+	if err == nil {
+		if isFailure(resp, nil) {
+			return resilience.Failure
+		}
+		return resilience.Success
+	}
+	return resilience.Classify(ctx, err, func(e error) bool { return isFailure(nil, e) })
 }
 
 // State returns the state of the breaker for key (StateClosed when there is
 // none yet). Reading the state moves an open breaker whose Timeout has passed
 // to half-open.
-func (t *BreakerTransport) State(key string) gobreaker.State {
+func (t *BreakerTransport) State(key string) resilience.State {
 	t.mu.RLock()
 	cb := t.breakers[key]
 	t.mu.RUnlock()
 	if cb == nil {
-		return gobreaker.StateClosed
+		return resilience.StateClosed
 	}
 	return cb.State()
 }
 
 // Counts returns the counts of the breaker for key in its current state
 // (zero when there is none).
-func (t *BreakerTransport) Counts(key string) gobreaker.Counts {
+func (t *BreakerTransport) Counts(key string) resilience.Counts {
 	t.mu.RLock()
 	cb := t.breakers[key]
 	t.mu.RUnlock()
 	if cb == nil {
-		return gobreaker.Counts{}
+		return resilience.Counts{}
 	}
 	return cb.Counts()
 }
@@ -325,7 +327,7 @@ func (t *BreakerTransport) observe(_ context.Context, o metric.Observer, inst me
 	gauge := inst.(metric.Int64Observable)
 	t.mu.RLock()
 	keys := make([]string, 0, len(t.breakers))
-	cbs := make([]*gobreaker.TwoStepCircuitBreaker[struct{}], 0, len(t.breakers))
+	cbs := make([]*resilience.Breaker, 0, len(t.breakers))
 	for k, cb := range t.breakers {
 		keys = append(keys, k)
 		cbs = append(cbs, cb)

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
+	"github.com/scalekit-go/scalekit/resilience"
 )
 
 // gobreaker reads time.Now itself (it has no clock option), so the tests
@@ -58,8 +58,8 @@ func TestBreakerOpensAndFailsFast(t *testing.T) {
 	}
 	_, _, err := clientGet(context.Background(), t, br, srv.URL())
 	var be *BreakerError
-	if !errors.As(err, &be) || !errors.Is(err, gobreaker.ErrOpenState) || be.Key != host || be.State != gobreaker.StateOpen {
-		t.Fatalf("err = %v, want a *BreakerError for %s wrapping gobreaker.ErrOpenState", err, host)
+	if !errors.As(err, &be) || !errors.Is(err, resilience.ErrOpenState) || be.Key != host || be.State != resilience.StateOpen {
+		t.Fatalf("err = %v, want a *BreakerError for %s wrapping resilience.ErrOpenState", err, host)
 	}
 	if !strings.Contains(err.Error(), host) || !strings.Contains(err.Error(), "open") {
 		t.Fatalf("error %q does not name the host and state", err)
@@ -74,7 +74,7 @@ func TestBreakerOpensAndFailsFast(t *testing.T) {
 			t.Fatalf("404 backend: %d %v", code, err)
 		}
 	}
-	if s := br.State(clientHost(t, ok.URL())); s != gobreaker.StateClosed {
+	if s := br.State(clientHost(t, ok.URL())); s != resilience.StateClosed {
 		t.Fatalf("404s opened the breaker: %v", s)
 	}
 }
@@ -86,13 +86,13 @@ func TestBreakerPerHost(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		_, _, _ = clientGet(context.Background(), t, br, bad.URL())
 	}
-	if s := br.State(clientHost(t, bad.URL())); s != gobreaker.StateOpen {
+	if s := br.State(clientHost(t, bad.URL())); s != resilience.StateOpen {
 		t.Fatalf("bad host state %v, want open", s)
 	}
 	if code, _, err := clientGet(context.Background(), t, br, good.URL()); err != nil || code != 200 {
 		t.Fatalf("good host refused: %d %v", code, err)
 	}
-	if s := br.State(clientHost(t, good.URL())); s != gobreaker.StateClosed {
+	if s := br.State(clientHost(t, good.URL())); s != resilience.StateClosed {
 		t.Fatalf("good host state %v", s)
 	}
 }
@@ -123,7 +123,7 @@ func TestBreakerRecoversUnderContinuousLoad(t *testing.T) {
 		FailureThreshold: 5,
 		Timeout:          50 * time.Millisecond,
 		MeterProvider:    mp,
-		OnStateChange: func(key string, from, to gobreaker.State) {
+		OnStateChange: func(key string, from, to resilience.State) {
 			mu.Lock()
 			transitions = append(transitions, from.String()+">"+to.String())
 			mu.Unlock()
@@ -141,7 +141,7 @@ func TestBreakerRecoversUnderContinuousLoad(t *testing.T) {
 			for ctx.Err() == nil {
 				code, _, err := clientGet(ctx, t, rt, srv.URL)
 				switch {
-				case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+				case errors.Is(err, resilience.ErrOpenState), errors.Is(err, resilience.ErrTooManyRequests):
 					rejected.Add(1)
 				case err == nil && code == 200:
 					served.Add(1)
@@ -149,11 +149,11 @@ func TestBreakerRecoversUnderContinuousLoad(t *testing.T) {
 			}
 		}()
 	}
-	clientPollUntil(t, "breaker to open", func() bool { return br.State(host) == gobreaker.StateOpen })
+	clientPollUntil(t, "breaker to open", func() bool { return br.State(host) == resilience.StateOpen })
 	clientPollUntil(t, "rejections under load", func() bool { return rejected.Load() > 100 })
 	healthy.Store(true)
 	clientPollUntil(t, "breaker to close under continuous load", func() bool {
-		return br.State(host) == gobreaker.StateClosed && served.Load() > 0
+		return br.State(host) == resilience.StateClosed && served.Load() > 0
 	})
 	stop()
 	wg.Wait()
@@ -198,13 +198,13 @@ func TestBreakerStateGaugeAndHalfOpenSaturation(t *testing.T) {
 		t.Fatalf("state gauge %d, want 2 (open)", st)
 	}
 	mode.Store(1)
-	clientPollUntil(t, "half-open", func() bool { return br.State(host) == gobreaker.StateHalfOpen })
+	clientPollUntil(t, "half-open", func() bool { return br.State(host) == resilience.StateHalfOpen })
 	probe := make(chan int, 1)
 	go func() { c, _, _ := clientGet(context.Background(), t, br, srv.URL); probe <- c }()
 	<-arrived
 	_, _, err := clientGet(context.Background(), t, br, srv.URL)
 	var be *BreakerError
-	if !errors.As(err, &be) || be.State != gobreaker.StateHalfOpen || !errors.Is(err, gobreaker.ErrTooManyRequests) {
+	if !errors.As(err, &be) || be.State != resilience.StateHalfOpen || !errors.Is(err, resilience.ErrTooManyRequests) {
 		t.Fatalf("second request during the probe: %v, want a half-open *BreakerError", err)
 	}
 	if st := collect("scalekit.httpx.client.breaker.state", "server.address")[hostOnly(host)]; st != 1 {
@@ -214,7 +214,7 @@ func TestBreakerStateGaugeAndHalfOpenSaturation(t *testing.T) {
 	if c := <-probe; c != 200 {
 		t.Fatalf("probe %d", c)
 	}
-	if s := br.State(host); s != gobreaker.StateClosed {
+	if s := br.State(host); s != resilience.StateClosed {
 		t.Fatalf("state after successful probe %v", s)
 	}
 }
@@ -254,7 +254,7 @@ func TestBreakerIgnoresCallerCancellation(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		cancelled()
 	}
-	if c := br.Counts(host); c.TotalFailures != 0 || c.TotalExclusions != 5 || br.State(host) != gobreaker.StateClosed {
+	if c := br.Counts(host); c.TotalFailures != 0 || c.TotalExclusions != 5 || br.State(host) != resilience.StateClosed {
 		t.Fatalf("after 5 caller cancellations: %+v state %v; want no failures, 5 exclusions, closed", c, br.State(host))
 	}
 
@@ -263,20 +263,20 @@ func TestBreakerIgnoresCallerCancellation(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		_, _, _ = clientGet(context.Background(), t, br, srv.URL)
 	}
-	if s := br.State(host); s != gobreaker.StateOpen {
+	if s := br.State(host); s != resilience.StateOpen {
 		t.Fatalf("state %v, want open", s)
 	}
 	mode.Store(0)
-	clientPollUntil(t, "half-open", func() bool { return br.State(host) == gobreaker.StateHalfOpen })
+	clientPollUntil(t, "half-open", func() bool { return br.State(host) == resilience.StateHalfOpen })
 	cancelled()
-	if s := br.State(host); s != gobreaker.StateHalfOpen {
+	if s := br.State(host); s != resilience.StateHalfOpen {
 		t.Fatalf("state after a cancelled probe %v, want still half-open", s)
 	}
 	mode.Store(2)
 	if code, _, err := clientGet(context.Background(), t, br, srv.URL); err != nil || code != 200 {
 		t.Fatalf("next probe: %d %v (slot not freed?)", code, err)
 	}
-	if s := br.State(host); s != gobreaker.StateClosed {
+	if s := br.State(host); s != resilience.StateClosed {
 		t.Fatalf("state %v, want closed", s)
 	}
 }
@@ -297,7 +297,7 @@ func TestBreakerPanickingTransportFreesProbe(t *testing.T) {
 	if _, err := br.RoundTrip(req); err == nil {
 		t.Fatal("want the send error")
 	}
-	clientPollUntil(t, "half-open", func() bool { return br.State("backend.test") == gobreaker.StateHalfOpen })
+	clientPollUntil(t, "half-open", func() bool { return br.State("backend.test") == resilience.StateHalfOpen })
 	mode.Store(1)
 	func() {
 		defer func() {
@@ -338,7 +338,7 @@ func TestBreakerKeysAndBounds(t *testing.T) {
 	if n > 2 {
 		t.Fatalf("%d breakers, want ≤ MaxHosts 2", n)
 	}
-	if err := get("bad1"); !errors.Is(err, gobreaker.ErrOpenState) {
+	if err := get("bad1"); !errors.Is(err, resilience.ErrOpenState) {
 		t.Fatalf("open breaker was evicted: %v", err)
 	}
 	// An empty key bypasses the breakers.
@@ -375,7 +375,7 @@ func TestBreakerCustomClassification(t *testing.T) {
 	br := clientBreaker(t, next, &BreakerOptions{
 		Timeout:   time.Hour,
 		IsFailure: func(resp *http.Response, err error) bool { return err != nil || resp.StatusCode == http.StatusTeapot },
-		ReadyToTrip: func(c gobreaker.Counts) bool {
+		ReadyToTrip: func(c resilience.Counts) bool {
 			trips.Add(1)
 			return c.TotalFailures >= 3 && c.TotalFailures*2 >= c.Requests // ≥ 50% of ≥ 3
 		},
@@ -390,11 +390,11 @@ func TestBreakerCustomClassification(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if s := br.State("backend.test"); s != gobreaker.StateClosed || trips.Load() != 2 {
+	if s := br.State("backend.test"); s != resilience.StateClosed || trips.Load() != 2 {
 		t.Fatalf("state %v after 2 of 5 failures (ReadyToTrip called %d times); want closed", s, trips.Load())
 	}
 	_ = send("/teapot") // 3 of 6: trips
-	if err := send("/ok"); !errors.Is(err, gobreaker.ErrOpenState) {
+	if err := send("/ok"); !errors.Is(err, resilience.ErrOpenState) {
 		t.Fatalf("err = %v, want open after 3 of 6 failures", err)
 	}
 }

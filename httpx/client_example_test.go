@@ -9,9 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
-
 	"github.com/scalekit-go/scalekit/httpx"
+	"github.com/scalekit-go/scalekit/resilience"
 )
 
 // A client that retries an overloaded backend, bounds every attempt, and
@@ -60,7 +59,7 @@ func ExampleNewBreakerTransport() {
 	br, err := httpx.NewBreakerTransport(nil, &httpx.BreakerOptions{
 		FailureThreshold: 2,
 		Timeout:          time.Minute,
-		OnStateChange: func(host string, from, to gobreaker.State) {
+		OnStateChange: func(host string, from, to resilience.State) {
 			fmt.Println("breaker", from, "->", to)
 		},
 	})
@@ -71,7 +70,7 @@ func ExampleNewBreakerTransport() {
 	for i := 0; i < 3; i++ {
 		resp, err := client.Get(backend.URL)
 		if err != nil {
-			fmt.Println("refused:", errors.Is(err, gobreaker.ErrOpenState))
+			fmt.Println("refused:", errors.Is(err, resilience.ErrOpenState))
 			continue
 		}
 		resp.Body.Close()

@@ -1,7 +1,9 @@
 package httpx
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -11,8 +13,11 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"go.opentelemetry.io/otel/metric/noop"
+
 	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/internal/otelx"
+	"github.com/scalekit-go/scalekit/resilience"
 )
 
 // HedgeOptions configure HedgeTransport. The zero value (or nil) is valid:
@@ -43,15 +48,13 @@ type HedgeOptions struct {
 
 type clientHedgeRT struct {
 	next   http.RoundTripper
-	delay  time.Duration
-	max    int
+	hedge  *resilience.Hedge
 	budget *RetryBudget
-	clk    clock.Clock
 	hedges metric.Int64Counter
-	// sent, won and noBudget are the outcome attribute sets.
-	sent, won, noBudget metric.AddOption
-	tracer              trace.Tracer
-	name                attribute.KeyValue
+	// outcome holds the attribute sets, by resilience.HedgeEvent.
+	outcome [3]metric.AddOption
+	tracer  trace.Tracer
+	name    attribute.KeyValue
 }
 
 // HedgeTransport returns a RoundTripper that sends a request to next (nil
@@ -89,128 +92,58 @@ func HedgeTransport(next http.RoundTripper, opts *HedgeOptions) (http.RoundTripp
 	}
 	clk := clock.Or(o.Clock)
 	if o.Budget == nil {
-		o.Budget, _ = NewRetryBudget(&RetryBudgetOptions{Ratio: 0.1, MinPerSecond: 1, Burst: 10, Clock: clk})
+		o.Budget, _ = NewRetryBudget(&RetryBudgetOptions{Ratio: 0.1, MinPerSecond: 1, Burst: 10, Clock: clk,
+			Name: cmp.Or(o.Name, "httpx"), MeterProvider: o.MeterProvider})
 	}
 	meter := otelx.Meter(o.MeterProvider, "httpx")
 	name := otelx.Name(o.Name, "httpx")
 	oc := outcomeOptions(name, "sent", "won", "budget_exhausted")
-	return &clientHedgeRT{
-		next: clientOr(next), delay: o.Delay, max: o.MaxHedges, budget: o.Budget, clk: clk,
-		sent: oc["sent"], won: oc["won"], noBudget: oc["budget_exhausted"],
-		tracer: otelx.Tracer(o.TracerProvider, "httpx"), name: name,
+	h := &clientHedgeRT{
+		next: clientOr(next), budget: o.Budget,
+		outcome: [3]metric.AddOption{oc["sent"], oc["won"], oc["budget_exhausted"]},
+		tracer:  otelx.Tracer(o.TracerProvider, "httpx"), name: name,
 		hedges: otelx.Must(meter.Int64Counter("scalekit.httpx.client.hedges",
 			metric.WithDescription("Hedged sends of HedgeTransport, by outcome (sent, won, budget_exhausted)."),
 			metric.WithUnit("{request}"))),
-	}, nil
-}
-
-type clientHedgeResult struct {
-	resp *http.Response
-	err  error
-	i    int
+	}
+	hedge, err := resilience.NewHedge(&resilience.HedgeOptions{Delay: o.Delay, MaxHedges: o.MaxHedges,
+		Budget: o.Budget, Clock: clk, MeterProvider: noop.NewMeterProvider(), // httpx's counter counts
+		OnEvent: func(ctx context.Context, e resilience.HedgeEvent) { h.hedges.Add(ctx, 1, h.outcome[e]) }})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidClientOption, err)
+	}
+	h.hedge = hedge
+	return h, nil
 }
 
 // RoundTrip implements http.RoundTripper.
 func (h *clientHedgeRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	h.budget.deposit()
 	if !clientIdempotent(req) || !clientReplayable(req) {
+		h.budget.Deposit()
 		return h.next.RoundTrip(req)
 	}
 	parent, span := h.tracer.Start(req.Context(), "httpx.Hedge",
 		trace.WithAttributes(h.name, attribute.String("http.request.method", req.Method)))
-	sends, winner := 1, -1
-	resp, err := h.roundTrip(parent, req, &sends, &winner)
+	resp, cancel, st, err := resilience.Do(parent, h.hedge, func(ctx context.Context, i int) (*http.Response, error) {
+		r := req
+		if i > 0 {
+			var cerr error
+			if r, cerr = clientCopy(req); cerr != nil { // GetBody failed: this hedge fails
+				return nil, cerr
+			}
+		}
+		return h.next.RoundTrip(r.WithContext(ctx))
+	}, clientDiscard)
 	if span.IsRecording() {
-		span.SetAttributes(attribute.Int("scalekit.httpx.sends", sends), attribute.Int("scalekit.httpx.winner", winner))
+		span.SetAttributes(attribute.Int("scalekit.httpx.sends", st.Attempts), attribute.Int("scalekit.httpx.winner", st.Winner))
 	}
 	otelx.End(span, err)
-	return resp, err
-}
-
-// roundTrip is the body of RoundTrip: *sends counts the sends, *winner is
-// the index of the send whose answer is returned (-1 for none).
-func (h *clientHedgeRT) roundTrip(parent context.Context, req *http.Request, sends, winner *int) (*http.Response, error) {
-	results := make(chan clientHedgeResult, 1+h.max)
-	var cancels []context.CancelFunc
-	launch := func(r *http.Request) {
-		ctx, cancel := context.WithCancel(parent)
-		i := len(cancels)
-		cancels = append(cancels, cancel)
-		go func() {
-			resp, err := h.next.RoundTrip(r.WithContext(ctx))
-			results <- clientHedgeResult{resp, err, i}
-		}()
+	if err != nil {
+		return nil, err
 	}
-	launch(req)
-	inflight, canHedge := 1, true
-	timer := h.clk.NewTimer(h.delay)
-	defer timer.Stop()
-	var lastErr error
-	for {
-		var tick <-chan time.Time
-		if canHedge {
-			tick = timer.C()
-		}
-		select {
-		case <-tick:
-			if parent.Err() != nil { // the caller is gone: nothing to hedge for
-				canHedge = false
-				continue
-			}
-			if len(results) > 0 { // an answer arrived with the tick: look at it first
-				timer.Reset(h.delay)
-				continue
-			}
-			if !h.budget.withdraw() {
-				h.hedges.Add(parent, 1, h.noBudget)
-				canHedge = false
-				continue
-			}
-			r, err := clientCopy(req)
-			if err != nil { // GetBody failed: keep waiting for what is in flight
-				canHedge = false
-				continue
-			}
-			h.hedges.Add(parent, 1, h.sent)
-			*sends++
-			launch(r)
-			inflight++
-			if canHedge = len(cancels) <= h.max; canHedge {
-				timer.Reset(h.delay)
-			}
-		case res := <-results:
-			inflight--
-			if res.err == nil {
-				if res.i > 0 {
-					h.hedges.Add(parent, 1, h.won)
-				}
-				for i, c := range cancels {
-					if i != res.i {
-						c()
-					}
-				}
-				if inflight > 0 {
-					go clientDiscardLosers(results, inflight)
-				}
-				*winner = res.i
-				res.resp.Body = &clientCancelBody{ReadCloser: res.resp.Body, cancel: cancels[res.i]}
-				return res.resp, nil
-			}
-			cancels[res.i]()
-			lastErr = res.err
-			if inflight == 0 {
-				return nil, lastErr
-			}
-		}
-	}
-}
-
-// clientDiscardLosers collects the n sends still in flight after a winner
-// was chosen (they have been cancelled) and closes any response they bring.
-func clientDiscardLosers(results <-chan clientHedgeResult, n int) {
-	for ; n > 0; n-- {
-		clientDiscard((<-results).resp)
-	}
+	// The winner's context lives until its body is closed.
+	resp.Body = &clientCancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
 }
 
 // CloseIdleConnections forwards to the wrapped transport.

@@ -1,10 +1,12 @@
 package httpx
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,9 +21,11 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"go.opentelemetry.io/otel/metric/noop"
+
 	"github.com/scalekit-go/scalekit/clock"
-	"github.com/scalekit-go/scalekit/internal/backoff"
 	"github.com/scalekit-go/scalekit/internal/otelx"
+	"github.com/scalekit-go/scalekit/resilience"
 )
 
 // RetryDefaultStatuses are the response statuses RetryTransport retries by
@@ -81,29 +85,29 @@ type RetryOptions struct {
 
 // clientRetryRT is the RoundTripper returned by RetryTransport.
 type clientRetryRT struct {
-	next          http.RoundTripper
-	policy        backoff.Policy
-	attempts      int
-	maxRetryAfter time.Duration
-	budget        *RetryBudget
-	statuses      []int
-	retryable     func(*http.Response, error) bool
-	clk           clock.Clock
-	retries       metric.Int64Counter
-	outcome       map[string]metric.AddOption
-	tracer        trace.Tracer
-	name          attribute.KeyValue
+	next      http.RoundTripper
+	retry     *resilience.Retry
+	attempts  int
+	budget    *RetryBudget
+	statuses  []int
+	retryable func(*http.Response, error) bool
+	clk       clock.Clock
+	retries   metric.Int64Counter
+	outcome   map[string]metric.AddOption
+	tracer    trace.Tracer
+	name      attribute.KeyValue
 }
 
 // Outcomes of a retry decision: the scalekit.httpx.outcome attribute of
-// scalekit.httpx.client.retries.
+// scalekit.httpx.client.retries (resilience.Reason values, and one of
+// httpx's own).
 const (
-	clientRetrySent      = "sent"
-	clientRetryNoBudget  = "budget_exhausted"
-	clientRetryTooLong   = "retry_after_too_long"
+	clientRetrySent      = string(resilience.ReasonSent)
+	clientRetryNoBudget  = string(resilience.ReasonNoBudget)
+	clientRetryTooLong   = string(resilience.ReasonTooLong)
 	clientRetryNoReplay  = "body_not_replayable"
-	clientRetryDeadline  = "deadline"
-	clientRetryExhausted = "attempts_exhausted"
+	clientRetryDeadline  = string(resilience.ReasonDeadline)
+	clientRetryExhausted = string(resilience.ReasonExhausted)
 )
 
 // outcomeOptions returns the metric option of each outcome, with name.
@@ -178,7 +182,15 @@ func RetryTransport(next http.RoundTripper, opts *RetryOptions) (http.RoundTripp
 	}
 	clk := clock.Or(o.Clock)
 	if o.Budget == nil {
-		o.Budget, _ = NewRetryBudget(&RetryBudgetOptions{Clock: clk})
+		o.Budget, _ = NewRetryBudget(&RetryBudgetOptions{Clock: clk, Name: cmp.Or(o.Name, "httpx"), MeterProvider: o.MeterProvider})
+	}
+	retry, err := resilience.NewRetry(&resilience.RetryOptions{
+		MaxAttempts: o.MaxAttempts, InitialBackoff: o.InitialBackoff, MaxBackoff: o.MaxBackoff,
+		Multiplier: o.Multiplier, MaxRetryAfter: o.MaxRetryAfter, Budget: o.Budget, Clock: clk,
+		MeterProvider: noop.NewMeterProvider(), // scalekit.httpx.client.retries counts
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidClientOption, err)
 	}
 	meter := otelx.Meter(o.MeterProvider, "httpx")
 	name := otelx.Name(o.Name, "httpx")
@@ -187,16 +199,13 @@ func RetryTransport(next http.RoundTripper, opts *RetryOptions) (http.RoundTripp
 		tracer: otelx.Tracer(o.TracerProvider, "httpx"),
 		outcome: outcomeOptions(name, clientRetrySent, clientRetryNoBudget, clientRetryTooLong,
 			clientRetryNoReplay, clientRetryDeadline, clientRetryExhausted),
-		next: clientOr(next),
-		policy: backoff.Policy{
-			Initial: o.InitialBackoff, Max: o.MaxBackoff, Multiplier: o.Multiplier,
-		},
-		attempts:      o.MaxAttempts,
-		maxRetryAfter: o.MaxRetryAfter,
-		budget:        o.Budget,
-		statuses:      slices.Clone(o.Statuses),
-		retryable:     o.Retryable,
-		clk:           clk,
+		next:      clientOr(next),
+		retry:     retry,
+		attempts:  o.MaxAttempts,
+		budget:    o.Budget,
+		statuses:  slices.Clone(o.Statuses),
+		retryable: o.Retryable,
+		clk:       clk,
 		retries: otelx.Must(meter.Int64Counter("scalekit.httpx.client.retries",
 			metric.WithDescription("Retry decisions of RetryTransport, by outcome (sent, or why not)."),
 			metric.WithUnit("{retry}"))),
@@ -205,7 +214,7 @@ func RetryTransport(next http.RoundTripper, opts *RetryOptions) (http.RoundTripp
 
 // RoundTrip implements http.RoundTripper.
 func (t *clientRetryRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	t.budget.deposit()
+	t.budget.Deposit()
 	if t.attempts <= 1 || !clientIdempotent(req) {
 		return t.next.RoundTrip(req)
 	}
@@ -244,22 +253,17 @@ func (t *clientRetryRT) roundTrip(ctx context.Context, span trace.Span, req *htt
 			t.record(ctx, span, attempt, clientRetryNoReplay)
 			return resp, err
 		}
-		wait := t.policy.Delay(attempt - 1)
+		var asked time.Duration
 		if resp != nil {
 			if ra, ok := clientParseRetryAfter(resp.Header.Get("Retry-After"), t.clk.Now()); ok {
-				if ra > t.maxRetryAfter {
-					t.record(ctx, span, attempt, clientRetryTooLong)
-					return resp, err
-				}
-				wait = max(wait, ra)
+				asked = ra
 			}
 		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= wait {
-			t.record(ctx, span, attempt, clientRetryDeadline)
-			return resp, err
-		}
-		if !t.budget.withdraw() {
-			t.record(ctx, span, attempt, clientRetryNoBudget)
+		// The policy decides: the server's wait against MaxRetryAfter, the
+		// deadline, then the budget.
+		wait, reason := t.retry.Next(ctx, attempt, asked)
+		if reason != resilience.ReasonSent {
+			t.record(ctx, span, attempt, string(reason))
 			return resp, err
 		}
 		next, cerr := clientCopy(req)
@@ -284,9 +288,8 @@ func (t *clientRetryRT) shouldRetry(ctx context.Context, resp *http.Response, er
 	if ctx.Err() != nil {
 		return false // the caller is gone or out of time: never retry
 	}
-	var be *BreakerError
-	if err != nil && errors.As(err, &be) {
-		return false // fail fast: the breaker is protecting the backend
+	if resilience.IsRejection(err) {
+		return false // fail fast: a breaker or limiter is protecting the backend
 	}
 	if t.retryable != nil {
 		return t.retryable(resp, err)

@@ -15,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
-
 	"github.com/scalekit-go/scalekit/clock"
+	"github.com/scalekit-go/scalekit/resilience"
 )
 
 func clientRetry(t testing.TB, next http.RoundTripper, o *RetryOptions) http.RoundTripper {
@@ -252,11 +251,11 @@ func TestRetryNeverRetriesBreakerRejectionsOrCancellation(t *testing.T) {
 	var calls int
 	rej := clientRTFunc(func(*http.Request) (*http.Response, error) {
 		calls++
-		return nil, &BreakerError{Key: "h", State: gobreaker.StateOpen, Err: gobreaker.ErrOpenState}
+		return nil, &BreakerError{Key: "h", State: resilience.StateOpen, Err: resilience.ErrOpenState}
 	})
 	rt := clientRetry(t, rej, &RetryOptions{MaxAttempts: 5})
 	req, _ := http.NewRequest(http.MethodGet, "http://h/", nil)
-	if _, err := rt.RoundTrip(req); !errors.Is(err, gobreaker.ErrOpenState) || calls != 1 {
+	if _, err := rt.RoundTrip(req); !errors.Is(err, resilience.ErrOpenState) || calls != 1 {
 		t.Fatalf("err %v after %d calls; want the breaker error after 1", err, calls)
 	}
 	calls = 0
@@ -324,7 +323,7 @@ func TestRetryBudgetArithmetic(t *testing.T) {
 	}
 	allowed := 0
 	for i := 0; i < 5; i++ {
-		if b.withdraw() {
+		if b.Withdraw() {
 			allowed++
 		}
 	}
@@ -332,11 +331,11 @@ func TestRetryBudgetArithmetic(t *testing.T) {
 		t.Fatalf("a full budget of 2 allowed %d", allowed)
 	}
 	fake.Advance(499 * time.Millisecond)
-	if b.withdraw() {
+	if b.Withdraw() {
 		t.Fatal("0.998 tokens allowed a retry")
 	}
 	fake.Advance(time.Millisecond)
-	if !b.withdraw() {
+	if !b.Withdraw() {
 		t.Fatal("refill of 2/s did not allow a retry after 500ms")
 	}
 	fake.Advance(time.Hour)
@@ -345,28 +344,28 @@ func TestRetryBudgetArithmetic(t *testing.T) {
 	}
 
 	r, _ := NewRetryBudget(&RetryBudgetOptions{Ratio: 0.1, NoMinimum: true, Burst: 1, Clock: fake})
-	if !r.withdraw() || r.withdraw() {
+	if !r.Withdraw() || r.Withdraw() {
 		t.Fatal("Burst 1 must allow exactly one")
 	}
 	for i := 0; i < 9; i++ {
-		r.deposit()
+		r.Deposit()
 	}
-	if r.withdraw() {
+	if r.Withdraw() {
 		t.Fatal("9 requests at ratio 0.1 bought a retry")
 	}
-	r.deposit()
-	if !r.withdraw() {
+	r.Deposit()
+	if !r.Withdraw() {
 		t.Fatal("10 requests at ratio 0.1 did not buy a retry")
 	}
 	m, _ := NewRetryBudget(&RetryBudgetOptions{NoRatio: true, MinPerSecond: 1, Burst: 1, Clock: fake})
-	m.withdraw()
+	m.Withdraw()
 	fake.Set(fake.Now().Add(-time.Hour)) // backwards: no credit, no panic
-	if m.withdraw() {
+	if m.Withdraw() {
 		t.Fatal("clock moving backwards created credit")
 	}
 	var zero RetryBudget
-	zero.deposit()
-	if zero.withdraw() || zero.Available() != 0 {
+	zero.Deposit()
+	if zero.Withdraw() || zero.Available() != 0 {
 		t.Fatal("the zero RetryBudget must allow nothing")
 	}
 }

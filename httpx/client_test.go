@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
+	"github.com/scalekit-go/scalekit/resilience"
 )
 
 // clientLoopback starts a real http.Server on a loopback port.
@@ -89,7 +89,7 @@ func TestClientStackEndToEnd(t *testing.T) {
 		t.Fatalf("took %v; want ≥ 0.5s attempt timeout + 1s Retry-After", took)
 	}
 	host := strings.TrimPrefix(url, "http://")
-	if c := tr.Breaker().Counts(host); c.TotalFailures != 2 || c.ConsecutiveFailures != 0 || tr.Breaker().State(host) != gobreaker.StateClosed {
+	if c := tr.Breaker().Counts(host); c.TotalFailures != 2 || c.ConsecutiveFailures != 0 || tr.Breaker().State(host) != resilience.StateClosed {
 		t.Fatalf("breaker counts %+v state %v; want 2 failures then a success, closed", c, tr.Breaker().State(host))
 	}
 	if m := collect("scalekit.httpx.client.retries", "scalekit.httpx.outcome"); m["sent"] != 2 {

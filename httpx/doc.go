@@ -16,8 +16,9 @@
 //     (RequestIDFrom), the response, logs (LogHandler) and outgoing calls
 //     (RequestIDTransport).
 //   - Telemetry: an OpenTelemetry server span per request and the
-//     http.server.request.duration / active_requests metrics; Routes and
-//     SetRoute name the route.
+//     http.server.* metrics of the HTTP semantic conventions (what otelhttp
+//     emits, without its per-request cost); Routes and SetRoute name the
+//     route.
 //   - AccessLog (log/slog) and Recover (panic → problem 500).
 //   - CORS: preflights answered by the middleware, origins by list,
 //     wildcard subdomain or callback.

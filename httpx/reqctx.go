@@ -10,7 +10,6 @@ type ctxKey int
 const (
 	reqKey ctxKey = iota
 	sessionKey
-	priorityKey
 )
 
 // reqCtx is the per-request state the middlewares of this package share:

@@ -5,125 +5,51 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/internal/otelx"
+	"github.com/scalekit-go/scalekit/resilience"
 )
 
 // Priority orders requests for load shedding: when the service is
 // saturated, Low requests are refused first and Critical ones (health
-// checks, control routes) are never refused by the limiter.
-type Priority int
+// checks, control routes) are never refused by the limiter. It is
+// resilience.Priority, shared with grpcx.
+type Priority = resilience.Priority
 
 // The priorities, lowest first. The zero value is Normal.
 const (
-	Low      Priority = -1
-	Normal   Priority = 0
-	High     Priority = 1
-	Critical Priority = 2
+	Low      = resilience.Low
+	Normal   = resilience.Normal
+	High     = resilience.High
+	Critical = resilience.Critical
 )
 
 // WithPriority returns ctx carrying p; Shed reads it when its Priority
 // option is not set, so an outer middleware or router can classify routes.
+// It is resilience.WithPriority.
 func WithPriority(ctx context.Context, p Priority) context.Context {
-	return context.WithValue(ctx, priorityKey, p)
+	return resilience.WithPriority(ctx, p)
 }
 
 // PriorityFrom returns the priority in ctx, or Normal.
-func PriorityFrom(ctx context.Context) Priority {
-	p, _ := ctx.Value(priorityKey).(Priority)
-	return p
-}
+func PriorityFrom(ctx context.Context) Priority { return resilience.PriorityFrom(ctx) }
 
-// LimitAlgorithm adapts a concurrency limit from latency samples.
-// Implementations need not be safe for concurrent use: the AdaptiveLimiter
-// serialises calls.
-type LimitAlgorithm interface {
-	// Update returns the new limit given the current one, one completed
-	// request's round-trip time, the in-flight count when it started, and
-	// whether it failed from overload (timeout, 503 from below).
-	Update(limit float64, rtt time.Duration, inflight int, dropped bool) float64
-}
+// LimitAlgorithm adapts a concurrency limit from latency samples
+// (resilience.LimitAlgorithm).
+type LimitAlgorithm = resilience.LimitAlgorithm
 
 // AIMD is additive-increase / multiplicative-decrease on a latency
-// threshold: a sample slower than Threshold, or dropped, multiplies the limit
-// by Backoff; a sample from a busy limiter (in-flight ≥ half the limit)
-// adds one. The zero value uses Threshold 100ms and Backoff 0.9.
-type AIMD struct {
-	Threshold time.Duration
-	Backoff   float64
-}
+// threshold (resilience.AIMD).
+type AIMD = resilience.AIMD
 
-// Update implements LimitAlgorithm.
-func (a *AIMD) Update(limit float64, rtt time.Duration, inflight int, dropped bool) float64 {
-	th, b := a.Threshold, a.Backoff
-	if th <= 0 {
-		th = 100 * time.Millisecond
-	}
-	if b <= 0 || b >= 1 {
-		b = 0.9
-	}
-	if dropped || rtt > th {
-		return limit * b
-	}
-	if float64(inflight)*2 >= limit {
-		return limit + 1
-	}
-	return limit
-}
-
-// Gradient compares a short-term latency average with a slowly moving
-// long-term one (Netflix's gradient2): while they agree the limit grows by a
-// queue allowance of √limit; when short-term latency rises, the ratio
-// long/short (clamped to [0.5, 1]) shrinks it. Smoothing (default 0.2)
-// damps each change; LongWindow (default 600 samples) sets how slowly the
-// baseline follows.
-type Gradient struct {
-	Smoothing  float64
-	LongWindow int
-	Tolerance  float64 // short may exceed long by this ratio without shrinking (default 1.5)
-
-	long, short float64 // EWMAs in nanoseconds
-}
-
-// Update implements LimitAlgorithm.
-func (g *Gradient) Update(limit float64, rtt time.Duration, inflight int, dropped bool) float64 {
-	sm, win, tol := g.Smoothing, g.LongWindow, g.Tolerance
-	if sm <= 0 || sm > 1 {
-		sm = 0.2
-	}
-	if win <= 0 {
-		win = 600
-	}
-	if tol < 1 {
-		tol = 1.5
-	}
-	x := float64(rtt)
-	if dropped {
-		x = math.Max(x, g.long*2)
-	}
-	if g.long == 0 {
-		g.long, g.short = x, x
-	} else {
-		g.long += (x - g.long) / float64(win)
-		g.short += (x - g.short) / 10
-	}
-	if g.long > g.short*2 { // latency dropped a lot: let the baseline catch up
-		g.long *= 0.95
-	}
-	if float64(inflight) < limit/2 && !dropped {
-		return limit // idle limiter: samples say nothing about capacity
-	}
-	grad := math.Max(0.5, math.Min(1, tol*g.long/g.short))
-	next := limit*grad + math.Sqrt(limit)
-	return limit*(1-sm) + next*sm
-}
+// Gradient is Netflix's gradient2 limit algorithm (resilience.Gradient).
+type Gradient = resilience.Gradient
 
 // AdaptiveLimiterOptions configure an AdaptiveLimiter. The zero value (or
 // nil) is valid.
@@ -145,33 +71,26 @@ type AdaptiveLimiterOptions struct {
 	Name string
 }
 
-// AdaptiveLimiter is a latency-driven concurrency limit with priorities.
-// Acquire admits a request when the in-flight count is below its
-// priority's share of the limit; each Release feeds the request's latency
-// to the algorithm, which moves the limit. Safe for concurrent use; create
-// one with NewAdaptiveLimiter.
+// AdaptiveLimiter is a latency-driven concurrency limit with priorities:
+// a resilience.AdaptiveLimiter reporting httpx's metrics
+// (scalekit.httpx.shed, scalekit.httpx.concurrency_limit). Acquire admits
+// a request when the in-flight count is below its priority's share of the
+// limit; each Release feeds the request's latency to the algorithm, which
+// moves the limit. Safe for concurrent use; create one with
+// NewAdaptiveLimiter.
 type AdaptiveLimiter struct {
-	clk      clock.Clock
-	inflight atomic.Int64
-	limit    atomic.Uint64 // float64 bits
-	min, max float64
-	shares   [4]float64 // indexed by priority+1
-
-	mu  sync.Mutex
-	alg LimitAlgorithm
-
+	l        *resilience.AdaptiveLimiter
 	shed     metric.Int64Counter
 	shedOpts [4][]metric.AddOption
 }
 
-// NewAdaptiveLimiter returns a limiter at its Initial limit.
+// NewAdaptiveLimiter returns a limiter at its Initial limit. Out-of-range
+// bounds are clamped (Min at least 1, Max at least Min), and shares that
+// are not positive are ignored.
 func NewAdaptiveLimiter(opts *AdaptiveLimiterOptions) *AdaptiveLimiter {
 	var o AdaptiveLimiterOptions
 	if opts != nil {
 		o = *opts
-	}
-	if o.Algorithm == nil {
-		o.Algorithm = &Gradient{}
 	}
 	if o.Min <= 0 {
 		o.Min = 1
@@ -185,15 +104,20 @@ func NewAdaptiveLimiter(opts *AdaptiveLimiterOptions) *AdaptiveLimiter {
 	if o.Initial <= 0 {
 		o.Initial = 20
 	}
-	o.Initial = min(max(o.Initial, o.Min), o.Max)
-	l := &AdaptiveLimiter{clk: clock.Or(o.Clock), alg: o.Algorithm, min: float64(o.Min), max: float64(o.Max)}
-	l.shares = [4]float64{0.7, 0.9, 1.0, math.Inf(1)}
+	shares := map[Priority]float64{}
 	for p, s := range o.Shares {
-		if p >= Low && p <= High && s > 0 {
-			l.shares[p+1] = s
+		if p >= Low && p <= High && s > 0 && !math.IsInf(s, 0) {
+			shares[p] = s
 		}
 	}
-	l.limit.Store(math.Float64bits(float64(o.Initial)))
+	rl, err := resilience.NewAdaptiveLimiter(&resilience.LimiterOptions{
+		Algorithm: o.Algorithm, Initial: o.Initial, Min: o.Min, Max: o.Max, Shares: shares,
+		Clock: o.Clock, Name: o.Name, MeterProvider: noop.NewMeterProvider(), // httpx's instruments count
+	})
+	if err != nil { // unreachable: the options were clamped above
+		panic("httpx: " + err.Error())
+	}
+	l := &AdaptiveLimiter{l: rl}
 	meter := otelx.Meter(o.MeterProvider, "httpx")
 	l.shed = otelx.Must(meter.Int64Counter("scalekit.httpx.shed", metric.WithUnit("{request}"),
 		metric.WithDescription("Requests refused by the adaptive concurrency limit, by priority.")))
@@ -212,54 +136,27 @@ func NewAdaptiveLimiter(opts *AdaptiveLimiterOptions) *AdaptiveLimiter {
 }
 
 // Limit returns the current limit.
-func (l *AdaptiveLimiter) Limit() float64 { return math.Float64frombits(l.limit.Load()) }
+func (l *AdaptiveLimiter) Limit() float64 { return l.l.Limit() }
 
 // InFlight returns the number of admitted requests not yet released.
-func (l *AdaptiveLimiter) InFlight() int { return int(l.inflight.Load()) }
+func (l *AdaptiveLimiter) InFlight() int { return l.l.InFlight() }
+
+// Limiter returns the underlying resilience.AdaptiveLimiter, for sharing
+// one limit between HTTP and gRPC entry points.
+func (l *AdaptiveLimiter) Limiter() *resilience.AdaptiveLimiter { return l.l }
 
 // Token is an admitted request; call Release (or Drop) exactly once.
-type Token struct {
-	l        *AdaptiveLimiter
-	start    time.Time
-	inflight int
-}
+type Token = resilience.Token
 
 // Acquire admits a request of priority p, or returns false when the
 // in-flight count has reached p's share of the limit.
 func (l *AdaptiveLimiter) Acquire(ctx context.Context, p Priority) (Token, bool) {
-	idx := min(max(int(p), int(Low)), int(Critical)) + 1
-	n := l.inflight.Add(1)
-	if float64(n) > math.Max(1, l.Limit()*l.shares[idx]) {
-		l.inflight.Add(-1)
+	tok, ok := l.l.Acquire(ctx, p)
+	if !ok {
+		idx := min(max(int(p), int(Low)), int(Critical)) + 1
 		l.shed.Add(ctx, 1, l.shedOpts[idx]...)
-		return Token{}, false
 	}
-	return Token{l: l, start: l.clk.Now(), inflight: int(n)}, true
-}
-
-// Release ends a request that completed normally and feeds its latency to
-// the algorithm.
-func (t Token) Release() { t.done(false) }
-
-// Drop ends a request that failed from overload (timed out, or a
-// dependency refused it), which the algorithm treats as congestion.
-func (t Token) Drop() { t.done(true) }
-
-func (t Token) done(dropped bool) {
-	l := t.l
-	if l == nil {
-		return
-	}
-	rtt := l.clk.Since(t.start)
-	l.inflight.Add(-1)
-	l.mu.Lock()
-	nl := l.alg.Update(l.Limit(), rtt, t.inflight, dropped)
-	if math.IsNaN(nl) {
-		nl = l.min
-	}
-	nl = math.Min(math.Max(nl, l.min), l.max)
-	l.limit.Store(math.Float64bits(nl))
-	l.mu.Unlock()
+	return tok, ok
 }
 
 // ShedOptions configure Shed. The zero value (or nil) is valid.

@@ -274,7 +274,7 @@ func (s *Segment) startFetch() {
 func (s *Segment) fetch() {
 	var start int64
 	err := backoff.Retry(s.ctx, s.retry, s.clk, func(ctx context.Context) error {
-		ctx, span := otelx.Start(ctx, s.tracer, "idgen.Segment.fetch",
+		ctx, span := otelx.Start(ctx, s.tracer, "idgen.Segment.Fetch",
 			otelx.Name(s.name, "idgen"), attribute.Int64("scalekit.idgen.block_size", s.size))
 		var err error
 		start, err = s.src.NextBlock(ctx, s.name, s.size)

@@ -46,9 +46,12 @@ type Options struct {
 	// (default 10 s).
 	Decay time.Duration
 	// IsFailure classifies the error passed to Done (default: any non-nil
-	// error except context.Canceled is a failure). A non-nil error that is
-	// not a failure counts as neither success nor failure for breakers and
-	// outlier detection.
+	// error except context.Canceled is a failure), under
+	// resilience.Classify: a cancellation or a policy's rejection
+	// (resilience.IsRejection) counts as neither success nor failure for
+	// breakers and outlier detection, whatever IsFailure says; a non-nil
+	// error IsFailure declines counts as a success (the endpoint
+	// answered).
 	IsFailure func(err error) bool
 	// OnEvent, if set, is called for every state change (added, draining,
 	// removed, health up/down, ejected, half-open, recovered, breaker

@@ -3,17 +3,21 @@ package lb
 import (
 	"time"
 
-	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/scalekit-go/scalekit/resilience"
 )
 
 // BreakerOptions gives every endpoint its own circuit breaker
-// (github.com/sony/gobreaker/v2). A zero field means gobreaker's default.
+// (resilience.Breaker, on sony/gobreaker). A zero field means the default
+// given below.
 //
-// Only real calls that ended count. A call whose error is not a failure
-// (Options.IsFailure; by default a cancellation) is neither a success nor a
-// failure: it does not reset the failure streak, and a cancelled half-open
-// trial call neither closes the breaker nor uses up its trial slot (as
-// httpx's BreakerTransport). When an open breaker rejects an endpoint, Pick
+// Only real calls that ended count, by resilience.Classify (the one
+// definition httpx and grpcx share). A cancelled call is neither a success
+// nor a failure: it does not reset the failure streak, and a cancelled
+// half-open trial call neither closes the breaker nor uses up its trial
+// slot. An error Options.IsFailure declines is a success of the endpoint
+// (it answered). When an open breaker rejects an endpoint, Pick
 // moves on to another endpoint and the rejection is recorded nowhere — not
 // as a failure of the breaker, not by outlier detection. Counting rejections
 // as failures is what keeps the breakers of go-zero and kratos stuck open
@@ -34,7 +38,7 @@ type BreakerOptions struct {
 	Timeout time.Duration
 	// ReadyToTrip decides from the counts whether to open after a failure
 	// (default: more than 5 consecutive failures).
-	ReadyToTrip func(gobreaker.Counts) bool
+	ReadyToTrip func(resilience.Counts) bool
 }
 
 func (b *Balancer) attachBreaker(be *Backend) {
@@ -43,14 +47,22 @@ func (b *Balancer) attachBreaker(be *Backend) {
 		return
 	}
 	addr := be.Addr()
-	be.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        addr,
-		MaxRequests: o.MaxRequests,
-		Interval:    o.Interval,
-		Timeout:     o.Timeout,
-		ReadyToTrip: o.ReadyToTrip,
-		IsExcluded:  func(err error) bool { return err == errBreakerExcluded },
-		OnStateChange: func(_ string, _, to gobreaker.State) {
+	trip := o.ReadyToTrip
+	if trip == nil {
+		trip = func(c resilience.Counts) bool { return c.ConsecutiveFailures > 5 }
+	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	be.breaker, _ = resilience.NewBreaker(&resilience.BreakerOptions{ // validated in newBalancer
+		Name:             addr,
+		HalfOpenRequests: o.MaxRequests,
+		Interval:         max(o.Interval, 0),
+		Timeout:          timeout,
+		ReadyToTrip:      trip,
+		MeterProvider:    noop.NewMeterProvider(), // scalekit.lb.breaker.state reports it
+		OnStateChange: func(_ string, _, to resilience.State) {
 			b.emit([]Event{{Kind: EventBreaker, Addr: addr, Time: b.clk.Now(), Detail: to.String()}})
 		},
 	})
@@ -67,9 +79,9 @@ func (be *Backend) BreakerState() string {
 
 // BreakerCounts returns the counts of the endpoint's circuit breaker in its
 // current generation (zero when breakers are off).
-func (be *Backend) BreakerCounts() gobreaker.Counts {
+func (be *Backend) BreakerCounts() resilience.Counts {
 	if be.breaker == nil {
-		return gobreaker.Counts{}
+		return resilience.Counts{}
 	}
 	return be.breaker.Counts()
 }

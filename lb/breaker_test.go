@@ -8,10 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
-
 	"github.com/scalekit-go/scalekit/lb"
 	"github.com/scalekit-go/scalekit/lb/lbtest"
+	"github.com/scalekit-go/scalekit/resilience"
 )
 
 // TestBreakerRecoversUnderContinuousLoad is the go-zero/kratos bug: their
@@ -27,7 +26,7 @@ func TestBreakerRecoversUnderContinuousLoad(t *testing.T) {
 	eps := lbtest.Addrs(2)
 	b := newBalancer(t, eps, &lb.Options{OnEvent: ev.on, Breaker: &lb.BreakerOptions{
 		Timeout:     30 * time.Millisecond,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 3 },
+		ReadyToTrip: func(c resilience.Counts) bool { return c.ConsecutiveFailures >= 3 },
 	}})
 	bad, _ := b.Backend(eps[0].Addr)
 	var broken atomic.Bool
@@ -99,7 +98,7 @@ func TestBreakerRecoversUnderContinuousLoad(t *testing.T) {
 func TestBreakerAllOpenGivesErrNoEndpoint(t *testing.T) {
 	eps := lbtest.Addrs(2)
 	b := newBalancer(t, eps, &lb.Options{Breaker: &lb.BreakerOptions{Timeout: time.Hour,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 1 }}})
+		ReadyToTrip: func(c resilience.Counts) bool { return c.ConsecutiveFailures >= 1 }}})
 	for range 2 {
 		pickDone(t, b, lb.PickInfo{}, errBoom)
 	}
@@ -128,7 +127,7 @@ func TestBreakerAllOpenGivesErrNoEndpoint(t *testing.T) {
 func TestBreakerIgnoresCancelledCalls(t *testing.T) {
 	eps := lbtest.Addrs(1)
 	b := newBalancer(t, eps, &lb.Options{Breaker: &lb.BreakerOptions{Timeout: 20 * time.Millisecond,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 3 }}})
+		ReadyToTrip: func(c resilience.Counts) bool { return c.ConsecutiveFailures >= 3 }}})
 	be := b.Backends()[0]
 	boom := errors.New("boom")
 	for _, err := range []error{boom, boom, context.Canceled, boom} {

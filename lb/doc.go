@@ -39,7 +39,7 @@
 // rise/fall), passive outlier ejection (OutlierOptions: consecutive
 // failures or failure rate, a growing ejection period, a cap on the
 // ejected share, half-open return), per-endpoint circuit breakers on
-// sony/gobreaker (BreakerOptions; their own rejections are never counted
+// resilience.Breaker (BreakerOptions; their own rejections are never counted
 // as failures) and connection draining of removed endpoints. When nothing
 // would be left, it spreads over every endpoint instead (panic mode).
 //

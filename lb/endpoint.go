@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
+	"github.com/scalekit-go/scalekit/resilience"
 )
 
 // Errors callers branch on.
@@ -75,7 +75,7 @@ type Backend struct {
 	ejects   atomic.Uint64 // how often outlier detection ejected it
 	draining atomic.Bool   // removed from the set, finishing its calls
 
-	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
+	breaker *resilience.Breaker
 	addedAt time.Time
 
 	// guarded by the owning Balancer's mu

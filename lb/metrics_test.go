@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -15,6 +14,7 @@ import (
 	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/lb"
 	"github.com/scalekit-go/scalekit/lb/lbtest"
+	"github.com/scalekit-go/scalekit/resilience"
 )
 
 // collect returns metric name → endpoint → value.
@@ -58,7 +58,7 @@ func TestMetrics(t *testing.T) {
 	bad := eps[0].Addr
 	b := newBalancer(t, eps, &lb.Options{Name: "api", MeterProvider: mp, Clock: clk,
 		Outlier: &lb.OutlierOptions{ConsecutiveFailures: 2, BaseEjection: time.Hour},
-		Breaker: &lb.BreakerOptions{ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 2 }}})
+		Breaker: &lb.BreakerOptions{ReadyToTrip: func(c resilience.Counts) bool { return c.ConsecutiveFailures >= 2 }}})
 	// Round robin: within 6 calls bad fails twice in a row, so it is
 	// ejected and its breaker opens.
 	want := map[string]int64{}
@@ -85,7 +85,7 @@ func TestMetrics(t *testing.T) {
 	if got := m["scalekit.lb.inflight"]; got[held.Backend.Addr()] != 1 || got[bad] != 0 {
 		t.Errorf("lb.inflight = %v", got)
 	}
-	if got := m["scalekit.lb.breaker.state"]; got[bad] != int64(gobreaker.StateOpen) || got[eps[2].Addr] != int64(gobreaker.StateClosed) {
+	if got := m["scalekit.lb.breaker.state"]; got[bad] != int64(resilience.StateOpen) || got[eps[2].Addr] != int64(resilience.StateClosed) {
 		t.Errorf("lb.breaker.state = %v", got)
 	}
 	if got := m["scalekit.lb.endpoint.up"]; got[bad] != 0 || got[eps[1].Addr] != 1 {

@@ -1,12 +1,11 @@
 package lb
 
 import (
-	"errors"
+	"context"
 	"time"
-)
 
-// errBreakerExcluded reports a call the breaker must not count.
-var errBreakerExcluded = errors.New("lb: call excluded from breaker counts")
+	"github.com/scalekit-go/scalekit/resilience"
+)
 
 // Result is one picked endpoint. The caller must call Done exactly once
 // when the call ends; Done feeds latency, bytes and the outcome back to the
@@ -17,7 +16,7 @@ type Result struct {
 
 	bal    *Balancer
 	start  time.Time
-	brDone func(error)
+	permit resilience.Permit
 }
 
 // DoneInfo is the outcome of a call, passed to Result.Done.
@@ -104,12 +103,12 @@ func avoided(list []*Backend, be *Backend) bool {
 func (b *Balancer) admit(be *Backend, now time.Time) (Result, bool) {
 	r := Result{Backend: be, bal: b, start: now}
 	if be.breaker != nil {
-		done, err := be.breaker.Allow()
+		p, err := be.breaker.Allow(context.Background())
 		if err != nil {
 			// The breaker's own rejection: not a call, not a failure.
 			return Result{}, false
 		}
-		r.brDone = done
+		r.permit = p
 	}
 	be.Begin()
 	return r, true
@@ -123,7 +122,11 @@ func (r Result) Done(d DoneInfo) {
 	}
 	now := b.clk.Now()
 	lat := now.Sub(r.start)
-	failed := b.opts.IsFailure(d.Err)
+	// One definition of the outcome (resilience.Classify): a cancellation
+	// or a policy's rejection is ignored, an error IsFailure declines is a
+	// success of the endpoint.
+	outcome := resilience.Classify(context.Background(), d.Err, b.opts.IsFailure)
+	failed := outcome == resilience.Failure
 	if failed {
 		// A fast failure must not make an endpoint look fast: charge it at
 		// least twice its current average.
@@ -132,20 +135,10 @@ func (r Result) Done(d DoneInfo) {
 		}
 	}
 	be.End(now, lat, d.Bytes)
-	if r.brDone != nil {
-		switch {
-		case failed:
-			r.brDone(d.Err)
-		case d.Err != nil:
-			// Not a failure, yet no success either (a cancelled call): the
-			// breaker counts neither, so a cancelled half-open probe does
-			// not close it and cancellations do not reset a failure streak.
-			r.brDone(errBreakerExcluded)
-		default:
-			r.brDone(nil)
-		}
-	}
-	if b.opts.Outlier != nil && (d.Err == nil || failed) {
+	// Ignored calls (a cancelled half-open probe) count for neither the
+	// breaker nor outlier detection.
+	r.permit.Done(outcome)
+	if b.opts.Outlier != nil && outcome != resilience.Ignored {
 		b.recordOutcome(be, failed, now)
 	}
 	if be.draining.Load() && be.inflight.Load() == 0 {

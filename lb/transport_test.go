@@ -361,12 +361,15 @@ func TestTransportClosesIdleConnectionsOfRemovedEndpoints(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	// Without further removals, connections are reused again.
-	for range 3 {
+	// Without further removals, connections are reused again. net/http
+	// returns a connection to its idle pool just after the body's EOF, so a
+	// request sent in that instant may open one more: allow two, not one
+	// per request.
+	for range 4 {
 		get(t, c, "http://svc/x", nil)
 	}
-	if n := ss[1].Conns(); n != 1 {
-		t.Fatalf("remaining endpoint has %d connections, want 1 reused", n)
+	if n := ss[1].Conns(); n > 2 {
+		t.Fatalf("remaining endpoint has %d connections after 5 requests, want them reused (≤ 2)", n)
 	}
 }
 

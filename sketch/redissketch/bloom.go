@@ -109,6 +109,7 @@ type Bloom struct {
 	m, k   uint64
 	shape  string
 	tracer trace.Tracer
+	name   attribute.KeyValue // scalekit.name: the sketch's name
 }
 
 // NewBloom returns the shared filter called name, sized like
@@ -146,6 +147,7 @@ func NewBloomWithSize(c redis.UniversalClient, name string, m, k uint64, opts *O
 		k:      k,
 		shape:  strconv.FormatUint(m, 10) + ":" + strconv.FormatUint(k, 10),
 		tracer: tr,
+		name:   otelx.NameKey.String(name),
 	}, nil
 }
 
@@ -175,8 +177,9 @@ func (b *Bloom) args(keys [][]byte) []any {
 }
 
 // run runs script on keys and returns one answer per key.
-func (b *Bloom) run(ctx context.Context, op string, script *redis.Script, keys [][]byte) (_ []bool, err error) {
-	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom."+op, keyAttr(b.keys[0]), attribute.Int("scalekit.sketch.batch", len(keys)))
+// The span is named spanName; errors name the operation op.
+func (b *Bloom) run(ctx context.Context, spanName, op string, script *redis.Script, keys [][]byte) (_ []bool, err error) {
+	ctx, span := otelx.Start(ctx, b.tracer, spanName, b.name, dbRedis, keyAttr(b.keys[0]), attribute.Int("scalekit.sketch.batch", len(keys)))
 	defer func() { otelx.End(span, err) }()
 	if len(keys) == 0 {
 		return nil, nil
@@ -197,7 +200,7 @@ func (b *Bloom) run(ctx context.Context, op string, script *redis.Script, keys [
 
 // Add adds key to the filter.
 func (b *Bloom) Add(ctx context.Context, key []byte) error {
-	_, err := b.run(ctx, "add", bloomAddScript, [][]byte{key})
+	_, err := b.run(ctx, "redissketch.Bloom.Add", "add", bloomAddScript, [][]byte{key})
 	return err
 }
 
@@ -208,7 +211,7 @@ func (b *Bloom) AddString(ctx context.Context, key string) error { return b.Add(
 // before, atomically: of several instances adding the same new key at
 // once, exactly one sees false.
 func (b *Bloom) TestAndAdd(ctx context.Context, key []byte) (bool, error) {
-	r, err := b.run(ctx, "test-and-add", bloomAddScript, [][]byte{key})
+	r, err := b.run(ctx, "redissketch.Bloom.TestAndAdd", "test-and-add", bloomAddScript, [][]byte{key})
 	if err != nil {
 		return false, err
 	}
@@ -218,7 +221,7 @@ func (b *Bloom) TestAndAdd(ctx context.Context, key []byte) (bool, error) {
 // Test reports whether key may be in the filter: false means it was
 // certainly never added.
 func (b *Bloom) Test(ctx context.Context, key []byte) (bool, error) {
-	r, err := b.run(ctx, "test", bloomTestScript, [][]byte{key})
+	r, err := b.run(ctx, "redissketch.Bloom.Test", "test", bloomTestScript, [][]byte{key})
 	if err != nil {
 		return false, err
 	}
@@ -234,19 +237,19 @@ func (b *Bloom) TestString(ctx context.Context, key string) (bool, error) {
 // have been present before (as TestAndAdd). Keep batches to a few
 // thousand keys: the script blocks Redis while it runs.
 func (b *Bloom) AddMany(ctx context.Context, keys [][]byte) ([]bool, error) {
-	return b.run(ctx, "add-many", bloomAddScript, keys)
+	return b.run(ctx, "redissketch.Bloom.AddMany", "add-many", bloomAddScript, keys)
 }
 
 // TestMany tests keys in one round trip and returns Test's answer per key.
 func (b *Bloom) TestMany(ctx context.Context, keys [][]byte) ([]bool, error) {
-	return b.run(ctx, "test-many", bloomTestScript, keys)
+	return b.run(ctx, "redissketch.Bloom.TestMany", "test-many", bloomTestScript, keys)
 }
 
 // Merge ORs the local filter f into the shared one, in one atomic round
 // trip. f must have the same m and k, or Merge returns an error wrapping
 // sketch.ErrIncompatible.
 func (b *Bloom) Merge(ctx context.Context, f *sketch.Bloom) (err error) {
-	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom.merge", keyAttr(b.keys[0]))
+	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom.Merge", b.name, dbRedis, keyAttr(b.keys[0]))
 	defer func() { otelx.End(span, err) }()
 	if f == nil || f.Bits() != b.m || f.Hashes() != b.k {
 		var m, k uint64
@@ -272,7 +275,7 @@ func (b *Bloom) Merge(ctx context.Context, f *sketch.Bloom) (err error) {
 // round trip), for lock-free local reads of a filter that changes rarely.
 // A filter not yet written to is returned empty.
 func (b *Bloom) Snapshot(ctx context.Context) (_ *sketch.Bloom, err error) {
-	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom.snapshot", keyAttr(b.keys[0]))
+	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom.Snapshot", b.name, dbRedis, keyAttr(b.keys[0]))
 	defer func() { otelx.End(span, err) }()
 	vals, err := b.c.MGet(ctx, b.keys[0], b.keys[1]).Result()
 	if err != nil {
@@ -306,7 +309,7 @@ func (b *Bloom) Snapshot(ctx context.Context) (_ *sketch.Bloom, err error) {
 // EstimatedCount estimates how many distinct keys were added, from the
 // number of bits set (BITCOUNT): −m/k · ln(1 − set/m).
 func (b *Bloom) EstimatedCount(ctx context.Context) (_ uint64, err error) {
-	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom.estimated-count", keyAttr(b.keys[0]))
+	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom.EstimatedCount", b.name, dbRedis, keyAttr(b.keys[0]))
 	defer func() { otelx.End(span, err) }()
 	set, err := b.c.BitCount(ctx, b.keys[0], nil).Uint64()
 	if err != nil {
@@ -321,7 +324,7 @@ func (b *Bloom) EstimatedCount(ctx context.Context) (_ uint64, err error) {
 
 // Clear deletes the filter (its bits and its recorded shape).
 func (b *Bloom) Clear(ctx context.Context) (err error) {
-	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom.clear", keyAttr(b.keys[0]))
+	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom.Clear", b.name, dbRedis, keyAttr(b.keys[0]))
 	defer func() { otelx.End(span, err) }()
 	if err := b.c.Del(ctx, b.keys[0], b.keys[1]).Err(); err != nil {
 		return redisErr(ctx, err, "clear %s", b.keys[0])
@@ -332,7 +335,7 @@ func (b *Bloom) Clear(ctx context.Context) (err error) {
 // Expire makes the filter (its bits and its recorded shape) expire after
 // ttl, in one atomic step. ttl must be positive.
 func (b *Bloom) Expire(ctx context.Context, ttl time.Duration) (err error) {
-	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom.expire", keyAttr(b.keys[0]))
+	ctx, span := otelx.Start(ctx, b.tracer, "redissketch.Bloom.Expire", b.name, dbRedis, keyAttr(b.keys[0]))
 	defer func() { otelx.End(span, err) }()
 	if ttl <= 0 {
 		return fmt.Errorf("redissketch: expire %s after %v: %w", b.keys[0], ttl, sketch.ErrInvalidParameter)

@@ -51,6 +51,7 @@ type HyperLogLog struct {
 	key    string
 	tmp    string
 	tracer trace.Tracer
+	name   attribute.KeyValue // scalekit.name: the counter's name
 }
 
 // NewHyperLogLog returns the shared distinct counter called name. It does
@@ -63,7 +64,7 @@ func NewHyperLogLog(c redis.UniversalClient, name string, opts *Options) (*Hyper
 	if err != nil {
 		return nil, err
 	}
-	return &HyperLogLog{c: c, key: base + ":hll", tmp: base + ":hll:merge", tracer: tr}, nil
+	return &HyperLogLog{c: c, key: base + ":hll", tmp: base + ":hll:merge", tracer: tr, name: otelx.NameKey.String(name)}, nil
 }
 
 // Key returns the Redis key of the counter.
@@ -72,7 +73,7 @@ func (h *HyperLogLog) Key() string { return h.key }
 // Add adds elements (PFADD, one round trip) and reports whether the
 // estimate may have changed. Adding no elements creates an empty counter.
 func (h *HyperLogLog) Add(ctx context.Context, elements ...string) (_ bool, err error) {
-	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.add", keyAttr(h.key), attribute.Int("scalekit.sketch.batch", len(elements)))
+	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.Add", h.name, dbRedis, keyAttr(h.key), attribute.Int("scalekit.sketch.batch", len(elements)))
 	defer func() { otelx.End(span, err) }()
 	args := make([]any, len(elements))
 	for i, e := range elements {
@@ -88,7 +89,7 @@ func (h *HyperLogLog) Add(ctx context.Context, elements ...string) (_ bool, err 
 // Count returns the estimated number of distinct elements added (PFCOUNT);
 // 0 for a counter never written.
 func (h *HyperLogLog) Count(ctx context.Context) (_ uint64, err error) {
-	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.count", keyAttr(h.key))
+	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.Count", h.name, dbRedis, keyAttr(h.key))
 	defer func() { otelx.End(span, err) }()
 	n, err := h.c.PFCount(ctx, h.key).Result()
 	if err != nil {
@@ -103,7 +104,7 @@ func (h *HyperLogLog) Count(ctx context.Context) (_ uint64, err error) {
 // when they live in other Redis Cluster slots. All must be on the same
 // Redis deployment as h.
 func (h *HyperLogLog) Merge(ctx context.Context, others ...*HyperLogLog) (err error) {
-	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.merge", keyAttr(h.key), attribute.Int("scalekit.sketch.batch", len(others)))
+	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.Merge", h.name, dbRedis, keyAttr(h.key), attribute.Int("scalekit.sketch.batch", len(others)))
 	defer func() { otelx.End(span, err) }()
 	keys := make([]string, 0, len(others))
 	for _, o := range others {
@@ -148,7 +149,7 @@ func (h *HyperLogLog) Merge(ctx context.Context, others ...*HyperLogLog) (err er
 
 // Clear deletes the counter.
 func (h *HyperLogLog) Clear(ctx context.Context) (err error) {
-	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.clear", keyAttr(h.key))
+	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.Clear", h.name, dbRedis, keyAttr(h.key))
 	defer func() { otelx.End(span, err) }()
 	if err := h.c.Del(ctx, h.key).Err(); err != nil {
 		return redisErr(ctx, err, "clear %s", h.key)
@@ -160,7 +161,7 @@ func (h *HyperLogLog) Clear(ctx context.Context) (err error) {
 // precision like Bloom.Expire; a ttl under 1ms is rounded up to 1ms), for
 // example a daily counter kept for a week. ttl must be positive.
 func (h *HyperLogLog) Expire(ctx context.Context, ttl time.Duration) (err error) {
-	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.expire", keyAttr(h.key))
+	ctx, span := otelx.Start(ctx, h.tracer, "redissketch.HyperLogLog.Expire", h.name, dbRedis, keyAttr(h.key))
 	defer func() { otelx.End(span, err) }()
 	if ttl <= 0 {
 		return fmt.Errorf("redissketch: expire %s after %v: %w", h.key, ttl, sketch.ErrInvalidParameter)

@@ -24,8 +24,9 @@ const DefaultPrefix = "scalekit:sketch:"
 type Options struct {
 	// KeyPrefix is prepended to every key (default DefaultPrefix).
 	KeyPrefix string
-	// TracerProvider receives a span per Redis call; nil means the global
-	// provider (no cost when none is installed).
+	// TracerProvider receives a span per Redis call, named
+	// redissketch.<Type>.<Method> and carrying scalekit.name (the sketch's
+	// name); nil means the global provider (no cost when none is installed).
 	TracerProvider trace.TracerProvider
 }
 
@@ -105,3 +106,6 @@ func shapeError(ctx context.Context, op, key string, m, k uint64, err error) err
 }
 
 func keyAttr(key string) attribute.KeyValue { return attribute.String("scalekit.sketch.key", key) }
+
+// dbRedis is the db.system.name attribute of every span.
+var dbRedis = attribute.String("db.system.name", "redis")

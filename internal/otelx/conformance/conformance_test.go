@@ -71,8 +71,11 @@ func TestTelemetryMatchesDocs(t *testing.T) {
 	exerciseRateLimit(ctx, t, e)
 	exerciseIDGen(ctx, t, e)
 	exerciseHTTPX(ctx, t, e)
+	exerciseSketch(ctx, t, e)
+	exerciseResilience(ctx, t, e)
 	checkMetrics(ctx, t, e)
 	checkSpans(t, e)
+	checkSpanNames(t, e)
 }
 
 func exerciseCache(ctx context.Context, t *testing.T, e *env) {

@@ -1,0 +1,287 @@
+package redisqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scalekit-go/scalekit/queue"
+	"github.com/scalekit-go/scalekit/queue/driver"
+)
+
+// Defaults of Options.
+const (
+	// DefaultPrefix starts every key the driver writes.
+	DefaultPrefix = "queue:"
+	// DefaultDedupWindow is how long a DedupID is remembered per topic.
+	DefaultDedupWindow = 10 * time.Minute
+	// DefaultMaxBody is the largest body accepted by default.
+	DefaultMaxBody = 8 << 20
+	// MaxBatch is the most messages one Publish, Receive or Ack call
+	// sends in one script (package queue splits larger batches).
+	MaxBatch = 1000
+)
+
+// ErrBraceInName is returned for a topic name (or Options.Prefix) that
+// contains '{' or '}': the topic is the Redis Cluster hash tag of its keys,
+// and a brace inside it would move some of them to another slot. It wraps
+// queue.ErrInvalidName.
+var ErrBraceInName = fmt.Errorf("%w: redisqueue topic names and prefixes may not contain '{' or '}'", queue.ErrInvalidName)
+
+// Options configures a Driver. A nil *Options means the defaults.
+type Options struct {
+	// Prefix starts every key (default DefaultPrefix). Give each
+	// application its own. It may not contain braces.
+	Prefix string
+	// DedupWindow is how long a DedupID is remembered per topic (default
+	// DefaultDedupWindow).
+	DedupWindow time.Duration
+	// MaxBody is the largest body accepted (default DefaultMaxBody).
+	MaxBody int
+}
+
+// Driver is the Redis Streams backend of package queue; see the package
+// documentation. It is safe for concurrent use; the zero value is not
+// usable, call New.
+type Driver struct {
+	c    redis.UniversalClient
+	opts Options
+}
+
+var (
+	_ driver.Queue         = (*Driver)(nil)
+	_ driver.Limited       = (*Driver)(nil)
+	_ driver.Retryable     = (*Driver)(nil)
+	_ driver.DedupWindowed = (*Driver)(nil)
+)
+
+// New returns a Driver over c (a *redis.Client, *redis.ClusterClient,
+// failover client or ring of one shard). It does no I/O: the streams and
+// consumer groups are created by Subscribe and Publish.
+func New(c redis.UniversalClient, opts *Options) (*Driver, error) {
+	if c == nil {
+		return nil, errors.New("redisqueue: New with a nil client")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.DedupWindow < 0 || o.MaxBody < 0 {
+		return nil, fmt.Errorf("%w: negative value in redisqueue.Options", queue.ErrInvalidOptions)
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return nil, fmt.Errorf("%w: prefix %q", ErrBraceInName, o.Prefix)
+	}
+	if o.DedupWindow == 0 {
+		o.DedupWindow = DefaultDedupWindow
+	}
+	if o.DedupWindow < time.Millisecond {
+		o.DedupWindow = time.Millisecond
+	}
+	if o.MaxBody == 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	return &Driver{c: c, opts: o}, nil
+}
+
+// Limits implements driver.Limited.
+func (d *Driver) Limits() driver.Limits {
+	return driver.Limits{MaxBody: d.opts.MaxBody, MaxBatch: MaxBatch}
+}
+
+// DedupWindow implements driver.DedupWindowed.
+func (d *Driver) DedupWindow() time.Duration { return d.opts.DedupWindow }
+
+// IsRetryable implements driver.Retryable: network errors, timeouts,
+// closed connections and the replies Redis gives during a failover,
+// resharding or start-up are transient.
+func (d *Driver) IsRetryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, redis.ErrClosed) {
+		return true
+	}
+	msg := err.Error()
+	for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "MOVED", "ASK", "BUSY"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return strings.Contains(msg, "connection") || strings.Contains(msg, "i/o timeout")
+}
+
+// keys returns the topic's and the subscription's key bases.
+func (d *Driver) keys(topic, sub string) ([]string, error) {
+	if strings.ContainsAny(topic, "{}") {
+		return nil, fmt.Errorf("%w: topic %q", ErrBraceInName, topic)
+	}
+	t := d.opts.Prefix + "{" + topic + "}:"
+	if sub == "" {
+		return []string{t}, nil
+	}
+	return []string{t, t + "s" + strconv.Itoa(len(sub)) + ":" + sub + ":"}, nil
+}
+
+// Subscribe implements driver.Queue: it adds sub to the topic's set of
+// subscriptions and creates the consumer group of its level-0 stream, in
+// one script.
+func (d *Driver) Subscribe(ctx context.Context, topic, sub string) error {
+	k, err := d.keys(topic, sub)
+	if err != nil {
+		return err
+	}
+	return subscribeScript.Run(ctx, d.c, k, sub).Err()
+}
+
+// Publish implements driver.Queue: the whole batch is one script call
+// (one round trip) that checks DedupIDs with SET NX PX and appends one
+// stream entry per message and subscription.
+func (d *Driver) Publish(ctx context.Context, topic string, msgs []driver.Message) error {
+	k, err := d.keys(topic, "")
+	if err != nil {
+		return err
+	}
+	args := make([]any, 0, 1+6*len(msgs))
+	args = append(args, d.opts.DedupWindow.Milliseconds())
+	buf := make([]byte, 0, 256)
+	for i := range msgs {
+		m := &msgs[i]
+		var delay int64
+		if m.NotBefore.After(m.PublishedAt) {
+			delay = (m.NotBefore.Sub(m.PublishedAt) + time.Millisecond - 1).Milliseconds()
+		}
+		buf = encode(buf[:0], m)
+		args = append(args, m.DedupID, m.ID, m.Key, m.Priority, delay, string(buf))
+	}
+	return publishScript.Run(ctx, d.c, k, args...).Err()
+}
+
+// subErr maps a script's "no such subscription" reply to ErrNotFound.
+func subErr(err error) error {
+	if errors.Is(err, redis.Nil) {
+		return driver.ErrNotFound
+	}
+	return err
+}
+
+// Receive implements driver.Queue.
+func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis time.Duration) ([]driver.Delivery, error) {
+	k, err := d.keys(topic, sub)
+	if err != nil {
+		return nil, err
+	}
+	res, err := receiveScript.Run(ctx, d.c, k, max, visMillis(vis), sub).Slice()
+	if err != nil {
+		return nil, subErr(err)
+	}
+	out := make([]driver.Delivery, 0, len(res))
+	for _, r := range res {
+		e, ok := r.([]any)
+		if !ok || len(e) != 4 {
+			return nil, fmt.Errorf("redisqueue: unexpected receive reply %T", r)
+		}
+		h, _ := e[0].(string)
+		blob, _ := e[1].(string)
+		lastErr, _ := e[2].(string)
+		id, _ := e[3].(string)
+		var dl driver.Delivery
+		if err := decode(blob, &dl.Message); err != nil {
+			return nil, err
+		}
+		dl.ID, dl.Handle, dl.LastError = id, h, lastErr
+		dl.Deliveries = handleCount(h)
+		out = append(out, dl)
+	}
+	return out, nil
+}
+
+// visMillis rounds a visibility up to whole milliseconds (at least 1).
+func visMillis(v time.Duration) int64 {
+	return max((v + time.Millisecond - 1).Milliseconds(), 1)
+}
+
+// handleCount returns the delivery count of a handle
+// "<level>:<stream id>:<deliveries>:<key>".
+func handleCount(h string) int {
+	f := strings.SplitN(h, ":", 4)
+	if len(f) < 3 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[2])
+	return n
+}
+
+// Ack implements driver.Queue: one script call settles the whole batch
+// (XACK and XDEL of each entry, so the stream holds exactly the backlog
+// and nothing needs trimming).
+func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) error {
+	if len(handles) == 0 {
+		return nil
+	}
+	k, err := d.keys(topic, sub)
+	if err != nil {
+		return err
+	}
+	args := make([]any, len(handles))
+	for i, h := range handles {
+		args[i] = h
+	}
+	return ackScript.Run(ctx, d.c, k, args...).Err()
+}
+
+// Nack implements driver.Queue.
+func (d *Driver) Nack(ctx context.Context, topic, sub, handle string, n driver.Nack) error {
+	k, err := d.keys(topic, sub)
+	if err != nil {
+		return err
+	}
+	act := "drop"
+	switch n.Action {
+	case driver.ActionRetry:
+		act = "retry"
+	case driver.ActionDeadLetter:
+		act = "dead"
+	}
+	var delay int64
+	if n.Delay > 0 {
+		delay = (n.Delay + time.Millisecond - 1).Milliseconds()
+	}
+	ok, err := nackScript.Run(ctx, d.c, k, handle, act, delay, n.Reason, n.Error).Int()
+	if err != nil {
+		return err
+	}
+	if ok == 0 {
+		return driver.ErrNotLeased
+	}
+	return nil
+}
+
+// Extend implements driver.Queue.
+func (d *Driver) Extend(ctx context.Context, topic, sub, handle string, vis time.Duration) error {
+	k, err := d.keys(topic, sub)
+	if err != nil {
+		return err
+	}
+	ok, err := extendScript.Run(ctx, d.c, k, handle, visMillis(vis)).Int()
+	if err != nil {
+		return err
+	}
+	if ok == 0 {
+		return driver.ErrNotLeased
+	}
+	return nil
+}
