@@ -19,8 +19,10 @@ import (
 	"github.com/scalekit-go/scalekit/lock/memlock"
 	"github.com/scalekit-go/scalekit/lock/pglock"
 	"github.com/scalekit-go/scalekit/lock/redislock"
+	qdriver "github.com/scalekit-go/scalekit/queue/driver"
 	"github.com/scalekit-go/scalekit/queue/memqueue"
 	"github.com/scalekit-go/scalekit/queue/pgqueue"
+	"github.com/scalekit-go/scalekit/queue/redisqueue"
 	"github.com/scalekit-go/scalekit/ratelimit"
 	rldriver "github.com/scalekit-go/scalekit/ratelimit/driver"
 	"github.com/scalekit-go/scalekit/ratelimit/memrate"
@@ -64,6 +66,10 @@ type config struct {
 	Prefix string
 	// Crash, when set, is the consumer's fault hook (tests).
 	Crash func(half int) bool
+	// Queue picks the click queue's backend: "memqueue", "redisqueue"
+	// (needs -redis) or "pgqueue" (needs -postgres); "" means redisqueue
+	// with -redis, else pgqueue with -postgres, else memqueue.
+	Queue string
 	// FailStatsDelete, when set, is asked before each attempt of the
 	// delete saga's stats step; an error fails that attempt (tests).
 	FailStatsDelete func(code string, attempt int) error
@@ -193,8 +199,8 @@ func openBackends(ctx context.Context, cfg config) (_ *backends, err error) {
 	}
 	b.store = &countingStore{LinkStore: b.shards}
 
-	// Clicks: a queue (package queue on pgqueue or memqueue; a Redis
-	// stream with -redis alone) into a stats store.
+	// Clicks: package queue (redisqueue, pgqueue or memqueue) into a
+	// stats store.
 	if b.pool != nil {
 		if b.stats, err = openPGStats(ctx, b.pool); err != nil {
 			return nil, err
@@ -202,23 +208,8 @@ func openBackends(ctx context.Context, cfg config) (_ *backends, err error) {
 	} else {
 		b.stats = newMemStats()
 	}
-	switch {
-	case b.pool != nil:
-		d, err := pgqueue.Open(ctx, b.pool, nil)
-		if err != nil {
-			return nil, err
-		}
-		if b.queue, err = openKitQueue(ctx, d, "pgqueue", cfg.Visibility); err != nil {
-			return nil, err
-		}
-	case b.rdb != nil:
-		if b.queue, err = openRedisQueue(ctx, b.rdb, cfg.Prefix+":clicks", "consumer", cfg.Visibility); err != nil {
-			return nil, err
-		}
-	default:
-		if b.queue, err = openKitQueue(ctx, memqueue.New(nil), "memqueue", cfg.Visibility); err != nil {
-			return nil, err
-		}
+	if b.queue, err = openClickQueue(ctx, cfg, b); err != nil {
+		return nil, err
 	}
 
 	// Cache L2, idempotency records, locks, limiters.
@@ -367,4 +358,40 @@ func redisLimiter(rdb redis.UniversalClient, lim ratelimit.Limit, name, prefix s
 		return nil, err
 	}
 	return ratelimit.New(d, &ratelimit.Options{Name: name})
+}
+
+// openClickQueue opens the click queue on the backend cfg.Queue names (or
+// the default for the engines in use).
+func openClickQueue(ctx context.Context, cfg config, b *backends) (ClickQueue, error) {
+	kind := cfg.Queue
+	if kind == "" {
+		switch {
+		case b.rdb != nil:
+			kind = "redisqueue"
+		case b.pool != nil:
+			kind = "pgqueue"
+		default:
+			kind = "memqueue"
+		}
+	}
+	var d qdriver.Queue
+	switch {
+	case kind == "memqueue":
+		d = memqueue.New(nil)
+	case kind == "redisqueue" && b.rdb != nil:
+		rq, err := redisqueue.New(b.rdb, &redisqueue.Options{Prefix: cfg.Prefix + ":q:"})
+		if err != nil {
+			return nil, err
+		}
+		d = rq
+	case kind == "pgqueue" && b.pool != nil:
+		pq, err := pgqueue.Open(ctx, b.pool, nil)
+		if err != nil {
+			return nil, err
+		}
+		d = pq
+	default:
+		return nil, fmt.Errorf("-queue %q: unknown, or its engine (-redis / -postgres) is not given", kind)
+	}
+	return openKitQueue(ctx, d, kind, cfg.Visibility)
 }

@@ -33,8 +33,8 @@ type Delivery struct {
 }
 
 // ClickQueue carries clicks from the redirect path to the consumer with
-// at-least-once delivery (kitQueue: package queue on memqueue or pgqueue;
-// redisQueue: a Redis stream, for -redis without -postgres): a received but unacknowledged click is delivered
+// at-least-once delivery (kitQueue: package queue on memqueue, redisqueue
+// or pgqueue): a received but unacknowledged click is delivered
 // again after the queue's visibility timeout.
 type ClickQueue interface {
 	Publish(ctx context.Context, c Click) error

@@ -15,14 +15,22 @@ import (
 	"github.com/scalekit-go/scalekit/queue"
 )
 
+// queueModes are the click queue backends: memqueue, redisqueue and
+// pgqueue (the last two with Redis and PostgreSQL up).
+var queueModes = []struct {
+	name, queue string
+	mode        mode
+}{{"memqueue", "memqueue", modes[0]}, {"redisqueue", "redisqueue", modes[2]}, {"pgqueue", "pgqueue", modes[2]}}
+
 // TestClicksExactlyOnceAcrossConsumerCrash publishes clicks, then runs a
 // consumer that dies after applying the first half of its batch, a second
 // that dies after applying the whole batch but before acking, and a third
 // that finishes. Every click is counted exactly once.
 func TestClicksExactlyOnceAcrossConsumerCrash(t *testing.T) {
-	for _, m := range []mode{modes[0], modes[2]} {
-		t.Run(m.name, func(t *testing.T) {
-			c := start(t, mode{m.name, 1, m.real}, func(cfg *config) { cfg.NoConsumer = true })
+	for _, qm := range queueModes {
+		m := qm.mode
+		t.Run(qm.name, func(t *testing.T) {
+			c := start(t, mode{m.name, 1, m.real}, func(cfg *config) { cfg.NoConsumer, cfg.Queue = true, qm.queue })
 			base := c.URL()
 			v := createLink(t, base, map[string]any{"url": "https://crash.example/"})
 			const clicks = 120
@@ -137,9 +145,10 @@ func FuzzCreateBody(f *testing.F) {
 // consumers keep dying on it: both end in the subscription's DLQ, the
 // good clicks are counted, and /debug/scalekit shows backlog 0 and DLQ 2.
 func TestClickDeadLetters(t *testing.T) {
-	for _, m := range []mode{modes[0], modes[2]} {
-		t.Run(m.name, func(t *testing.T) {
-			c := start(t, mode{m.name, 1, m.real}, func(cfg *config) { cfg.NoConsumer = true })
+	for _, qm := range queueModes {
+		m := qm.mode
+		t.Run(qm.name, func(t *testing.T) {
+			c := start(t, mode{m.name, 1, m.real}, func(cfg *config) { cfg.NoConsumer, cfg.Queue = true, qm.queue })
 			kq, ok := c.be.queue.(*kitQueue)
 			if !ok {
 				t.Fatalf("click queue is %T, want *kitQueue", c.be.queue)

@@ -19,8 +19,9 @@ func main() {
 	var cfg config
 	var keys string
 	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address")
-	flag.StringVar(&cfg.RedisURL, "redis", "", "Redis URL (redis://host:port/0): cache L2 and invalidation, limiter, idempotency records, node-id and saga leases; click queue (a Redis stream) unless -postgres is given")
-	flag.StringVar(&cfg.PostgresDSN, "postgres", "", "PostgreSQL DSN: link shards and shard map, click queue (pgqueue), click stats, saga log")
+	flag.StringVar(&cfg.RedisURL, "redis", "", "Redis URL (redis://host:port/0): cache L2 and invalidation, limiter, idempotency records, node-id and saga leases, click queue (redisqueue)")
+	flag.StringVar(&cfg.PostgresDSN, "postgres", "", "PostgreSQL DSN: link shards and shard map, click stats, saga log; click queue (pgqueue) without -redis")
+	flag.StringVar(&cfg.Queue, "queue", "", "click queue backend: memqueue, redisqueue or pgqueue (default: redisqueue with -redis, else pgqueue with -postgres, else memqueue)")
 	flag.IntVar(&cfg.Nodes, "nodes", 1, "instances to run behind an lb.ReverseProxy")
 	flag.IntVar(&cfg.Shards, "shards", 4, "physical link stores the shard map spreads logical shards over (first start only)")
 	flag.IntVar(&cfg.LogicalShards, "logical-shards", 64, "logical shards codes hash to (fixed once the map exists)")

@@ -22,7 +22,7 @@ const (
 )
 
 // kitQueue is the ClickQueue on package queue: memqueue in memory mode,
-// pgqueue with -postgres. Publishing goes through queue.Queue.Publish
+// redisqueue with -redis, else pgqueue with -postgres (-queue overrides). Publishing goes through queue.Queue.Publish
 // (validation, trace context in headers, telemetry; the click's Snowflake
 // is the message id and DedupID, so a retried publish is stored once).
 //
