@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 # ab.py BENCH ROUNDS ITERS LABEL=BIN [LABEL=BIN...]
 #
+# A contender given as LABEL=BIN@BENCH runs BENCH instead (scalekit vs a
+# peer in one binary: s=/tmp/b.test@'X/scalekit$' p=/tmp/b.test@'X/peer$').
+#
 # Before/after measurement of one change: build the test binary of the
 # package at both commits (go test -c -o /tmp/before.test ./lb, …), then
 #   python3 bench/ab.py 'BenchmarkPick$/P2CEWMA$' 7 10000000 before=/tmp/before.test after=/tmp/after.test
@@ -13,7 +16,9 @@ import subprocess, sys, re, statistics, os, collections
 bench, rounds, iters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 bins = [a.split("=", 1) for a in sys.argv[4:]]
 def run(binp, n):
-    p = subprocess.Popen([binp, "-test.run", "^$", "-test.bench", bench, "-test.benchmem", "-test.count", "1", "-test.benchtime", f"{n}x"], stdout=subprocess.PIPE, text=True)
+    # BIN@BENCH overrides BENCH for this contender (peers in one binary).
+    binp, _, b = binp.partition("@")
+    p = subprocess.Popen([binp, "-test.run", "^$", "-test.bench", b or bench, "-test.benchmem", "-test.count", "1", "-test.benchtime", f"{n}x"], stdout=subprocess.PIPE, text=True)
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
     cpu = ru.ru_utime + ru.ru_stime
