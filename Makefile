@@ -44,7 +44,8 @@ bench: backends bench-proxy
 
 # nginx and HAProxy for bench-proxy only (never part of make test).
 proxy-peers:
-	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] || ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then \
+	@need=; for b in nginx haproxy; do command -v $$b >/dev/null || [ -x /usr/sbin/$$b ] || need=1; done; \
+	if [ -n "$$need" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -q && (DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light || DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx) && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy; \
