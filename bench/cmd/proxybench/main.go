@@ -192,6 +192,7 @@ func startBackend(payload []byte) *backend {
 type proxy struct {
 	name, mode, addr string
 	cmd              *exec.Cmd
+	pgid             int // the process group whose CPU time is the proxy's
 }
 
 func freeAddr() string {
@@ -215,7 +216,7 @@ func start(name, mode, addr string, cmd *exec.Cmd) (*proxy, error) {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return &proxy{name: name, mode: mode, addr: addr, cmd: cmd}, nil
+			return &proxy{name: name, mode: mode, addr: addr, cmd: cmd, pgid: cmd.Process.Pid}, nil
 		}
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -244,7 +245,7 @@ func (p *proxy) stop() {
 // any workers): utime+stime from /proc/<pid>/stat of every process whose
 // process group is the proxy's.
 func (p *proxy) cpu() time.Duration {
-	pgid := p.cmd.Process.Pid
+	pgid := p.pgid
 	ents, _ := os.ReadDir("/proc")
 	var ticks int64
 	for _, e := range ents {
