@@ -5,6 +5,9 @@
 #   make bench       side-by-side suite against peers, 5 interleaved rounds:
 #                    writes docs/bench/{results.md,ratios.svg,raw.txt}
 #   make bench-short the same in a few minutes (3 rounds, 200ms each)
+#   make bench-proxy L7/L4 proxies vs nginx and HAProxy on loopback (installs
+#                    nginx-light and haproxy as root when missing):
+#                    writes docs/bench/proxy.md
 #   make bench-all   every testing.B benchmark of every module
 #   make fuzz        run each fuzz target for FUZZTIME (default 10s)
 
@@ -20,7 +23,7 @@ export SCALEKIT_REQUIRE_BACKENDS = 1
 # root; make treats every module on its own, as before.
 export GOWORK = off
 
-.PHONY: test backends vet staticcheck gotest bench bench-short bench-all fuzz fmt
+.PHONY: test backends vet staticcheck gotest bench bench-short bench-proxy proxy-peers bench-all fuzz fmt
 
 test: backends vet staticcheck gotest
 
@@ -36,8 +39,20 @@ staticcheck:
 gotest:
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
 
-bench: backends
+bench: backends bench-proxy
 	@cd bench && $(GO) run ./cmd/benchreport -rounds 5 -benchtime 1s -out ../docs/bench
+
+# nginx and HAProxy for bench-proxy only (never part of make test).
+proxy-peers:
+	@need=; for b in nginx haproxy; do command -v $$b >/dev/null || [ -x /usr/sbin/$$b ] || need=1; done; \
+	if [ -n "$$need" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && (DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light || DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx) && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy; \
+	  else echo "bench-proxy: nginx/haproxy missing and not root: those rows are skipped"; fi; fi
+
+bench-proxy: proxy-peers
+	@cd bench && $(GO) run ./cmd/proxybench -duration 5s -rounds 3 -out ../docs/bench/proxy.md
 
 bench-short: backends
 	@cd bench && $(GO) run ./cmd/benchreport -rounds 3 -benchtime 200ms -bench 'Cmp(Snowflake|Sonyflake|Allow|Bloom|HyperLogLog|Pick|Jump|Cache|Redis)' -out ../docs/bench

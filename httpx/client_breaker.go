@@ -172,11 +172,11 @@ func NewBreakerTransport(next http.RoundTripper, opts *BreakerOptions) (*Breaker
 		metric.WithDescription("Requests refused by an open or saturated half-open circuit breaker."),
 		metric.WithUnit("{request}")))
 	t.name = otelx.Name(o.Name, "httpx")
-	otelx.Must(0, registerGauge(meter, "scalekit.httpx.client.breaker.state", func() (metric.Observable, error) {
+	otelx.Must(0, otelx.RegisterGauge(meter, "scalekit.httpx.client.breaker.state", func() (metric.Observable, error) {
 		return meter.Int64ObservableGauge("scalekit.httpx.client.breaker.state",
 			metric.WithDescription("Circuit breaker state per key: 0 closed, 1 half-open, 2 open."),
 			metric.WithUnit("1"))
-	}, weakMember(t, (*BreakerTransport).observe)))
+	}, otelx.WeakMember(t, (*BreakerTransport).observe)))
 	t.settings = resilience.BreakerOptions{
 		FailureThreshold: o.FailureThreshold,
 		HalfOpenRequests: o.HalfOpenRequests,

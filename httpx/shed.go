@@ -126,10 +126,10 @@ func NewAdaptiveLimiter(opts *AdaptiveLimiterOptions) *AdaptiveLimiter {
 		l.shedOpts[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(name, attribute.String("scalekit.httpx.priority", pn)))}
 	}
 	limitSet := metric.WithAttributeSet(attribute.NewSet(name))
-	otelx.Must(0, registerGauge(meter, "scalekit.httpx.concurrency_limit", func() (metric.Observable, error) {
+	otelx.Must(0, otelx.RegisterGauge(meter, "scalekit.httpx.concurrency_limit", func() (metric.Observable, error) {
 		return meter.Float64ObservableGauge("scalekit.httpx.concurrency_limit",
 			metric.WithUnit("{request}"), metric.WithDescription("Current adaptive concurrency limit."))
-	}, weakMember(l, func(l *AdaptiveLimiter, _ context.Context, o metric.Observer, inst metric.Observable) {
+	}, otelx.WeakMember(l, func(l *AdaptiveLimiter, _ context.Context, o metric.Observer, inst metric.Observable) {
 		o.ObserveFloat64(inst.(metric.Float64Observable), l.Limit(), limitSet)
 	})))
 	return l

@@ -401,3 +401,60 @@ func FuzzDecodeNext(f *testing.F) {
 		}
 	})
 }
+
+// TestFastPathOddTickUniqueAndInTime drives Next's fast path (no division
+// within a tick, a division on the first ID of a later tick) on a tick that
+// is not a round number and a sequence that runs out every few IDs, from
+// several goroutines on the real clock: IDs are unique, increase per
+// goroutine, and their time part is never ahead of the clock.
+func TestFastPathOddTickUniqueAndInTime(t *testing.T) {
+	const workers, per = 4, 20_000
+	l := Layout{TimeBits: 45, NodeBits: 15, SeqBits: 3, Tick: 7*time.Microsecond + 3,
+		Epoch: time.Now().Add(-time.Hour).Truncate(time.Second)}
+	g := mustSnowflake(t, 1, &SnowflakeOptions{Layout: &l})
+	out := make([][]int64, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids := make([]int64, 0, per)
+			for range per {
+				id, err := g.Next(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids = append(ids, id)
+			}
+			out[w] = ids
+		}()
+	}
+	wg.Wait()
+	end := time.Now()
+	all := make([]int64, 0, workers*per)
+	for w, ids := range out {
+		for i := 1; i < len(ids); i++ {
+			if ids[i] <= ids[i-1] {
+				t.Fatalf("goroutine %d: id %d after %d", w, ids[i], ids[i-1])
+			}
+		}
+		all = append(all, ids...)
+	}
+	slices.Sort(all)
+	for i := 1; i < len(all); i++ {
+		if all[i] == all[i-1] {
+			t.Fatalf("duplicate id %d", all[i])
+		}
+	}
+	last, err := g.Decode(all[len(all)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Time.After(end) {
+		t.Fatalf("last id's time %v is after the clock %v", last.Time, end)
+	}
+	if last.Node != 1 {
+		t.Fatalf("node = %d, want 1", last.Node)
+	}
+}

@@ -64,6 +64,7 @@ type Backend struct {
 	ep     Endpoint
 	id     string
 	tau    float64 // decay time constant of the averages, in nanoseconds
+	invTau float64 // 1/tau: the hot path multiplies instead of dividing
 	shared *atomic.Int64
 
 	inflight atomic.Int64
@@ -122,6 +123,7 @@ func newBackend(ep Endpoint, decay time.Duration, shared *atomic.Int64, now time
 		ep:      ep,
 		id:      endpointID(key, ep.Addr),
 		tau:     float64(decay),
+		invTau:  1 / float64(decay),
 		shared:  shared,
 		addedAt: now,
 		healthy: true,
@@ -197,7 +199,7 @@ func (b *Backend) decay(now, at int64) float64 {
 	if dt <= 0 {
 		return 1
 	}
-	x := float64(dt) / b.tau
+	x := float64(dt) * b.invTau
 	if x < 0.01 {
 		return 1 - x + x*x/2
 	}

@@ -218,14 +218,28 @@ func TestLeastResponseTimeProbesUnknownEndpoint(t *testing.T) {
 		b.Begin()
 		b.End(now, time.Millisecond, 0)
 	}
+	// Exact scan: the idle endpoint without samples wins the first pick.
+	exact := build(t, lb.LeastResponseTime(&lb.LoadOptions{ExactBelow: 16}), bs)
+	if b, _ := exact.Pick(lb.PickInfo{Now: now}); b != bs[2] {
+		t.Fatalf("exact: picked %s, want the endpoint without samples", b.Addr())
+	}
+	// Default P2C: it wins every pair it is drawn into, 2/3 of picks.
 	p := build(t, lb.LeastResponseTime(nil), bs)
-	if b, _ := p.Pick(lb.PickInfo{Now: now}); b != bs[2] {
-		t.Fatalf("picked %s, want the endpoint without samples", b.Addr())
+	got := 0
+	for range 300 {
+		if b, _ := p.Pick(lb.PickInfo{Now: now}); b == bs[2] {
+			got++
+		}
+	}
+	if got < 150 {
+		t.Fatalf("p2c: the endpoint without samples won %d of 300 picks, want about 200", got)
 	}
 	bs[2].Begin() // its first call is running: now it is avoided
-	for range 100 {
-		if b, _ := p.Pick(lb.PickInfo{Now: now}); b == bs[2] {
-			t.Fatal("picked the endpoint whose first call is still running")
+	for _, pk := range []lb.Picker{exact, p} {
+		for range 100 {
+			if b, _ := pk.Pick(lb.PickInfo{Now: now}); b == bs[2] {
+				t.Fatal("picked the endpoint whose first call is still running")
+			}
 		}
 	}
 }

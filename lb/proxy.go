@@ -83,8 +83,9 @@ func pathHasPrefix(path, prefix string) bool {
 // ProxyOptions configures a ReverseProxy. A nil *ProxyOptions means the
 // defaults.
 type ProxyOptions struct {
-	// Transport sends requests upstream (default: a clone of
-	// http.DefaultTransport per route).
+	// Transport sends requests upstream (default: an http.Transport per
+	// route, with UpstreamIdleConnsPerHost idle keep-alive connections per
+	// endpoint and no transparent gzip).
 	Transport http.RoundTripper
 	// MaxAttempts bounds the attempts of idempotent requests, each on
 	// another endpoint when possible (default 3).
@@ -148,6 +149,7 @@ func NewReverseProxy(routes []Route, o *ProxyOptions) (*ReverseProxy, error) {
 		res, _ = clientip.New(clientip.Options{})
 	}
 	p := &ReverseProxy{}
+	bufs := newCopyBuffers()
 	for i, r := range routes {
 		if r.Balancer == nil {
 			return nil, fmt.Errorf("lb: route %d (%q) has no Balancer", i, r.Name)
@@ -157,9 +159,10 @@ func NewReverseProxy(routes []Route, o *ProxyOptions) (*ReverseProxy, error) {
 		}
 		route := r
 		tr := &Transport{Balancer: r.Balancer, Base: opts.Transport, MaxAttempts: opts.MaxAttempts,
-			Key: r.Key, PreserveHost: r.PreserveHost}
+			Key: r.Key, PreserveHost: r.PreserveHost, forProxy: true}
 		rp := &httputil.ReverseProxy{
 			Transport:     tr,
+			BufferPool:    bufs,
 			FlushInterval: opts.FlushInterval,
 			ErrorLog:      opts.ErrorLog,
 			Rewrite: func(pr *httputil.ProxyRequest) {

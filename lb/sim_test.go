@@ -205,8 +205,12 @@ func simCases() []simCase {
 		{"round-robin+ejection", lb.RoundRobin(), simEjection},
 		{"least-conn", lb.LeastConn(nil), nil},
 		{"least-conn+ejection", lb.LeastConn(nil), simEjection},
-		{"p2c-ewma", lb.LeastResponseTime(&lb.LoadOptions{ExactBelow: -1}), nil},
-		{"p2c-ewma+ejection", lb.LeastResponseTime(&lb.LoadOptions{ExactBelow: -1}), simEjection},
+		// The default LeastResponseTime: power of two choices at any size.
+		{"p2c-ewma", lb.LeastResponseTime(nil), nil},
+		{"p2c-ewma+ejection", lb.LeastResponseTime(nil), simEjection},
+		// The same cost scanned over all 10 endpoints (the default before
+		// P2C became the default at every size).
+		{"ewma-exact+ejection", lb.LeastResponseTime(&lb.LoadOptions{ExactBelow: 16}), simEjection},
 	}
 }
 
@@ -232,7 +236,7 @@ func TestSimulation(t *testing.T) {
 		t.Errorf("p2c-ewma+ejection error rate %.3f not under half of round robin's %.3f", p2c.errRate, rr.errRate)
 	}
 	// Deterministic: the same seed gives the same figures.
-	if again := simulate(t, "p2c", lb.LeastResponseTime(&lb.LoadOptions{ExactBelow: -1}), simEjection, 42); again != (simResult{
+	if again := simulate(t, "p2c", lb.LeastResponseTime(nil), simEjection, 42); again != (simResult{
 		name: "p2c", p50: p2c.p50, p99: p2c.p99, errRate: p2c.errRate, slowShare: p2c.slowShare,
 		flakyShare: p2c.flakyShare, ejections: p2c.ejections, requests: p2c.requests}) {
 		t.Errorf("two runs with one seed differ: %+v vs %+v", again, p2c)

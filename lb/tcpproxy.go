@@ -350,16 +350,39 @@ func (s *pipeState) copy(res chan<- halfResult, dst, src net.Conn, srcSide, dstS
 		}
 		res <- halfResult{n, err}
 	}
+	// Deadlines are armed lazily: setting one costs a timer update in the
+	// runtime, more than the read or write itself for small messages. A
+	// deadline is moved only when the idle limit would now end earlier
+	// (a half-close shortened it) or more than half of it has passed
+	// since it was set; a timeout that finds newer activity re-arms
+	// (below), so connections still close exactly when they have been
+	// silent for the limit.
+	var readDL, writeDL time.Time
 	for {
-		_ = src.SetReadDeadline(s.deadline())
+		if dl := s.deadline(); rearm(dl, readDL, s.limit()) {
+			_ = src.SetReadDeadline(dl)
+			readDL = dl
+		}
 		k, rerr := src.Read(buf)
 		if k > 0 {
 			s.touch()
-			_ = dst.SetWriteDeadline(s.deadline())
-			w, werr := dst.Write(buf[:k])
-			n += int64(w)
-			if werr != nil {
+			if dl := s.deadline(); rearm(dl, writeDL, s.limit()) {
+				_ = dst.SetWriteDeadline(dl)
+				writeDL = dl
+			}
+			for off := 0; off < k; {
+				w, werr := dst.Write(buf[off:k])
+				off += w
+				n += int64(w)
+				if werr == nil {
+					continue
+				}
 				if isTimeout(werr) && !s.closing.Load() {
+					if d := s.deadline(); !d.IsZero() && time.Now().Before(d) {
+						_ = dst.SetWriteDeadline(d) // armed early: not silent yet
+						writeDL = d
+						continue
+					}
 					res <- halfResult{n, errIdle}
 					return
 				}
@@ -385,7 +408,8 @@ func (s *pipeState) copy(res chan<- halfResult, dst, src net.Conn, srcSide, dstS
 		}
 		if isTimeout(rerr) && !s.closing.Load() {
 			if d := s.deadline(); !d.IsZero() && time.Now().Before(d) {
-				continue // the other direction moved bytes meanwhile
+				readDL = time.Time{} // re-arm: bytes moved meanwhile
+				continue
 			}
 			res <- halfResult{n, errIdle}
 			return
@@ -393,6 +417,19 @@ func (s *pipeState) copy(res chan<- halfResult, dst, src net.Conn, srcSide, dstS
 		fail(srcSide, "read", rerr)
 		return
 	}
+}
+
+// rearm reports whether a connection deadline set to cur must move to
+// want: want is earlier (or cur is unset), or later by more than half the
+// limit l. Zero want (no limit) clears a set deadline.
+func rearm(want, cur time.Time, l time.Duration) bool {
+	switch {
+	case want.IsZero():
+		return !cur.IsZero()
+	case cur.IsZero() || want.Before(cur):
+		return true
+	}
+	return want.Sub(cur) > l/2
 }
 
 func isTimeout(err error) bool {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,9 +43,10 @@ import (
 type Transport struct {
 	// Balancer picks the endpoints. Required.
 	Balancer *Balancer
-	// Base sends each attempt (default: a clone of http.DefaultTransport
-	// owned by this Transport, so that draining never touches the
-	// process-wide default's connections).
+	// Base sends each attempt (default: an http.Transport owned by this
+	// Transport, so that draining never touches the process-wide default's
+	// connections, with http.DefaultTransport's timeouts and
+	// UpstreamIdleConnsPerHost idle connections per endpoint).
 	Base http.RoundTripper
 	// Scheme is the scheme used to reach endpoints (default "http").
 	Scheme string
@@ -67,6 +69,7 @@ type Transport struct {
 	// the endpoint). Default the global provider.
 	TracerProvider trace.TracerProvider
 
+	forProxy   bool          // set by NewReverseProxy: the default base does no gzip
 	seen       atomic.Uint64 // Balancer.removals when idle connections were last closed
 	baseOnce   sync.Once
 	own        http.RoundTripper
@@ -78,13 +81,7 @@ func (t *Transport) base() http.RoundTripper {
 	if t.Base != nil {
 		return t.Base
 	}
-	t.baseOnce.Do(func() {
-		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
-			t.own = dt.Clone()
-		} else {
-			t.own = http.DefaultTransport
-		}
-	})
+	t.baseOnce.Do(func() { t.own = upstreamTransport(t.forProxy) })
 	return t.own
 }
 
@@ -232,7 +229,13 @@ func (t *Transport) dropIdle(base http.RoundTripper) {
 
 // outbound builds the request of one attempt.
 func (t *Transport) outbound(req *http.Request, be *Backend, attempt int) (*http.Request, error) {
-	out := req.Clone(req.Context())
+	// A shallow copy: only the URL, Host and Body change, so the headers
+	// (a map copy per request in req.Clone) are shared with req. http.Transport
+	// never writes to a request's headers.
+	c := new(outReq)
+	c.req, c.url = *req, *req.URL
+	out := &c.req
+	out.URL = &c.url
 	if attempt > 1 && req.Body != nil && req.Body != http.NoBody {
 		body, err := req.GetBody()
 		if err != nil {
@@ -249,6 +252,12 @@ func (t *Transport) outbound(req *http.Request, be *Backend, attempt int) (*http
 		out.Host = ""
 	}
 	return out, nil
+}
+
+// outReq is an outbound request and its URL in one allocation.
+type outReq struct {
+	req http.Request
+	url url.URL
 }
 
 func (t *Transport) isRetryStatus(s int) bool {

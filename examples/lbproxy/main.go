@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -31,7 +32,19 @@ func main() {
 	flag.DurationVar(&cfg.SlowStart, "slow-start", 0, "ramp up new endpoints over this window")
 	flag.DurationVar(&cfg.Drain, "drain", 30*time.Second, "drain deadline for removed endpoints and for shutdown")
 	flag.DurationVar(&cfg.DNSInterval, "dns-interval", 30*time.Second, "re-resolution interval of dns:// and srv:// endpoints")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until shutdown (for bench/cmd/proxybench)")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			slog.Error("cpuprofile", "err", err)
+			os.Exit(1)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -41,6 +54,7 @@ func main() {
 	}
 	if err := run(ctx, cfg, ln, slog.Default()); err != nil {
 		slog.Error("lbproxy", "err", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
