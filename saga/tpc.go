@@ -93,7 +93,7 @@ func (t TCC) Abort(ctx context.Context, txid string) error {
 // CoordinatorOptions configures a Coordinator. A nil *CoordinatorOptions
 // means the defaults; a zero field means its default.
 type CoordinatorOptions struct {
-	// Name is the scalekit.name attribute (default "2pc").
+	// Name is the scalekit.name attribute (default "saga").
 	Name string
 	// PrepareTimeout bounds the whole prepare phase; a participant that
 	// has not prepared by then aborts the transaction (default 10s).
@@ -166,7 +166,7 @@ func NewCoordinator(log driver.TxLog, opts *CoordinatorOptions) (*Coordinator, e
 		return nil, invalid("negative duration in CoordinatorOptions")
 	}
 	if o.Name == "" {
-		o.Name = "2pc"
+		o.Name = "saga"
 	}
 	if o.PrepareTimeout == 0 {
 		o.PrepareTimeout = 10 * time.Second
@@ -288,7 +288,8 @@ func (c *Coordinator) prepare(ctx context.Context, txid string, parts []Particip
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sctx, span := otelx.Start(pctx, c.tracer, "saga.Prepare", attribute.String("saga.participant", p.Name()))
+			sctx, span := otelx.Start(pctx, c.tracer, "saga.Prepare", attribute.String("scalekit.name", c.opts.Name),
+				attribute.String("saga.participant", p.Name()))
 			err := callTimeout(sctx, c.opts.PrepareTimeout, func(ctx context.Context, _ Call) error { return p.Prepare(ctx, txid) },
 				Call{SagaID: txid, Step: p.Name(), Attempt: 1})
 			otelx.End(span, err)
@@ -354,7 +355,7 @@ func (c *Coordinator) phaseTwo(ctx context.Context, txid, name string, r Resolve
 		func(ctx context.Context) error {
 			attempt++
 			sctx, span := otelx.Start(ctx, c.tracer, "saga."+map[driver.Decision]string{driver.Commit: "Commit", driver.Abort: "Abort"}[d],
-				attribute.String("saga.participant", name))
+				attribute.String("scalekit.name", c.opts.Name), attribute.String("saga.participant", name))
 			err := callTimeout(sctx, c.opts.CallTimeout, func(ctx context.Context, _ Call) error { return fn(ctx, txid) },
 				Call{SagaID: txid, Step: name, Attempt: attempt})
 			otelx.End(span, err)

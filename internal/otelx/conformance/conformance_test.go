@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -73,6 +74,9 @@ func TestTelemetryMatchesDocs(t *testing.T) {
 	exerciseHTTPX(ctx, t, e)
 	exerciseSketch(ctx, t, e)
 	exerciseResilience(ctx, t, e)
+	exerciseQueue(ctx, t, e)
+	exerciseShard(ctx, t, e)
+	exerciseSaga(ctx, t, e)
 	checkMetrics(ctx, t, e)
 	checkSpans(t, e)
 	checkSpanNames(t, e)
@@ -257,6 +261,7 @@ func exerciseHTTPX(ctx context.Context, t *testing.T, e *env) {
 		t.Fatal("Low Acquire over the limit admitted")
 	}
 	tok.Release()
+	t.Cleanup(func() { runtime.KeepAlive(al) }) // gauges hold it weakly
 
 	// Retry: 503 once, then 200.
 	var n sync.Map
@@ -300,6 +305,7 @@ func exerciseHTTPX(ctx context.Context, t *testing.T, e *env) {
 	bt, err := httpx.NewBreakerTransport(nil, &httpx.BreakerOptions{Name: "broken", FailureThreshold: 1, MeterProvider: e.mp})
 	must(t, err)
 	bc := &http.Client{Transport: bt}
+	t.Cleanup(func() { runtime.KeepAlive(bt) }) // gauges hold it weakly
 	get(bc, broken.URL)
 	if _, err := bc.Get(broken.URL); err == nil {
 		t.Fatal("open breaker let a request through")

@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -52,4 +53,6 @@ func exerciseResilience(ctx context.Context, t *testing.T, e *env) {
 		t.Fatal("Low Acquire over the limit admitted")
 	}
 	tok.Release()
+	// The gauges hold instances weakly: keep these alive until collection.
+	t.Cleanup(func() { runtime.KeepAlive(b); runtime.KeepAlive(l) })
 }
