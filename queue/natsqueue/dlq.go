@@ -226,11 +226,10 @@ func (d *Driver) Redrive(ctx context.Context, topic, sub string, ids []string) (
 	if s == nil || err != nil {
 		return 0, err
 	}
-	c, err := d.consumer(ctx, topic, sub, false)
-	if err != nil {
+	if _, err := d.consumer(ctx, topic, sub, false); err != nil {
 		return 0, err
 	}
-	before, err := c.c.Info(ctx)
+	before, err := d.consumerInfo(ctx, topic, sub)
 	if err != nil {
 		return 0, err
 	}
@@ -240,7 +239,7 @@ func (d *Driver) Redrive(ctx context.Context, topic, sub string, ids []string) (
 		// messages a moment after the stream acked them: wait (briefly)
 		// so that Stats after Redrive sees them.
 		for deadline := time.Now().Add(2 * time.Second); n > 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			info, err := c.c.Info(ctx)
+			info, err := d.consumerInfo(ctx, topic, sub)
 			if err != nil || info.NumPending+uint64(info.NumAckPending)+info.Delivered.Stream >= before.NumPending+uint64(before.NumAckPending)+before.Delivered.Stream+uint64(n) {
 				return
 			}
@@ -321,11 +320,10 @@ func (d *Driver) countSubject(ctx context.Context, s jetstream.Stream, subj stri
 // holds (JetStream counts a nacked message waiting for its redelivery as
 // ack-pending, so the server cannot tell leased ones apart), Oldest the publish time of the first message past the ack floor.
 func (d *Driver) Stats(ctx context.Context, topic, sub string) (driver.Stats, error) {
-	c, err := d.consumer(ctx, topic, sub, false)
-	if err != nil {
+	if _, err := d.consumer(ctx, topic, sub, false); err != nil {
 		return driver.Stats{}, err
 	}
-	info, err := c.c.Info(ctx)
+	info, err := d.consumerInfo(ctx, topic, sub)
 	if err != nil {
 		return driver.Stats{}, err
 	}
@@ -351,4 +349,19 @@ func (d *Driver) Stats(ctx context.Context, topic, sub string) (driver.Stats, er
 		}
 	}
 	return st, nil
+}
+
+// consumerInfo fetches the subscription's consumer info through a fresh
+// handle. jetstream's Consumer.Info stores the answer in the handle
+// without a lock, so calling it on the handle Receive reads (CachedInfo)
+// is a data race.
+func (d *Driver) consumerInfo(ctx context.Context, topic, sub string) (*jetstream.ConsumerInfo, error) {
+	jc, err := d.js.Consumer(ctx, d.streamName(topic), durable(sub))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, driver.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return jc.CachedInfo(), nil
 }

@@ -77,12 +77,12 @@ func (d *Driver) putState(ctx context.Context, topic, sub string, seq uint64, st
 // ackWait makes the consumer's AckWait the visibility asked for.
 func (d *Driver) ackWait(ctx context.Context, topic, sub string, c *consumer, vis time.Duration) error {
 	d.mu.Lock()
-	same := c.ackWait == vis
+	same, jc0 := c.ackWait == vis, c.c
 	d.mu.Unlock()
 	if same {
 		return nil
 	}
-	cfg := c.c.CachedInfo().Config
+	cfg := jc0.CachedInfo().Config
 	cfg.AckWait = vis
 	jc, err := d.js.UpdateConsumer(ctx, d.streamName(topic), cfg)
 	if err != nil {
@@ -109,7 +109,10 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 		return nil, err
 	}
 	d.sweep()
-	batch, err := c.c.FetchNoWait(max)
+	d.mu.Lock()
+	jc := c.c // ackWait may replace it concurrently
+	d.mu.Unlock()
+	batch, err := jc.FetchNoWait(max)
 	if err != nil {
 		return nil, err
 	}
