@@ -148,7 +148,8 @@ func (c *Cache[K, V]) freshNow(e *Entry[V]) bool { return e.Fresh == 0 || c.now(
 // the backend otherwise.
 func (c *Cache[K, V]) get(ctx context.Context, key K) (Entry[V], bool, error) {
 	if c.mem != nil {
-		e, ok := c.mem.Get(key)
+		var e Entry[V]
+		ok := c.mem.GetInto(key, &e)
 		return e, ok, nil
 	}
 	if c.local != nil {
@@ -165,14 +166,18 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (value V, ok bool, err err
 	if c.closed.Load() {
 		return value, false, ErrClosed
 	}
-	c.countRead(key)
+	if c.o.HotKeys != nil {
+		c.countRead(key)
+	}
 	if c.mem != nil { // fast path: no interface call, no 40-byte Entry copies through layers
-		if e, ok := c.mem.Get(key); ok && !e.Absent && (e.Fresh == 0 || c.now() < e.Fresh) {
-			c.st.hits.Add(1)
-			return e.Value, true, nil
+		var e Entry[V]
+		ok := c.mem.GetInto(key, &e)
+		if !ok || e.Absent || (e.Fresh != 0 && c.now() >= e.Fresh) {
+			c.st.misses.Add(1)
+			return value, false, nil
 		}
-		c.st.misses.Add(1)
-		return value, false, nil
+		c.st.hits.Add(1)
+		return e.Value, true, nil
 	}
 	e, ok, err := c.get(ctx, key)
 	if err != nil {
