@@ -105,7 +105,8 @@ func newCache[K comparable, V any](b backend[K, V], opts *Options[K, V], remote 
 	}
 	c.attrs = []attribute.KeyValue{otelx.Name(o.Name, "cache")}
 	if remote {
-		c.b = tracedBackend[K, V]{b: b, tracer: c.tracer, attrs: c.attrs}
+		c.b = tracedBackend[K, V]{b: b, tracer: c.tracer, attrs: c.attrs,
+			attrs1: append(c.attrs[:len(c.attrs):len(c.attrs)], attribute.Int("scalekit.cache.keys", 1))}
 	}
 	m, err := registerMetrics(c)
 	if err != nil {
@@ -210,8 +211,11 @@ func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 		c.st.misses.Add(uint64(len(keys)))
 		return nil, opErr(ctx, err, "get %d keys", len(keys))
 	}
-	now := c.now()
+	var now int64 // read once, and only if some entry has an expiry
 	for i, k := range keys {
+		if now == 0 && oks[i] && es[i].Fresh != 0 {
+			now = c.now()
+		}
 		if oks[i] && !es[i].Absent && c.isFresh(es[i], now) {
 			out[k] = es[i].Value
 			c.st.hits.Add(1)
