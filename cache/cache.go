@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalekit-go/scalekit/cache/driver"
+	"github.com/scalekit-go/scalekit/cache/memorycache"
 	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/internal/otelx"
 )
@@ -25,7 +26,13 @@ import (
 // or OpenTiered; the zero value is not usable. Close it to stop background
 // work.
 type Cache[K comparable, V any] struct {
-	b      backend[K, V]
+	b backend[K, V]
+	// local is the store of a NewLocal cache (nil otherwise): the read
+	// paths call it directly, skipping the backend indirection.
+	local driver.Local[K, Entry[V]]
+	// mem is local when it is a *memorycache.Store: a direct call, no
+	// interface dispatch, on the hit path.
+	mem    *memorycache.Store[K, Entry[V]]
 	o      Options[K, V]
 	clk    clock.Clock
 	tracer trace.Tracer
@@ -50,7 +57,13 @@ func NewLocal[K comparable, V any](store driver.Local[K, Entry[V]], opts *Option
 	if store == nil {
 		return nil, fmt.Errorf("cache: nil store")
 	}
-	return newCache[K, V](localBackend[K, V]{store}, opts, false)
+	c, err := newCache[K, V](localBackend[K, V]{store}, opts, false)
+	if err != nil {
+		return nil, err
+	}
+	c.local = store
+	c.mem, _ = store.(*memorycache.Store[K, Entry[V]])
+	return c, nil
 }
 
 // NewRemote returns a Cache over a byte-level store (rediscache, or
@@ -92,7 +105,8 @@ func newCache[K comparable, V any](b backend[K, V], opts *Options[K, V], remote 
 	}
 	c.attrs = []attribute.KeyValue{otelx.Name(o.Name, "cache")}
 	if remote {
-		c.b = tracedBackend[K, V]{b: b, tracer: c.tracer, attrs: c.attrs}
+		c.b = tracedBackend[K, V]{b: b, tracer: c.tracer, attrs: c.attrs,
+			attrs1: append(c.attrs[:len(c.attrs):len(c.attrs)], attribute.Int("scalekit.cache.keys", 1))}
 	}
 	m, err := registerMetrics(c)
 	if err != nil {
@@ -127,6 +141,25 @@ func (c *Cache[K, V]) entryFor(v V, fresh time.Duration, delta time.Duration) (E
 
 func (c *Cache[K, V]) isFresh(e Entry[V], now int64) bool { return e.Fresh == 0 || now < e.Fresh }
 
+// freshNow reports whether e is fresh, reading the clock only when e has
+// an expiry (an entry stored without TTL costs no clock read).
+func (c *Cache[K, V]) freshNow(e *Entry[V]) bool { return e.Fresh == 0 || c.now() < e.Fresh }
+
+// get reads one entry: straight from the store of a local cache, through
+// the backend otherwise.
+func (c *Cache[K, V]) get(ctx context.Context, key K) (Entry[V], bool, error) {
+	if c.mem != nil {
+		var e Entry[V]
+		ok := c.mem.GetInto(key, &e)
+		return e, ok, nil
+	}
+	if c.local != nil {
+		e, ok := c.local.Get(key)
+		return e, ok, nil
+	}
+	return c.b.get(ctx, key)
+}
+
 // Get returns the fresh value of key (cache-aside read). ok is false on a
 // miss, for a stale entry and for a cached negative entry. A store error is
 // returned as is, wrapped with the key.
@@ -134,13 +167,25 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (value V, ok bool, err err
 	if c.closed.Load() {
 		return value, false, ErrClosed
 	}
-	c.countRead(key)
-	e, ok, err := c.b.get(ctx, key)
+	if c.o.HotKeys != nil {
+		c.countRead(key)
+	}
+	if c.mem != nil { // fast path: no interface call, no 40-byte Entry copies through layers
+		var e Entry[V]
+		ok := c.mem.GetInto(key, &e)
+		if !ok || e.Absent || (e.Fresh != 0 && c.now() >= e.Fresh) {
+			c.st.misses.Add(1)
+			return value, false, nil
+		}
+		c.st.hits.Add(1)
+		return e.Value, true, nil
+	}
+	e, ok, err := c.get(ctx, key)
 	if err != nil {
 		c.st.misses.Add(1)
 		return value, false, opErr(ctx, err, "get %v", key)
 	}
-	if !ok || e.Absent || !c.isFresh(e, c.now()) {
+	if !ok || e.Absent || !c.freshNow(&e) {
 		c.st.misses.Add(1)
 		return value, false, nil
 	}
@@ -166,8 +211,11 @@ func (c *Cache[K, V]) GetMulti(ctx context.Context, keys []K) (map[K]V, error) {
 		c.st.misses.Add(uint64(len(keys)))
 		return nil, opErr(ctx, err, "get %d keys", len(keys))
 	}
-	now := c.now()
+	var now int64 // read once, and only if some entry has an expiry
 	for i, k := range keys {
+		if now == 0 && oks[i] && es[i].Fresh != 0 {
+			now = c.now()
+		}
 		if oks[i] && !es[i].Absent && c.isFresh(es[i], now) {
 			out[k] = es[i].Value
 			c.st.hits.Add(1)

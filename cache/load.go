@@ -49,14 +49,19 @@ func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, loader LoaderFunc[K,
 		c.st.guardRejects.Add(1)
 		return zero, ErrNotFound
 	}
-	e, ok, err := c.b.get(ctx, key)
+	e, ok, err := c.get(ctx, key)
 	if err != nil {
 		c.st.storeErrors.Add(1)
 		ok = false
 	}
 	var stale *Entry[V]
 	if ok {
-		now := c.now()
+		// An entry without expiry is always fresh and never refreshed
+		// early or served stale, so it needs no clock read.
+		var now int64
+		if e.Fresh != 0 {
+			now = c.now()
+		}
 		if e.Absent {
 			if c.isFresh(e, now) {
 				c.st.hits.Add(1)

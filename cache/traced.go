@@ -16,11 +16,17 @@ type tracedBackend[K comparable, V any] struct {
 	b      backend[K, V]
 	tracer trace.Tracer
 	attrs  []attribute.KeyValue
+	// attrs1 is attrs plus keys=1, built once: the single-key calls (Get,
+	// Set, Add) do not copy the attributes on every call.
+	attrs1 []attribute.KeyValue
 }
 
 // start starts the span of one store call; name is a constant
 // "cache.<Operation>".
 func (t tracedBackend[K, V]) start(ctx context.Context, name string, n int) (context.Context, trace.Span) {
+	if n == 1 && t.attrs1 != nil {
+		return otelx.Start(ctx, t.tracer, name, t.attrs1...)
+	}
 	return otelx.Start(ctx, t.tracer, name, append(t.attrs, attribute.Int("scalekit.cache.keys", n))...)
 }
 

@@ -187,6 +187,36 @@ func (s *Store[K, V]) Get(key K) (value V, ok bool) {
 	return value, true
 }
 
+// GetInto is Get writing the live value of key into *dst (left untouched
+// on a miss). For a large V it saves the copies of returning it by value,
+// which is what the cache.Cache front uses on its hit path.
+func (s *Store[K, V]) GetInto(key K, dst *V) bool {
+	h := s.hash(key)
+	sh := &s.shards[h&s.mask]
+	if sh.conc {
+		sh.mu.RLock()
+		n := sh.m[key]
+		if n == nil {
+			sh.mu.RUnlock()
+			return false
+		}
+		if n.expire != 0 && s.now() >= n.expire {
+			sh.mu.RUnlock()
+			s.removeExpired(sh, key)
+			return false
+		}
+		*dst = n.value
+		sh.pol.hit(n)
+		sh.mu.RUnlock()
+		return true
+	}
+	v, ok := s.Get(key)
+	if ok {
+		*dst = v
+	}
+	return ok
+}
+
 // Expiry returns when key expires (zero time: never) and whether it is
 // present and live.
 func (s *Store[K, V]) Expiry(key K) (time.Time, bool) {
