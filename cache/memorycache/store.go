@@ -151,40 +151,8 @@ func (s *Store[K, V]) now() int64 {
 
 // Get returns the value of key if it is present and not expired.
 func (s *Store[K, V]) Get(key K) (value V, ok bool) {
-	h := s.hash(key)
-	sh := &s.shards[h&s.mask]
-	if sh.conc {
-		sh.mu.RLock()
-		n := sh.m[key]
-		if n == nil {
-			sh.mu.RUnlock()
-			return value, false
-		}
-		if n.expire != 0 && s.now() >= n.expire {
-			sh.mu.RUnlock()
-			s.removeExpired(sh, key)
-			return value, false
-		}
-		value = n.value
-		sh.pol.hit(n)
-		sh.mu.RUnlock()
-		return value, true
-	}
-	sh.mu.Lock()
-	n := sh.m[key]
-	if n == nil {
-		sh.mu.Unlock()
-		return value, false
-	}
-	if n.expire != 0 && s.now() >= n.expire {
-		sh.removeLocked(n)
-		sh.mu.Unlock()
-		return value, false
-	}
-	value = n.value
-	sh.pol.hit(n)
-	sh.mu.Unlock()
-	return value, true
+	ok = s.GetInto(key, &value)
+	return value, ok
 }
 
 // GetInto is Get writing the live value of key into *dst (left untouched
@@ -210,11 +178,21 @@ func (s *Store[K, V]) GetInto(key K, dst *V) bool {
 		sh.mu.RUnlock()
 		return true
 	}
-	v, ok := s.Get(key)
-	if ok {
-		*dst = v
+	sh.mu.Lock()
+	n := sh.m[key]
+	if n == nil {
+		sh.mu.Unlock()
+		return false
 	}
-	return ok
+	if n.expire != 0 && s.now() >= n.expire {
+		sh.removeLocked(n)
+		sh.mu.Unlock()
+		return false
+	}
+	*dst = n.value
+	sh.pol.hit(n)
+	sh.mu.Unlock()
+	return true
 }
 
 // Expiry returns when key expires (zero time: never) and whether it is
