@@ -8,7 +8,13 @@
 // every subscription has acked (or terminated) it, and one published to a
 // topic without subscriptions is dropped. Each subscription is a durable
 // pull consumer with explicit acks whose AckWait is the visibility;
-// Receive is one FetchNoWait. Extend is InProgress (the server restarts
+// Receive is one no_wait pull request, read until the server ends it
+// (jetstream's FetchNoWait gives up after a second, and a message the
+// server hands to an abandoned request comes back only after its
+// AckWait, its delivery count raised). Acks are pipelined and flushed,
+// not confirmed one by one: the server applies them just after Ack
+// returns (on a cluster, once the consumer's replicas agree), so Stats
+// may count an acked message for a few milliseconds more. Extend is InProgress (the server restarts
 // the message's AckWait), a retry is NakWithDelay (a bare Nak would come
 // back at once and burn deliveries in milliseconds), a drop is Term.
 // DedupIDs travel as Nats-Msg-Id within the stream's duplicate window;

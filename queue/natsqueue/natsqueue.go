@@ -63,7 +63,7 @@ type consumer struct {
 
 // lease is a delivery handed out by this Driver and not yet settled.
 type lease struct {
-	msg      jetstream.Msg
+	msg      *nats.Msg
 	topic    string
 	sub      string
 	sseq     uint64

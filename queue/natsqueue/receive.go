@@ -3,10 +3,12 @@ package natsqueue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scalekit-go/scalekit/queue/driver"
@@ -109,22 +111,19 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 		return nil, err
 	}
 	d.sweep()
-	d.mu.Lock()
-	jc := c.c // ackWait may replace it concurrently
-	d.mu.Unlock()
-	batch, err := jc.FetchNoWait(max)
-	if err != nil {
+	msgs, err := d.pull(ctx, d.streamName(topic), durable(sub), max)
+	if err != nil && len(msgs) == 0 {
 		return nil, err
 	}
 	var out []driver.Delivery
 	now := time.Now()
-	for m := range batch.Messages() {
+	for _, m := range msgs {
 		md, err := m.Metadata()
 		if err != nil {
 			continue
 		}
 		var dl driver.Delivery
-		if err := decode(m.Data(), &dl.Message); err != nil {
+		if err := decode(m.Data, &dl.Message); err != nil {
 			_ = m.Term() // not ours
 			continue
 		}
@@ -162,15 +161,61 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 		}
 		dl.Deliveries = int(md.NumDelivered) - st.skips
 		dl.LastError = st.lastErr
-		dl.Handle = m.Reply()
+		dl.Handle = m.Reply
 		d.mu.Lock()
 		d.leases[dl.Handle] = &lease{msg: m, topic: topic, sub: sub, sseq: md.Sequence.Stream, n: dl.Deliveries,
-			key: dl.Key, blob: m.Data(), deadline: now.Add(vis - margin), ackWait: vis}
+			key: dl.Key, blob: m.Data, deadline: now.Add(vis - margin), ackWait: vis}
 		d.mu.Unlock()
 		out = append(out, dl)
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(out) == 0 {
+	return out, nil
+}
+
+// pullWait bounds how long pull waits for the server to end a pull
+// request (it always does, with a 404 or 408 status, unless the
+// connection is lost).
+const pullWait = 30 * time.Second
+
+// pull asks the consumer for up to max messages that are available now
+// (a no_wait pull request) and reads the answer on its own inbox until
+// the server ends the request. jetstream's FetchNoWait gives up after one
+// second; a message the server hands to a request the client has given
+// up on is lost until its AckWait ends and then comes back with its
+// delivery count raised, which a loaded cluster does (seen in CI). Here
+// the client waits for the server's end of the request, bounded by ctx
+// and pullWait.
+func (d *Driver) pull(ctx context.Context, stream, consumer string, max int) ([]*nats.Msg, error) {
+	inbox := nats.NewInbox()
+	s, err := d.nc.SubscribeSync(inbox)
+	if err != nil {
 		return nil, err
+	}
+	defer func() { _ = s.Unsubscribe() }()
+	req := []byte(`{"batch":` + strconv.Itoa(max) + `,"no_wait":true}`)
+	if err := d.nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+stream+"."+consumer, inbox, req); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, pullWait)
+	defer cancel()
+	var out []*nats.Msg
+	for len(out) < max {
+		m, err := s.NextMsgWithContext(ctx)
+		if err != nil {
+			return out, err
+		}
+		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
+			switch m.Header.Get("Status") {
+			case "100": // heartbeat or flow control
+				continue
+			case "404", "408", "409":
+				// no messages, request expired, or the request ended
+				// (for example at a leader change): nothing more comes.
+				return out, nil
+			default:
+				return out, fmt.Errorf("natsqueue: pull from %s: status %s %s", consumer, m.Header.Get("Status"), m.Header.Get("Description"))
+			}
+		}
+		out = append(out, m)
 	}
 	return out, nil
 }
@@ -224,7 +269,9 @@ func (d *Driver) take(h string) *lease {
 }
 
 // Ack implements driver.Queue: one ack per message, pipelined on the
-// connection (they are flushed together).
+// connection (they are flushed together). JetStream applies an ack after
+// Ack returns (on a cluster, once the consumer's replicas agree), so
+// Stats may count an acked message for a few milliseconds more.
 func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) error {
 	var kvDel, keyed []*lease
 	for _, h := range handles {
@@ -280,7 +327,7 @@ func (d *Driver) settle(ctx context.Context, l *lease, body string) error {
 		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 	}
-	_, err := d.nc.RequestWithContext(ctx, l.msg.Reply(), []byte(body))
+	_, err := d.nc.RequestWithContext(ctx, l.msg.Reply, []byte(body))
 	return err
 }
 
