@@ -178,7 +178,9 @@ func subErr(err error) error {
 	return err
 }
 
-// Receive implements driver.Queue.
+// Receive implements driver.Queue: one script call claims due retries
+// and expired leases and reads new entries with XREADGROUP COUNT, highest
+// level first.
 func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis time.Duration) ([]driver.Delivery, error) {
 	k, err := d.keys(topic, sub)
 	if err != nil {
@@ -188,25 +190,54 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	if err != nil {
 		return nil, subErr(err)
 	}
-	out := make([]driver.Delivery, 0, len(res))
+	var out []driver.Delivery
 	for _, r := range res {
-		e, ok := r.([]any)
-		if !ok || len(e) != 4 {
+		g, ok := r.([]any)
+		if !ok || len(g) != 4 {
 			return nil, fmt.Errorf("redisqueue: unexpected receive reply %T", r)
 		}
-		h, _ := e[0].(string)
-		blob, _ := e[1].(string)
-		lastErr, _ := e[2].(string)
-		id, _ := e[3].(string)
-		var dl driver.Delivery
-		if err := decode(blob, &dl.Message); err != nil {
-			return nil, err
+		level := replyString(g[0])
+		n := replyString(g[1])
+		lastErr, _ := g[2].(string)
+		es, _ := g[3].([]any)
+		if out == nil {
+			out = make([]driver.Delivery, 0, len(es)*len(res))
 		}
-		dl.ID, dl.Handle, dl.LastError = id, h, lastErr
-		dl.Deliveries = handleCount(h)
-		out = append(out, dl)
+		for _, ev := range es {
+			e, ok := ev.([]any)
+			if !ok || len(e) != 2 {
+				return nil, fmt.Errorf("redisqueue: unexpected stream entry %T", ev)
+			}
+			sid, _ := e[0].(string)
+			f, _ := e[1].([]any)
+			if len(f) < 4 {
+				return nil, fmt.Errorf("redisqueue: stream entry %s has %d fields", sid, len(f))
+			}
+			blob, _ := f[1].(string)
+			var dl driver.Delivery
+			if err := decode(blob, &dl.Message); err != nil {
+				return nil, err
+			}
+			dl.ID, _ = f[3].(string)
+			dl.LastError = lastErr
+			dl.Deliveries, _ = strconv.Atoi(n)
+			dl.Handle = level + ":" + sid + ":" + n + ":" + dl.Key
+			out = append(out, dl)
+		}
 	}
 	return out, nil
+}
+
+// replyString returns a script reply element (a Lua string or number) as
+// a string.
+func replyString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case int64:
+		return strconv.FormatInt(v, 10)
+	}
+	return ""
 }
 
 // visMillis rounds a visibility up to whole milliseconds (at least 1).
@@ -214,20 +245,50 @@ func visMillis(v time.Duration) int64 {
 	return max((v + time.Millisecond - 1).Milliseconds(), 1)
 }
 
-// handleCount returns the delivery count of a handle
-// "<level>:<stream id>:<deliveries>:<key>".
-func handleCount(h string) int {
-	f := strings.SplitN(h, ":", 4)
-	if len(f) < 3 {
-		return 0
+// handle is a parsed lease handle "<level>:<stream id>:<deliveries>:<key>".
+type handle struct {
+	level, id, n, key string
+}
+
+// parseHandle splits h; ok is false for a string that is no handle.
+func parseHandle(h string) (hd handle, ok bool) {
+	var rest string
+	if hd.level, rest, ok = strings.Cut(h, ":"); !ok {
+		return hd, false
 	}
-	n, _ := strconv.Atoi(f[2])
-	return n
+	if hd.id, rest, ok = strings.Cut(rest, ":"); !ok {
+		return hd, false
+	}
+	if hd.n, hd.key, ok = strings.Cut(rest, ":"); !ok {
+		return hd, false
+	}
+	if _, err := strconv.Atoi(hd.level); err != nil {
+		return hd, false
+	}
+	if n, err := strconv.Atoi(hd.n); err != nil || n < 1 {
+		return hd, false
+	}
+	if ms, seq, ok := strings.Cut(hd.id, "-"); !ok || !digits(ms) || !digits(seq) {
+		return hd, false
+	}
+	return hd, true
+}
+
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Ack implements driver.Queue: one script call settles the whole batch
-// (XACK and XDEL of each entry, so the stream holds exactly the backlog
-// and nothing needs trimming).
+// (one XACK per level for keyless messages, then the acked prefix of each
+// stream is trimmed).
 func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) error {
 	if len(handles) == 0 {
 		return nil
@@ -236,18 +297,27 @@ func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) e
 	if err != nil {
 		return err
 	}
-	args := make([]any, len(handles))
-	for i, h := range handles {
-		args[i] = h
+	args := make([]any, 0, 4*len(handles))
+	for _, h := range handles {
+		if hd, ok := parseHandle(h); ok {
+			args = append(args, hd.level, hd.id, hd.n, hd.key)
+		}
+	}
+	if len(args) == 0 {
+		return nil
 	}
 	return ackScript.Run(ctx, d.c, k, args...).Err()
 }
 
 // Nack implements driver.Queue.
-func (d *Driver) Nack(ctx context.Context, topic, sub, handle string, n driver.Nack) error {
+func (d *Driver) Nack(ctx context.Context, topic, sub, h string, n driver.Nack) error {
 	k, err := d.keys(topic, sub)
 	if err != nil {
 		return err
+	}
+	hd, ok := parseHandle(h)
+	if !ok {
+		return driver.ErrNotLeased
 	}
 	act := "drop"
 	switch n.Action {
@@ -260,27 +330,32 @@ func (d *Driver) Nack(ctx context.Context, topic, sub, handle string, n driver.N
 	if n.Delay > 0 {
 		delay = (n.Delay + time.Millisecond - 1).Milliseconds()
 	}
-	ok, err := nackScript.Run(ctx, d.c, k, handle, act, delay, n.Reason, n.Error).Int()
+	ok2, err := nackScript.Run(ctx, d.c, k, hd.level, hd.id, hd.n, hd.key, act, delay, n.Reason, n.Error).Int()
 	if err != nil {
 		return err
 	}
-	if ok == 0 {
+	if ok2 == 0 {
 		return driver.ErrNotLeased
 	}
 	return nil
 }
 
-// Extend implements driver.Queue.
-func (d *Driver) Extend(ctx context.Context, topic, sub, handle string, vis time.Duration) error {
+// Extend implements driver.Queue: XCLAIM ... IDLE JUSTID to the same
+// consumer, which moves the lease on without raising the delivery count.
+func (d *Driver) Extend(ctx context.Context, topic, sub, h string, vis time.Duration) error {
 	k, err := d.keys(topic, sub)
 	if err != nil {
 		return err
 	}
-	ok, err := extendScript.Run(ctx, d.c, k, handle, visMillis(vis)).Int()
+	hd, ok := parseHandle(h)
+	if !ok {
+		return driver.ErrNotLeased
+	}
+	ok2, err := extendScript.Run(ctx, d.c, k, hd.level, hd.id, hd.n, hd.key, visMillis(vis)).Int()
 	if err != nil {
 		return err
 	}
-	if ok == 0 {
+	if ok2 == 0 {
 		return driver.ErrNotLeased
 	}
 	return nil
