@@ -149,15 +149,35 @@ func (d *Driver) Subscribe(ctx context.Context, topic, sub string) error {
 
 // Publish implements driver.Queue: the whole batch is one script call
 // (one round trip) that checks DedupIDs with SET NX PX and appends one
-// stream entry per message and subscription.
+// stream entry per message and subscription. A batch without DedupIDs,
+// keys or delays, all of one priority, takes the script's fast path: one
+// XADD per message and subscription and nothing else.
 func (d *Driver) Publish(ctx context.Context, topic string, msgs []driver.Message) error {
 	k, err := d.keys(topic, "")
 	if err != nil {
 		return err
 	}
-	args := make([]any, 0, 1+6*len(msgs))
-	args = append(args, d.opts.DedupWindow.Milliseconds())
+	fast := true
+	for i := range msgs {
+		m := &msgs[i]
+		if m.DedupID != "" || m.Key != "" || m.NotBefore.After(m.PublishedAt) || m.Priority != msgs[0].Priority {
+			fast = false
+			break
+		}
+	}
 	buf := make([]byte, 0, 256)
+	var args []any
+	if fast && len(msgs) > 0 {
+		args = make([]any, 0, 3+2*len(msgs))
+		args = append(args, d.opts.DedupWindow.Milliseconds(), "f", msgs[0].Priority)
+		for i := range msgs {
+			buf = encode(buf[:0], &msgs[i])
+			args = append(args, msgs[i].ID, string(buf))
+		}
+		return publishScript.Run(ctx, d.c, k, args...).Err()
+	}
+	args = make([]any, 0, 2+6*len(msgs))
+	args = append(args, d.opts.DedupWindow.Milliseconds(), "g")
 	for i := range msgs {
 		m := &msgs[i]
 		var delay int64
@@ -178,9 +198,12 @@ func subErr(err error) error {
 	return err
 }
 
-// Receive implements driver.Queue: one script call claims due retries
-// and expired leases and reads new entries with XREADGROUP COUNT, highest
-// level first.
+// Receive implements driver.Queue: one script call moves due delayed
+// messages, claims due retries and expired leases and, in the common case
+// (one priority level, every lease of the subscription's full horizon),
+// leaves the new entries to one plain XREADGROUP COUNT from here, so that
+// they never pass through Lua; otherwise the script reads them itself,
+// highest level first.
 func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis time.Duration) ([]driver.Delivery, error) {
 	k, err := d.keys(topic, sub)
 	if err != nil {
@@ -190,40 +213,73 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	if err != nil {
 		return nil, subErr(err)
 	}
-	var out []driver.Delivery
-	for _, r := range res {
+	if len(res) < 2 {
+		return nil, fmt.Errorf("redisqueue: unexpected receive reply of %d elements", len(res))
+	}
+	out := make([]driver.Delivery, 0, max)
+	for _, r := range res[2:] {
 		g, ok := r.([]any)
 		if !ok || len(g) != 4 {
 			return nil, fmt.Errorf("redisqueue: unexpected receive reply %T", r)
 		}
-		level := replyString(g[0])
-		n := replyString(g[1])
 		lastErr, _ := g[2].(string)
-		es, _ := g[3].([]any)
-		if out == nil {
-			out = make([]driver.Delivery, 0, len(es)*len(res))
+		if out, err = appendEntries(out, replyString(g[0]), replyString(g[1]), lastErr, g[3]); err != nil {
+			return nil, err
 		}
-		for _, ev := range es {
-			e, ok := ev.([]any)
-			if !ok || len(e) != 2 {
-				return nil, fmt.Errorf("redisqueue: unexpected stream entry %T", ev)
+	}
+	level := replyString(res[0])
+	want, _ := res[1].(int64)
+	if level == "" || want <= 0 {
+		return out, nil
+	}
+	rep, err := d.c.Do(ctx, "XREADGROUP", "GROUP", "g", "c", "COUNT", want, "STREAMS", k[1]+"p"+level, ">").Result()
+	if errors.Is(err, redis.Nil) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var es any
+	switch rep := rep.(type) {
+	case []any: // RESP2: [[stream, entries]]
+		if len(rep) > 0 {
+			if s, ok := rep[0].([]any); ok && len(s) == 2 {
+				es = s[1]
 			}
-			sid, _ := e[0].(string)
-			f, _ := e[1].([]any)
-			if len(f) < 4 {
-				return nil, fmt.Errorf("redisqueue: stream entry %s has %d fields", sid, len(f))
-			}
-			blob, _ := f[1].(string)
-			var dl driver.Delivery
-			if err := decode(blob, &dl.Message); err != nil {
-				return nil, err
-			}
-			dl.ID, _ = f[3].(string)
-			dl.LastError = lastErr
-			dl.Deliveries, _ = strconv.Atoi(n)
-			dl.Handle = level + ":" + sid + ":" + n + ":" + dl.Key
-			out = append(out, dl)
 		}
+	case map[any]any: // RESP3: {stream: entries}
+		for _, v := range rep {
+			es = v
+		}
+	}
+	return appendEntries(out, level, "1", "", es)
+}
+
+// appendEntries appends the deliveries of stream entries (as XREADGROUP
+// and XCLAIM return them) of one level and delivery count.
+func appendEntries(out []driver.Delivery, level, n, lastErr string, v any) ([]driver.Delivery, error) {
+	es, _ := v.([]any)
+	cnt, _ := strconv.Atoi(n)
+	for _, ev := range es {
+		e, ok := ev.([]any)
+		if !ok || len(e) != 2 {
+			return nil, fmt.Errorf("redisqueue: unexpected stream entry %T", ev)
+		}
+		sid, _ := e[0].(string)
+		f, _ := e[1].([]any)
+		if len(f) < 4 {
+			return nil, fmt.Errorf("redisqueue: stream entry %s has %d fields", sid, len(f))
+		}
+		blob, _ := f[1].(string)
+		var dl driver.Delivery
+		if err := decode(blob, &dl.Message); err != nil {
+			return nil, err
+		}
+		dl.ID, _ = f[3].(string)
+		dl.LastError = lastErr
+		dl.Deliveries = cnt
+		dl.Handle = level + ":" + sid + ":" + n + ":" + dl.Key
+		out = append(out, dl)
 	}
 	return out, nil
 }
@@ -297,13 +353,39 @@ func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) e
 	if err != nil {
 		return err
 	}
-	args := make([]any, 0, 4*len(handles))
-	for _, h := range handles {
-		if hd, ok := parseHandle(h); ok {
-			args = append(args, hd.level, hd.id, hd.n, hd.key)
+	// Keyless first deliveries go in groups per level (one XACK each),
+	// the others one by one.
+	args := make([]any, 1, 2+4*len(handles))
+	var slow []handle
+	groups := 0
+	for i := 0; i < len(handles); {
+		hd, ok := parseHandle(handles[i])
+		if !ok || hd.key != "" || hd.n != "1" {
+			if ok {
+				slow = append(slow, hd)
+			}
+			i++
+			continue
 		}
+		at := len(args)
+		args = append(args, hd.level, 0)
+		k := 0
+		for ; i < len(handles); i++ {
+			h2, ok := parseHandle(handles[i])
+			if !ok || h2.key != "" || h2.n != "1" || h2.level != hd.level {
+				break
+			}
+			args = append(args, h2.id)
+			k++
+		}
+		args[at+1] = k
+		groups++
 	}
-	if len(args) == 0 {
+	args[0] = groups
+	for _, hd := range slow {
+		args = append(args, hd.level, hd.id, hd.n, hd.key)
+	}
+	if len(args) == 1 {
 		return nil
 	}
 	return ackScript.Run(ctx, d.c, k, args...).Err()

@@ -17,6 +17,7 @@ import "github.com/redis/go-redis/v9"
 //	B..'vis'       the lease horizon H (ms): the longest visibility asked
 //	               for; a lease of visibility v has its PEL delivery time
 //	               set v-H ms in the past, so it is over once idle >= H
+//	B..'scan'      set for H/8 after a Receive looked for expired leases
 //	B..'retry'     zset handle -> retry time of a nacked message (in the PEL, consumer "r")
 //	B..'gen'       hash "P:id" -> delivery count of entries delivered more
 //	               than once (negative while waiting for a retry); absent = 1
@@ -26,7 +27,6 @@ import "github.com/redis/go-redis/v9"
 //	B..'k:'..KEY   list: '*' for the key's head (in a stream, the PEL or delay), then the recs waiting behind it
 //	B..'queued'    counter of recs waiting in key lists
 //	B..'live'      counter of entries in the streams (ready, leased, retrying)
-//	B..'ld'..P     last id read from stream P (bounds the trim)
 //	B..'dlq'       dead-letter stream; B..'dlqi' hash message id -> dlq entry id
 //
 // A handle is "<level>:<stream id>:<deliveries>:<key>"; the PEL's own
@@ -111,20 +111,28 @@ local function advance(B, key, now)
     place(B, p, nb, id, k, blob, now)
   end
 end
--- trim drops the acked prefix of level p's stream: every entry below both
--- the first pending id and the last delivered id (kept in B..'ld'..p by
--- Receive) has been delivered and acked. Unacked entries are never
--- trimmed; '~' only frees whole radix-tree nodes.
+-- lastread returns the last id the group read from stream s.
+local function lastread(s)
+  local gs = redis.call('XINFO', 'GROUPS', s)
+  for _, g in ipairs(gs) do
+    local f = fields(g)
+    if f['name'] == 'g' then return f['last-delivered-id'] end
+  end
+  return '0-0'
+end
+-- trim drops the acked prefix of level p's stream: every entry below the
+-- first pending id (or, with none pending, up to the last id read) has
+-- been delivered and acked. Unacked entries are never trimmed; '~' only
+-- frees whole radix-tree nodes.
 local function trim(B, p)
   local s = B .. 'p' .. p
-  local ld = redis.call('GET', B .. 'ld' .. p)
-  if not ld then return end
   local pend = redis.call('XPENDING', s, 'g')
   local minid
   if pend[1] > 0 then
     minid = pend[2]
   else
-    local ms, seq = string.match(ld, '^(%d+)%-(%d+)$')
+    local ms, seq = string.match(lastread(s), '^(%d+)%-(%d+)$')
+    if ms == '0' and seq == '0' then return end
     minid = ms .. '-' .. (tonumber(seq) + 1)
   end
   redis.call('XTRIM', s, 'MINID', '~', minid)
@@ -172,8 +180,11 @@ end
 return 1
 `)
 
-// publishScript: ARGV[1] = dedup window (ms), then six per message:
-// dedup id, message id, key, priority, delay (ms), blob.
+// publishScript: ARGV[1] = dedup window (ms), ARGV[2] = mode. Mode "f"
+// (a batch of messages without dedup id, key or delay, all of priority
+// ARGV[3]): then two per message, message id and blob, appended with one
+// XADD per message and subscription and nothing else. Mode "g": six per
+// message: dedup id, message id, key, priority, delay (ms), blob.
 var publishScript = redis.NewScript(luaPrelude + `
 local now = now_ms()
 local subs = redis.call('SMEMBERS', T .. 'subs')
@@ -181,7 +192,20 @@ local bases = {}
 for i, name in ipairs(subs) do bases[i] = subbase(name) end
 local win = ARGV[1]
 local stored = 0
-for o = 2, #ARGV, 6 do
+if ARGV[2] == 'f' then
+  local p = tonumber(ARGV[3])
+  local n = (#ARGV - 3) / 2
+  for _, B in ipairs(bases) do
+    local s = B .. 'p' .. p
+    if redis.call('ZADD', B .. 'levels', 'NX', p, p) == 1 then
+      redis.pcall('XGROUP', 'CREATE', s, 'g', '0', 'MKSTREAM')
+    end
+    for o = 4, #ARGV, 2 do redis.call('XADD', s, '*', 'm', ARGV[o + 1], 'i', ARGV[o]) end
+    redis.call('INCRBY', B .. 'live', n)
+  end
+  return n
+end
+for o = 3, #ARGV, 6 do
   local dedup = ARGV[o]
   if dedup == '' or redis.call('SET', T .. 'd:' .. dedup, '1', 'NX', 'PX', win) then
     local id, key, p, nb, blob = ARGV[o + 1], ARGV[o + 2], tonumber(ARGV[o + 3]), now + tonumber(ARGV[o + 4]), ARGV[o + 5]
@@ -199,8 +223,11 @@ return stored
 // then reads new entries level by level, highest first, with one
 // XREADGROUP COUNT per level. Nothing is written per message on the way:
 // a lease is the entry's place in the PEL of consumer "c". Reply: false
-// when the subscription does not exist, else a list of groups {level,
-// deliveries, last error, entries}, entries as XREADGROUP returns them.
+// when the subscription does not exist, else {level, count, groups...}:
+// when level is not "" the caller reads up to count new entries of that
+// level itself with XREADGROUP (the common case: one level, every lease
+// of the full horizon), and each group is {level, deliveries, last error,
+// entries}, entries as XREADGROUP returns them.
 var receiveScript = redis.NewScript(luaPrelude + `
 local B = KEYS[2]
 if redis.call('SISMEMBER', T .. 'subs', ARGV[3]) == 0 then return false end
@@ -214,7 +241,7 @@ for _, m in ipairs(due) do
   local p, nb, id, key, blob = parserec(string.sub(m, string.find(m, '|', 1, true) + 1))
   place(B, p, now, id, key, blob, now)
 end
-local out, n = {}, 0
+local out, n = {'', 0}, 0
 -- claim moves entry id of level p to consumer "c" as delivery cnt + 1,
 -- or settles it when it vanished from the stream while pending (Redis 7
 -- then drops it from the PEL, as XAUTOCLAIM's third reply element
@@ -246,79 +273,101 @@ for _, h in ipairs(hs) do
   claim(p, id, cnt, key, 0)
 end
 local levels = redis.call('ZREVRANGE', B .. 'levels', 0, -1)
+-- Looking for expired leases walks the PEL of consumer "c": at most once
+-- per H/8 (10 ms to 1 s) per subscription, whoever receives.
+local scan = n < max and redis.call('SET', B .. 'scan', '1', 'NX', 'PX', math.max(10, math.min(1000, math.floor(H / 8))))
 for _, p in ipairs(levels) do
-  if n >= max then break end
+  if not scan or n >= max then break end
   local pend = redis.call('XPENDING', B .. 'p' .. p, 'g', 'IDLE', H, '-', '+', max - n, 'c')
   for _, pe in ipairs(pend) do claim(p, pe[1], tonumber(pe[4]), nil, H) end
 end
-for _, p in ipairs(levels) do
-  local want = max - n
-  if want <= 0 then break end
-  local s = B .. 'p' .. p
-  local r = redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', want, 'STREAMS', s, '>')
-  if r then
-    local es = r[1][2]
-    if #es > 0 then
-      redis.call('SET', B .. 'ld' .. p, es[#es][1])
-      if back > 0 then
-        local ids = {}
-        for i, e in ipairs(es) do ids[i] = e[1] end
-        redis.call('XCLAIM', s, 'g', 'c', 0, unpack(ids), 'IDLE', back, 'JUSTID')
+-- One level and leases of the full horizon: the caller reads the new
+-- entries itself with XREADGROUP (no Lua on the way), told by the first
+-- two reply elements.
+local direct = ''
+if n < max and #levels == 1 and back == 0 then
+  direct = levels[1]
+else
+  for _, p in ipairs(levels) do
+    local want = max - n
+    if want <= 0 then break end
+    local s = B .. 'p' .. p
+    local r = redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', want, 'STREAMS', s, '>')
+    if r then
+      local es = r[1][2]
+      if #es > 0 then
+        if back > 0 then
+          local args = {s, 'g', 'c', 0}
+          for _, e in ipairs(es) do args[#args + 1] = e[1] end
+          args[#args + 1] = 'IDLE'
+          args[#args + 1] = back
+          args[#args + 1] = 'JUSTID'
+          redis.call('XCLAIM', unpack(args))
+        end
+        out[#out + 1] = {p, 1, '', es}
+        n = n + #es
       end
-      out[#out + 1] = {p, 1, '', es}
-      n = n + #es
     end
   end
 end
+out[1], out[2] = direct, max - n
 flush()
 return out
 `)
 
-// ackScript: ARGV = four per handle: level, stream id, deliveries, key.
-// A handle is settled when its count is the entry's current one (B..'gen',
-// read only while some entry was delivered twice): keyless entries with
-// one XACK per level, keyed ones one by one (their key moves on only if
-// the XACK did something). Reply: how many were acked.
+// ackScript: ARGV[1] = how many fast groups follow; a fast group is
+// level, k, then k stream ids of keyless first deliveries; then four per
+// other handle: level, stream id, deliveries, key. A handle is settled
+// when its count is the entry's current one (B..'gen', read only while
+// some entry was delivered more than once): each fast group with one
+// XACK, keyed handles one by one (their key moves on only if the XACK
+// did something). Reply: how many were acked.
 var ackScript = redis.NewScript(luaPrelude + `
 local B = KEYS[2]
 local now = now_ms()
+local regen = redis.call('HLEN', B .. 'gen') > 0
+local acked, touched = 0, {}
+local o = 2
+for _ = 1, tonumber(ARGV[1]) do
+  local p, k = ARGV[o], tonumber(ARGV[o + 1])
+  local a, b = o + 2, o + 1 + k
+  o = b + 1
+  local s = B .. 'p' .. p
+  if regen then
+    local fs, ids = {}, {}
+    for i = a, b do fs[#fs + 1] = p .. ':' .. ARGV[i] end
+    local gens = redis.call('HMGET', B .. 'gen', unpack(fs))
+    for i = a, b do
+      if not gens[i - a + 1] then ids[#ids + 1] = ARGV[i] end
+    end
+    if #ids > 0 then acked = acked + redis.call('XACK', s, 'g', unpack(ids)) end
+  else
+    acked = acked + redis.call('XACK', s, 'g', unpack(ARGV, a, b))
+  end
+  touched[p] = true
+end
 local gens
-if redis.call('HLEN', B .. 'gen') > 0 then
+if regen and o <= #ARGV then
   local fs = {}
-  for i = 1, #ARGV, 4 do fs[#fs + 1] = ARGV[i] .. ':' .. ARGV[i + 1] end
+  for i = o, #ARGV, 4 do fs[#fs + 1] = ARGV[i] .. ':' .. ARGV[i + 1] end
   gens = redis.call('HMGET', B .. 'gen', unpack(fs))
 end
-local levels, keyed, redo, touched = {}, {}, {}, {}
-for i = 1, #ARGV, 4 do
+local redo = {}
+for i = o, #ARGV, 4 do
   local p, id, cnt, key = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local want = 1
   if gens then
-    local g = gens[(i + 3) / 4]
+    local g = gens[(i - o) / 4 + 1]
     if g then want = tonumber(g) end
   end
-  if cnt == want then
-    if key == '' then
-      local l = levels[p]
-      if not l then l = {}; levels[p] = l end
-      l[#l + 1] = id
-    else
-      keyed[#keyed + 1] = i
-    end
-    if cnt > 1 then redo[#redo + 1] = p .. ':' .. id end
-  end
-end
-local acked = 0
-for p, ids in pairs(levels) do
-  acked = acked + redis.call('XACK', B .. 'p' .. p, 'g', unpack(ids))
-  touched[p] = true
-end
-for _, i in ipairs(keyed) do
-  local p, id = ARGV[i], ARGV[i + 1]
-  if redis.call('XACK', B .. 'p' .. p, 'g', id) == 1 then
+  if cnt == want and redis.call('XACK', B .. 'p' .. p, 'g', id) == 1 then
     acked = acked + 1
-    redis.call('HDEL', B .. 'kid', p .. ':' .. id)
-    advance(B, ARGV[i + 3], now)
     touched[p] = true
+    if cnt > 1 then redo[#redo + 1] = p .. ':' .. id end
+    if key ~= '' then
+      redis.call('HDEL', B .. 'kid', p .. ':' .. id)
+      advance(B, key, now)
+    end
   end
 end
 if #redo > 0 then
@@ -413,8 +462,7 @@ for _, p in ipairs(redis.call('ZRANGE', B .. 'levels', 0, -1)) do
     local e = redis.call('XRANGE', s, pend[2], pend[2])[1]
     if e then out[#out + 1] = e[2][2] end
   end
-  local ld = redis.call('GET', B .. 'ld' .. p)
-  local e = redis.call('XRANGE', s, ld and ('(' .. ld) or '-', '+', 'COUNT', 1)[1]
+  local e = redis.call('XRANGE', s, '(' .. lastread(s), '+', 'COUNT', 1)[1]
   if e then out[#out + 1] = e[2][2] end
 end
 local d = redis.call('ZRANGE', B .. 'delay', 0, 0)[1]
