@@ -3,6 +3,7 @@ package redisqueue_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/queue"
+	"github.com/scalekit-go/scalekit/queue/driver"
 	"github.com/scalekit-go/scalekit/queue/redisqueue"
 )
 
@@ -22,6 +24,10 @@ const (
 )
 
 var benchSeq atomic.Int64
+
+var pubDone, handledAt time.Duration
+
+var benchConsume = &queue.ConsumeOptions{Concurrency: benchConc, Prefetch: benchConc}
 
 // scalekitRound publishes n messages in batches through package queue and
 // consumes them with one Consume call; it returns the elapsed time.
@@ -59,7 +65,7 @@ func scalekitRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 				close(done)
 			}
 			return nil
-		}, &queue.ConsumeOptions{Concurrency: benchConc, Prefetch: benchConc})
+		}, benchConsume)
 	}()
 	for sent := 0; sent < n; sent += benchBatch {
 		for i := range batch {
@@ -69,13 +75,14 @@ func scalekitRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 			b.Fatal(err)
 		}
 	}
+	pubDone = time.Since(start)
 	<-done
-	el := time.Since(start)
-	cancel()
+	handledAt = time.Since(start)
+	cancel() // Consume flushes the last acks before it returns
 	if err := <-errc; err != nil {
 		b.Fatal(err)
 	}
-	return el
+	return time.Since(start)
 }
 
 // rawRound does the same work with the client alone: pipelined XADD in
@@ -89,6 +96,7 @@ func rawRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 	}
 	defer c.Del(ctx, stream)
 	body := string(make([]byte, 64))
+	id := "0123456789abcdef0123456789abcdef" // a message id, as package queue makes
 	acks := make(chan []string, 64)
 	done := make(chan struct{})
 	start := time.Now()
@@ -126,7 +134,7 @@ func rawRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 	for sent := 0; sent < n; sent += benchBatch {
 		p := c.Pipeline()
 		for i := 0; i < min(benchBatch, n-sent); i++ {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []string{"m", body, "i", "x"}})
+			p.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []string{id, body}})
 		}
 		if _, err := p.Exec(ctx); err != nil {
 			b.Fatal(err)
@@ -136,21 +144,101 @@ func rawRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 	return time.Since(start)
 }
 
-// BenchmarkEndToEnd publishes and consumes (with ack) through package
-// queue and, in the same run, with the raw client doing the same work;
-// it reports both rates and their ratio.
+// driverRound does the work of rawRound through the Driver alone (no
+// package queue): Publish in batches, one Receive loop, Ack in batches
+// from an acker. It shows what the driver costs apart from Consume.
+func driverRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	d, err := redisqueue.New(c, &redisqueue.Options{Prefix: "bench:"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	topic := fmt.Sprintf("d%d", benchSeq.Add(1))
+	if err := d.Subscribe(ctx, topic, "s"); err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, 64)
+	acks := make(chan []string, 64)
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { // receiver
+		for read := 0; read < n; {
+			ds, err := d.Receive(ctx, topic, "s", 2*benchConc, 30*time.Second)
+			if err != nil {
+				panic(err)
+			}
+			if len(ds) == 0 {
+				time.Sleep(time.Millisecond) // as raw's XREADGROUP BLOCK, roughly
+				continue
+			}
+			hs := make([]string, len(ds))
+			for i := range ds {
+				hs[i] = ds[i].Handle
+			}
+			read += len(hs)
+			acks <- hs
+		}
+		close(acks)
+	}()
+	go func() { // acker
+		for hs := range acks {
+			for len(hs) > 0 {
+				k := min(len(hs), 256)
+				if err := d.Ack(ctx, topic, "s", hs[:k]); err != nil {
+					panic(err)
+				}
+				hs = hs[k:]
+			}
+		}
+		close(done)
+	}()
+	batch := make([]driver.Message, benchBatch)
+	for sent := 0; sent < n; sent += benchBatch {
+		now := time.Now()
+		for i := range batch {
+			batch[i] = driver.Message{ID: fmt.Sprintf("%032x", sent+i), Body: body, PublishedAt: now, NotBefore: now}
+		}
+		if err := d.Publish(ctx, topic, batch[:min(benchBatch, n-sent)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-done
+	return time.Since(start)
+}
+
+// BenchmarkEndToEnd publishes and consumes (with ack) n messages per
+// round three ways, one after the other in every round so that they
+// share the machine's load: through package queue (Publish, Consume),
+// through the Driver alone, and with the raw client doing the same work.
+// It reports the three rates and the median over the rounds of the
+// per-round ratios to raw (with their min and max).
 func BenchmarkEndToEnd(b *testing.B) {
 	c := testenv.RedisClient(b)
-	var sk, raw time.Duration
+	var sk, dr, raw time.Duration
+	var skr, drr []float64
 	msgs := 0
 	for b.Loop() {
-		sk += scalekitRound(b, c, benchRound)
-		raw += rawRound(b, c, benchRound)
+		s := scalekitRound(b, c, benchRound)
+		d := driverRound(b, c, benchRound)
+		r := rawRound(b, c, benchRound)
+		sk, dr, raw = sk+s, dr+d, raw+r
+		skr = append(skr, r.Seconds()/s.Seconds())
+		drr = append(drr, r.Seconds()/d.Seconds())
 		msgs += benchRound
 	}
 	b.ReportMetric(float64(msgs)/sk.Seconds(), "scalekit-msgs/s")
+	b.ReportMetric(float64(msgs)/dr.Seconds(), "driver-msgs/s")
 	b.ReportMetric(float64(msgs)/raw.Seconds(), "raw-msgs/s")
-	b.ReportMetric(raw.Seconds()/sk.Seconds(), "ratio")
+	for _, r := range []struct {
+		name string
+		v    []float64
+	}{{"ratio", skr}, {"driver-ratio", drr}} {
+		slices.Sort(r.v)
+		b.ReportMetric(r.v[len(r.v)/2], r.name)
+		b.ReportMetric(r.v[0], r.name+"-min")
+		b.ReportMetric(r.v[len(r.v)-1], r.name+"-max")
+	}
 }
 
 // BenchmarkPublish measures publishing alone, in batches of 500.

@@ -267,7 +267,7 @@ func appendEntries(out []driver.Delivery, level, n, lastErr string, v any) ([]dr
 		}
 		sid, _ := e[0].(string)
 		f, _ := e[1].([]any)
-		if len(f) < 4 {
+		if len(f) != 2 {
 			return nil, fmt.Errorf("redisqueue: stream entry %s has %d fields", sid, len(f))
 		}
 		blob, _ := f[1].(string)
@@ -275,7 +275,7 @@ func appendEntries(out []driver.Delivery, level, n, lastErr string, v any) ([]dr
 		if err := decode(blob, &dl.Message); err != nil {
 			return nil, err
 		}
-		dl.ID, _ = f[3].(string)
+		dl.ID, _ = f[0].(string)
 		dl.LastError = lastErr
 		dl.Deliveries = cnt
 		dl.Handle = level + ":" + sid + ":" + n + ":" + dl.Key

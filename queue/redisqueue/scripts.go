@@ -10,7 +10,8 @@ import "github.com/redis/go-redis/v9"
 //
 // Per subscription B:
 //
-//	B..'p'..P      stream of priority level P, consumer group "g"; its PEL
+//	B..'p'..P      stream of priority level P, one field per entry: message
+//	               id -> blob; consumer group "g"; its PEL
 //	               holds the leases (consumer "c") and the messages waiting
 //	               for a retry (consumer "r")
 //	B..'levels'    zset of the levels in use (score = level)
@@ -77,9 +78,9 @@ local function place(B, p, nb, id, key, blob, now)
     levelok[s] = true
   end
   if key == '' then
-    redis.call('XADD', s, '*', 'm', blob, 'i', id)
+    redis.call('XADD', s, '*', id, blob)
   else
-    local sid = redis.call('XADD', s, '*', 'm', blob, 'i', id, 'k', key)
+    local sid = redis.call('XADD', s, '*', id, blob)
     redis.call('HSET', B .. 'kid', p .. ':' .. sid, key)
   end
   added[B] = (added[B] or 0) + 1
@@ -200,7 +201,7 @@ if ARGV[2] == 'f' then
     if redis.call('ZADD', B .. 'levels', 'NX', p, p) == 1 then
       redis.pcall('XGROUP', 'CREATE', s, 'g', '0', 'MKSTREAM')
     end
-    for o = 4, #ARGV, 2 do redis.call('XADD', s, '*', 'm', ARGV[o + 1], 'i', ARGV[o]) end
+    for o = 4, #ARGV, 2 do redis.call('XADD', s, '*', ARGV[o], ARGV[o + 1]) end
     redis.call('INCRBY', B .. 'live', n)
   end
   return n
@@ -428,7 +429,7 @@ if act == 'dead' then
   local e = redis.call('XRANGE', s, id, id)[1]
   if e then
     local fl = e[2]
-    local dl, mid = B .. 'dlq', fl[4]
+    local dl, mid = B .. 'dlq', fl[1]
     local old = redis.call('HGET', dl .. 'i', mid)
     if old then redis.call('XDEL', dl, old) end
     local sid = redis.call('XADD', dl, '*', 'm', fl[2], 'i', mid, 'k', key, 'p', p, 'n', cnt,
