@@ -165,17 +165,29 @@ func (d *Driver) Publish(ctx context.Context, topic string, msgs []driver.Messag
 			break
 		}
 	}
-	buf := make([]byte, 0, 256)
 	var args []any
 	if fast && len(msgs) > 0 {
-		args = make([]any, 0, 3+2*len(msgs))
-		args = append(args, d.opts.DedupWindow.Milliseconds(), "f", msgs[0].Priority)
+		// All blobs in one buffer, passed as []byte (written as they are).
+		size := 0
 		for i := range msgs {
-			buf = encode(buf[:0], &msgs[i])
-			args = append(args, msgs[i].ID, string(buf))
+			size += 32 + len(msgs[i].Body)
+		}
+		buf := make([]byte, 0, size)
+		args = make([]any, 3, 3+2*len(msgs))
+		args[0], args[1], args[2] = d.opts.DedupWindow.Milliseconds(), "f", msgs[0].Priority
+		ends := make([]int, len(msgs))
+		for i := range msgs {
+			buf = encode(buf, &msgs[i])
+			ends[i] = len(buf)
+		}
+		from := 0
+		for i := range msgs {
+			args = append(args, msgs[i].ID, buf[from:ends[i]:ends[i]])
+			from = ends[i]
 		}
 		return publishScript.Run(ctx, d.c, k, args...).Err()
 	}
+	buf := make([]byte, 0, 256)
 	args = make([]any, 0, 2+6*len(msgs))
 	args = append(args, d.opts.DedupWindow.Milliseconds(), "g")
 	for i := range msgs {
