@@ -25,9 +25,10 @@ const (
 
 var benchSeq atomic.Int64
 
-var pubDone, handledAt time.Duration
-
-var benchConsume = &queue.ConsumeOptions{Concurrency: benchConc, Prefetch: benchConc}
+// benchConsume is the consumer of scalekitRound: 16 handlers and a
+// window of 2*benchConc leased messages (raw reads up to 2*benchConc per
+// XREADGROUP). BenchmarkConsumeConcurrency compares other settings.
+var benchConsume = &queue.ConsumeOptions{Concurrency: 16, Prefetch: 2*benchConc - 16}
 
 // scalekitRound publishes n messages in batches through package queue and
 // consumes them with one Consume call; it returns the elapsed time.
@@ -75,9 +76,7 @@ func scalekitRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 			b.Fatal(err)
 		}
 	}
-	pubDone = time.Since(start)
 	<-done
-	handledAt = time.Since(start)
 	cancel() // Consume flushes the last acks before it returns
 	if err := <-errc; err != nil {
 		b.Fatal(err)
@@ -239,6 +238,30 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.ReportMetric(r.v[0], r.name+"-min")
 		b.ReportMetric(r.v[len(r.v)-1], r.name+"-max")
 	}
+}
+
+// BenchmarkConsumeConcurrency runs scalekitRound with several
+// ConsumeOptions.Concurrency values (same window of 2*benchConc leased
+// messages), interleaved round by round, and the raw client once per
+// round: with a handler that does nothing, more handler goroutines only
+// add scheduling work on a 2-core machine.
+func BenchmarkConsumeConcurrency(b *testing.B) {
+	c := testenv.RedisClient(b)
+	defer func(o *queue.ConsumeOptions) { benchConsume = o }(benchConsume)
+	conc := []int{4, 16, 64, 256}
+	els := make([]time.Duration, len(conc)+1)
+	for b.Loop() {
+		for i, n := range conc {
+			benchConsume = &queue.ConsumeOptions{Concurrency: n, Prefetch: 2*benchConc - n}
+			els[i] += scalekitRound(b, c, benchRound)
+		}
+		els[len(conc)] += rawRound(b, c, benchRound)
+	}
+	msgs := float64(b.N * benchRound)
+	for i, n := range conc {
+		b.ReportMetric(msgs/els[i].Seconds(), fmt.Sprintf("c%d-msgs/s", n))
+	}
+	b.ReportMetric(msgs/els[len(conc)].Seconds(), "raw-msgs/s")
 }
 
 // BenchmarkPublish measures publishing alone, in batches of 500.

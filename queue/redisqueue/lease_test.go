@@ -116,8 +116,8 @@ func TestStaleHandle(t *testing.T) {
 		t.Fatalf("a stale Ack moved the ordering key on: %+v", ds)
 	}
 	for name, err := range map[string]error{
-		"Extend": d.Extend(ctx, topic, "s", first.Handle, time.Minute),
-		"Nack":   d.Nack(ctx, topic, "s", first.Handle, driver.Nack{Action: driver.ActionDrop}),
+		"Extend":                   d.Extend(ctx, topic, "s", first.Handle, time.Minute),
+		"Nack":                     d.Nack(ctx, topic, "s", first.Handle, driver.Nack{Action: driver.ActionDrop}),
 		"Nack of a made-up handle": d.Nack(ctx, topic, "s", "0:1-1:1:", driver.Nack{Action: driver.ActionDrop}),
 		"Extend of garbage":        d.Extend(ctx, topic, "s", "garbage", time.Minute),
 	} {
