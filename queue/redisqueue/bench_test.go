@@ -3,7 +3,10 @@ package redisqueue_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -206,37 +209,76 @@ func driverRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 	return time.Since(start)
 }
 
+// procCPU returns the CPU time (user + system) of process pid ("self"
+// for this one) from /proc, or -1 where there is no /proc.
+func procCPU(pid string) time.Duration {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:] // the command name may hold spaces
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return -1
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
 // BenchmarkEndToEnd publishes and consumes (with ack) n messages per
 // round three ways, one after the other in every round so that they
 // share the machine's load: through package queue (Publish, Consume),
 // through the Driver alone, and with the raw client doing the same work.
-// It reports the three rates and the median over the rounds of the
-// per-round ratios to raw (with their min and max).
+// It reports the three rates, the median over the rounds of the
+// per-round ratios to raw (with their min and max) and, where /proc
+// exists, the CPU time per message of this process (cli) and of
+// redis-server (srv).
 func BenchmarkEndToEnd(b *testing.B) {
 	c := testenv.RedisClient(b)
-	var sk, dr, raw time.Duration
-	var skr, drr []float64
+	var srvPID string
+	if m, err := c.InfoMap(context.Background(), "server").Result(); err == nil {
+		srvPID = m["Server"]["process_id"]
+	}
+	type variant struct {
+		name     string
+		round    func(*testing.B, redis.UniversalClient, int) time.Duration
+		el       time.Duration
+		cli, srv time.Duration
+		ratios   []float64
+	}
+	vs := []*variant{{name: "scalekit", round: scalekitRound}, {name: "driver", round: driverRound}, {name: "raw", round: rawRound}}
 	msgs := 0
+	cpu := srvPID != "" && procCPU("self") >= 0 && procCPU(srvPID) >= 0
 	for b.Loop() {
-		s := scalekitRound(b, c, benchRound)
-		d := driverRound(b, c, benchRound)
-		r := rawRound(b, c, benchRound)
-		sk, dr, raw = sk+s, dr+d, raw+r
-		skr = append(skr, r.Seconds()/s.Seconds())
-		drr = append(drr, r.Seconds()/d.Seconds())
+		var round [3]time.Duration
+		for i, v := range vs {
+			c0, s0 := procCPU("self"), procCPU(srvPID)
+			round[i] = v.round(b, c, benchRound)
+			v.el += round[i]
+			v.cli += procCPU("self") - c0
+			v.srv += procCPU(srvPID) - s0
+		}
+		for i, v := range vs[:2] {
+			v.ratios = append(v.ratios, round[2].Seconds()/round[i].Seconds())
+		}
 		msgs += benchRound
 	}
-	b.ReportMetric(float64(msgs)/sk.Seconds(), "scalekit-msgs/s")
-	b.ReportMetric(float64(msgs)/dr.Seconds(), "driver-msgs/s")
-	b.ReportMetric(float64(msgs)/raw.Seconds(), "raw-msgs/s")
-	for _, r := range []struct {
-		name string
-		v    []float64
-	}{{"ratio", skr}, {"driver-ratio", drr}} {
-		slices.Sort(r.v)
-		b.ReportMetric(r.v[len(r.v)/2], r.name)
-		b.ReportMetric(r.v[0], r.name+"-min")
-		b.ReportMetric(r.v[len(r.v)-1], r.name+"-max")
+	for _, v := range vs {
+		b.ReportMetric(float64(msgs)/v.el.Seconds(), v.name+"-msgs/s")
+		if cpu {
+			b.ReportMetric(float64(v.cli.Microseconds())/float64(msgs), v.name+"-cli-us/msg")
+			b.ReportMetric(float64(v.srv.Microseconds())/float64(msgs), v.name+"-srv-us/msg")
+		}
+		if v.ratios != nil {
+			slices.Sort(v.ratios)
+			b.ReportMetric(v.ratios[len(v.ratios)/2], v.name+"-ratio")
+			b.ReportMetric(v.ratios[0], v.name+"-ratio-min")
+			b.ReportMetric(v.ratios[len(v.ratios)-1], v.name+"-ratio-max")
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -228,7 +229,7 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	if len(res) < 2 {
 		return nil, fmt.Errorf("redisqueue: unexpected receive reply of %d elements", len(res))
 	}
-	out := make([]driver.Delivery, 0, max)
+	var out []driver.Delivery
 	for _, r := range res[2:] {
 		g, ok := r.([]any)
 		if !ok || len(g) != 4 {
@@ -271,6 +272,9 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 // and XCLAIM return them) of one level and delivery count.
 func appendEntries(out []driver.Delivery, level, n, lastErr string, v any) ([]driver.Delivery, error) {
 	es, _ := v.([]any)
+	if cap(out)-len(out) < len(es) {
+		out = slices.Grow(out, len(es))
+	}
 	cnt, _ := strconv.Atoi(n)
 	for _, ev := range es {
 		e, ok := ev.([]any)
