@@ -59,13 +59,15 @@ func TestExtendKeepsTheDeliveryCount(t *testing.T) {
 	ctx := context.Background()
 	d, c, topic, stream := setup(t)
 	publish(t, d, topic, driver.Message{ID: "m", Body: []byte("x")})
-	const vis = 300 * time.Millisecond
+	const vis = 2 * time.Second
 	dl := receiveOne(t, d, topic, vis, 5*time.Second)
 	if dl == nil {
 		t.Fatal("nothing delivered")
 	}
-	for i := 0; i < 6; i++ { // 6 × vis/3 = 2 visibilities
-		time.Sleep(vis / 3)
+	// 8 extensions vis/7 apart outlast the first lease; each would have
+	// to come a whole visibility late for the lease to lapse.
+	for i := 0; i < 8; i++ {
+		time.Sleep(vis / 7)
 		if err := d.Extend(ctx, topic, "s", dl.Handle, vis); err != nil {
 			t.Fatalf("Extend %d: %v", i, err)
 		}
@@ -75,7 +77,7 @@ func TestExtendKeepsTheDeliveryCount(t *testing.T) {
 	}
 	pe := pelEntry(t, c, stream, streamID(dl.Handle))
 	if pe == nil || pe.RetryCount != 1 || pe.Idle > vis {
-		t.Fatalf("PEL entry after 6 extensions: %+v; want delivery count 1, idle below %v", pe, vis)
+		t.Fatalf("PEL entry after 8 extensions: %+v; want delivery count 1, idle below %v", pe, vis)
 	}
 	if err := d.Ack(ctx, topic, "s", []string{dl.Handle}); err != nil {
 		t.Fatal(err)
