@@ -174,7 +174,7 @@ func (d *Driver) Publish(ctx context.Context, topic string, msgs []driver.Messag
 			size += 32 + len(msgs[i].Body)
 		}
 		buf := make([]byte, 0, size)
-		args = make([]any, 3, 3+2*len(msgs))
+		args = make([]any, 3, 3+len(msgs))
 		args[0], args[1], args[2] = d.opts.DedupWindow.Milliseconds(), "f", msgs[0].Priority
 		ends := make([]int, len(msgs))
 		for i := range msgs {
@@ -183,7 +183,7 @@ func (d *Driver) Publish(ctx context.Context, topic string, msgs []driver.Messag
 		}
 		from := 0
 		for i := range msgs {
-			args = append(args, msgs[i].ID, buf[from:ends[i]:ends[i]])
+			args = append(args, buf[from:ends[i]:ends[i]])
 			from = ends[i]
 		}
 		return publishScript.Run(ctx, d.c, k, args...).Err()
@@ -283,15 +283,22 @@ func appendEntries(out []driver.Delivery, level, n, lastErr string, v any) ([]dr
 		}
 		sid, _ := e[0].(string)
 		f, _ := e[1].([]any)
-		if len(f) != 2 {
+		var dl driver.Delivery
+		switch {
+		case len(f) == 2: // "" -> blob (the id is in the blob)
+			blob, _ := f[1].(string)
+			if err := decode(blob, &dl.Message); err != nil {
+				return nil, err
+			}
+		case len(f) >= 4 && f[0] == "m": // m blob i id [k key], written by earlier versions
+			blob, _ := f[1].(string)
+			if err := decode(blob, &dl.Message); err != nil {
+				return nil, err
+			}
+			dl.ID, _ = f[3].(string)
+		default:
 			return nil, fmt.Errorf("redisqueue: stream entry %s has %d fields", sid, len(f))
 		}
-		blob, _ := f[1].(string)
-		var dl driver.Delivery
-		if err := decode(blob, &dl.Message); err != nil {
-			return nil, err
-		}
-		dl.ID, _ = f[0].(string)
 		dl.LastError = lastErr
 		dl.Deliveries = cnt
 		dl.Handle = level + ":" + sid + ":" + n + ":" + dl.Key

@@ -10,8 +10,9 @@ import "github.com/redis/go-redis/v9"
 //
 // Per subscription B:
 //
-//	B..'p'..P      stream of priority level P, one field per entry: message
-//	               id -> blob; consumer group "g"; its PEL
+//	B..'p'..P      stream of priority level P, one field per entry: '' ->
+//	               blob (the blob starts with the message id); consumer
+//	               group "g"; its PEL
 //	               holds the leases (consumer "c") and the messages waiting
 //	               for a retry (consumer "r")
 //	B..'levels'    zset of the levels in use (score = level)
@@ -51,6 +52,21 @@ local function parseh(h)
   local p, id, n, key = string.match(h, '^(-?%d+):(%d+%-%d+):(%d+):(.*)$')
   return p, id, tonumber(n), key
 end
+-- blobid returns the message id at the start of a version 2 blob.
+local function blobid(blob)
+  local n, mul, i = 0, 1, 2
+  while true do
+    local c = string.byte(blob, i)
+    i = i + 1
+    if c < 128 then
+      n = n + c * mul
+      break
+    end
+    n = n + (c - 128) * mul
+    mul = mul * 128
+  end
+  return string.sub(blob, i, i + n - 1)
+end
 local function fields(f)
   local r = {}
   for i = 1, #f, 2 do r[f[i]] = f[i + 1] end
@@ -78,9 +94,9 @@ local function place(B, p, nb, id, key, blob, now)
     levelok[s] = true
   end
   if key == '' then
-    redis.call('XADD', s, '*', id, blob)
+    redis.call('XADD', s, '*', '', blob)
   else
-    local sid = redis.call('XADD', s, '*', id, blob)
+    local sid = redis.call('XADD', s, '*', '', blob)
     redis.call('HSET', B .. 'kid', p .. ':' .. sid, key)
   end
   added[B] = (added[B] or 0) + 1
@@ -183,8 +199,8 @@ return 1
 
 // publishScript: ARGV[1] = dedup window (ms), ARGV[2] = mode. Mode "f"
 // (a batch of messages without dedup id, key or delay, all of priority
-// ARGV[3]): then two per message, message id and blob, appended with one
-// XADD per message and subscription and nothing else. Mode "g": six per
+// ARGV[3]): then one blob per message, appended with one XADD per
+// message and subscription and nothing else. Mode "g": six per
 // message: dedup id, message id, key, priority, delay (ms), blob.
 var publishScript = redis.NewScript(luaPrelude + `
 local now = now_ms()
@@ -195,13 +211,13 @@ local win = ARGV[1]
 local stored = 0
 if ARGV[2] == 'f' then
   local p = tonumber(ARGV[3])
-  local n = (#ARGV - 3) / 2
+  local n = #ARGV - 3
   for _, B in ipairs(bases) do
     local s = B .. 'p' .. p
     if redis.call('ZADD', B .. 'levels', 'NX', p, p) == 1 then
       redis.pcall('XGROUP', 'CREATE', s, 'g', '0', 'MKSTREAM')
     end
-    for o = 4, #ARGV, 2 do redis.call('XADD', s, '*', ARGV[o], ARGV[o + 1]) end
+    for o = 4, #ARGV do redis.call('XADD', s, '*', '', ARGV[o]) end
     redis.call('INCRBY', B .. 'live', n)
   end
   return n
@@ -429,7 +445,8 @@ if act == 'dead' then
   local e = redis.call('XRANGE', s, id, id)[1]
   if e then
     local fl = e[2]
-    local dl, mid = B .. 'dlq', fl[1]
+    local dl, mid = B .. 'dlq', nil
+    if fl[1] == 'm' then mid = fl[4] else mid = blobid(fl[2]) end
     local old = redis.call('HGET', dl .. 'i', mid)
     if old then redis.call('XDEL', dl, old) end
     local sid = redis.call('XADD', dl, '*', 'm', fl[2], 'i', mid, 'k', key, 'p', p, 'n', cnt,
