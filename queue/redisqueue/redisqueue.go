@@ -171,7 +171,10 @@ func (d *Driver) Publish(ctx context.Context, topic string, msgs []driver.Messag
 		// All blobs in one buffer, passed as []byte (written as they are).
 		size := 0
 		for i := range msgs {
-			size += 32 + len(msgs[i].Body)
+			size += 32 + len(msgs[i].ID) + len(msgs[i].Body)
+			for k, v := range msgs[i].Headers {
+				size += 4 + len(k) + len(v)
+			}
 		}
 		buf := make([]byte, 0, size)
 		args = make([]any, 3, 3+len(msgs))

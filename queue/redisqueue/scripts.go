@@ -12,14 +12,14 @@ import "github.com/redis/go-redis/v9"
 //
 //	B..'p'..P      stream of priority level P, one field per entry: '' ->
 //	               blob (the blob starts with the message id); consumer
-//	               group "g"; its PEL
-//	               holds the leases (consumer "c") and the messages waiting
-//	               for a retry (consumer "r")
+//	               group "g", whose PEL holds the leases (consumer "c")
+//	               and the messages waiting for a retry (consumer "r")
 //	B..'levels'    zset of the levels in use (score = level)
 //	B..'vis'       the lease horizon H (ms): the longest visibility asked
 //	               for; a lease of visibility v has its PEL delivery time
 //	               set v-H ms in the past, so it is over once idle >= H
-//	B..'scan'      set for H/8 after a Receive looked for expired leases
+//	B..'scan'      exists for H/8 (10 ms to 1 s) after a Receive looked for
+//	               expired leases
 //	B..'retry'     zset handle -> retry time of a nacked message (in the PEL, consumer "r")
 //	B..'gen'       hash "P:id" -> delivery count of entries delivered more
 //	               than once (negative while waiting for a retry); absent = 1
