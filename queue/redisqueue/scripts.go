@@ -287,7 +287,10 @@ local hs = redis.call('ZRANGEBYSCORE', B .. 'retry', '-inf', now, 'LIMIT', 0, ma
 for _, h in ipairs(hs) do
   redis.call('ZREM', B .. 'retry', h)
   local p, id, cnt, key = parseh(h)
-  claim(p, id, cnt, key, 0)
+  -- Only an entry still waiting under consumer "r" (an entry settled
+  -- since, or leased under the earlier layout, is left alone).
+  local pe = redis.call('XPENDING', B .. 'p' .. p, 'g', id, id, 1)[1]
+  if pe and pe[2] == 'r' then claim(p, id, cnt, key, 0) end
 end
 local levels = redis.call('ZREVRANGE', B .. 'levels', 0, -1)
 -- Looking for expired leases walks the PEL of consumer "c": at most once
