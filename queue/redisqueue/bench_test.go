@@ -3,6 +3,10 @@ package redisqueue_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/queue"
+	"github.com/scalekit-go/scalekit/queue/driver"
 	"github.com/scalekit-go/scalekit/queue/redisqueue"
 )
 
@@ -22,6 +27,11 @@ const (
 )
 
 var benchSeq atomic.Int64
+
+// benchConsume is the consumer of scalekitRound: 16 handlers and a
+// window of 2*benchConc leased messages (raw reads up to 2*benchConc per
+// XREADGROUP). BenchmarkConsumeConcurrency compares other settings.
+var benchConsume = &queue.ConsumeOptions{Concurrency: 16, Prefetch: 2*benchConc - 16}
 
 // scalekitRound publishes n messages in batches through package queue and
 // consumes them with one Consume call; it returns the elapsed time.
@@ -59,7 +69,7 @@ func scalekitRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 				close(done)
 			}
 			return nil
-		}, &queue.ConsumeOptions{Concurrency: benchConc, Prefetch: benchConc})
+		}, benchConsume)
 	}()
 	for sent := 0; sent < n; sent += benchBatch {
 		for i := range batch {
@@ -70,12 +80,11 @@ func scalekitRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 		}
 	}
 	<-done
-	el := time.Since(start)
-	cancel()
+	cancel() // Consume flushes the last acks before it returns
 	if err := <-errc; err != nil {
 		b.Fatal(err)
 	}
-	return el
+	return time.Since(start)
 }
 
 // rawRound does the same work with the client alone: pipelined XADD in
@@ -89,6 +98,7 @@ func rawRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 	}
 	defer c.Del(ctx, stream)
 	body := string(make([]byte, 64))
+	id := "0123456789abcdef0123456789abcdef" // a message id, as package queue makes
 	acks := make(chan []string, 64)
 	done := make(chan struct{})
 	start := time.Now()
@@ -126,7 +136,7 @@ func rawRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 	for sent := 0; sent < n; sent += benchBatch {
 		p := c.Pipeline()
 		for i := 0; i < min(benchBatch, n-sent); i++ {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []string{"m", body, "i", "x"}})
+			p.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []string{id, body}})
 		}
 		if _, err := p.Exec(ctx); err != nil {
 			b.Fatal(err)
@@ -136,21 +146,164 @@ func rawRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 	return time.Since(start)
 }
 
-// BenchmarkEndToEnd publishes and consumes (with ack) through package
-// queue and, in the same run, with the raw client doing the same work;
-// it reports both rates and their ratio.
+// driverRound does the work of rawRound through the Driver alone (no
+// package queue): Publish in batches, one Receive loop, Ack in batches
+// from an acker. It shows what the driver costs apart from Consume.
+func driverRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	d, err := redisqueue.New(c, &redisqueue.Options{Prefix: "bench:"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	topic := fmt.Sprintf("d%d", benchSeq.Add(1))
+	if err := d.Subscribe(ctx, topic, "s"); err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, 64)
+	acks := make(chan []string, 64)
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { // receiver
+		for read := 0; read < n; {
+			ds, err := d.Receive(ctx, topic, "s", 2*benchConc, 30*time.Second)
+			if err != nil {
+				panic(err)
+			}
+			if len(ds) == 0 {
+				time.Sleep(time.Millisecond) // as raw's XREADGROUP BLOCK, roughly
+				continue
+			}
+			hs := make([]string, len(ds))
+			for i := range ds {
+				hs[i] = ds[i].Handle
+			}
+			read += len(hs)
+			acks <- hs
+		}
+		close(acks)
+	}()
+	go func() { // acker
+		for hs := range acks {
+			for len(hs) > 0 {
+				k := min(len(hs), 256)
+				if err := d.Ack(ctx, topic, "s", hs[:k]); err != nil {
+					panic(err)
+				}
+				hs = hs[k:]
+			}
+		}
+		close(done)
+	}()
+	batch := make([]driver.Message, benchBatch)
+	for sent := 0; sent < n; sent += benchBatch {
+		now := time.Now()
+		for i := range batch {
+			batch[i] = driver.Message{ID: fmt.Sprintf("%032x", sent+i), Body: body, PublishedAt: now, NotBefore: now}
+		}
+		if err := d.Publish(ctx, topic, batch[:min(benchBatch, n-sent)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-done
+	return time.Since(start)
+}
+
+// procCPU returns the CPU time (user + system) of process pid ("self"
+// for this one) from /proc, or -1 where there is no /proc.
+func procCPU(pid string) time.Duration {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:] // the command name may hold spaces
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return -1
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// BenchmarkEndToEnd publishes and consumes (with ack) n messages per
+// round three ways, one after the other in every round so that they
+// share the machine's load: through package queue (Publish, Consume),
+// through the Driver alone, and with the raw client doing the same work.
+// It reports the three rates, the median over the rounds of the
+// per-round ratios to raw (with their min and max) and, where /proc
+// exists, the CPU time per message of this process (cli) and of
+// redis-server (srv).
 func BenchmarkEndToEnd(b *testing.B) {
 	c := testenv.RedisClient(b)
-	var sk, raw time.Duration
+	var srvPID string
+	if m, err := c.InfoMap(context.Background(), "server").Result(); err == nil {
+		srvPID = m["Server"]["process_id"]
+	}
+	type variant struct {
+		name     string
+		round    func(*testing.B, redis.UniversalClient, int) time.Duration
+		el       time.Duration
+		cli, srv time.Duration
+		ratios   []float64
+	}
+	vs := []*variant{{name: "scalekit", round: scalekitRound}, {name: "driver", round: driverRound}, {name: "raw", round: rawRound}}
 	msgs := 0
+	cpu := srvPID != "" && procCPU("self") >= 0 && procCPU(srvPID) >= 0
 	for b.Loop() {
-		sk += scalekitRound(b, c, benchRound)
-		raw += rawRound(b, c, benchRound)
+		var round [3]time.Duration
+		for i, v := range vs {
+			c0, s0 := procCPU("self"), procCPU(srvPID)
+			round[i] = v.round(b, c, benchRound)
+			v.el += round[i]
+			v.cli += procCPU("self") - c0
+			v.srv += procCPU(srvPID) - s0
+		}
+		for i, v := range vs[:2] {
+			v.ratios = append(v.ratios, round[2].Seconds()/round[i].Seconds())
+		}
 		msgs += benchRound
 	}
-	b.ReportMetric(float64(msgs)/sk.Seconds(), "scalekit-msgs/s")
-	b.ReportMetric(float64(msgs)/raw.Seconds(), "raw-msgs/s")
-	b.ReportMetric(raw.Seconds()/sk.Seconds(), "ratio")
+	for _, v := range vs {
+		b.ReportMetric(float64(msgs)/v.el.Seconds(), v.name+"-msgs/s")
+		if cpu {
+			b.ReportMetric(float64(v.cli.Microseconds())/float64(msgs), v.name+"-cli-us/msg")
+			b.ReportMetric(float64(v.srv.Microseconds())/float64(msgs), v.name+"-srv-us/msg")
+		}
+		if v.ratios != nil {
+			slices.Sort(v.ratios)
+			b.ReportMetric(v.ratios[len(v.ratios)/2], v.name+"-ratio")
+			b.ReportMetric(v.ratios[0], v.name+"-ratio-min")
+			b.ReportMetric(v.ratios[len(v.ratios)-1], v.name+"-ratio-max")
+		}
+	}
+}
+
+// BenchmarkConsumeConcurrency runs scalekitRound with several
+// ConsumeOptions.Concurrency values (same window of 2*benchConc leased
+// messages), interleaved round by round, and the raw client once per
+// round: with a handler that does nothing, more handler goroutines only
+// add scheduling work on a 2-core machine.
+func BenchmarkConsumeConcurrency(b *testing.B) {
+	c := testenv.RedisClient(b)
+	defer func(o *queue.ConsumeOptions) { benchConsume = o }(benchConsume)
+	conc := []int{4, 16, 64, 256}
+	els := make([]time.Duration, len(conc)+1)
+	for b.Loop() {
+		for i, n := range conc {
+			benchConsume = &queue.ConsumeOptions{Concurrency: n, Prefetch: 2*benchConc - n}
+			els[i] += scalekitRound(b, c, benchRound)
+		}
+		els[len(conc)] += rawRound(b, c, benchRound)
+	}
+	msgs := float64(b.N * benchRound)
+	for i, n := range conc {
+		b.ReportMetric(msgs/els[i].Seconds(), fmt.Sprintf("c%d-msgs/s", n))
+	}
+	b.ReportMetric(msgs/els[len(conc)].Seconds(), "raw-msgs/s")
 }
 
 // BenchmarkPublish measures publishing alone, in batches of 500.

@@ -11,11 +11,20 @@ import (
 	"github.com/scalekit-go/scalekit/queue/driver"
 )
 
-// encode appends the message's blob: a version byte, the publish time in
-// microseconds, the priority, the key, the headers and the body. The id
-// travels in its own stream field. Scripts never look inside a blob.
+// Blob versions: 2 (written now) starts with the message id; 1 (written
+// by earlier versions, whose stream entries carried the id in a field of
+// its own) does not. Both are read.
+const (
+	blobV1 = 1
+	blobV2 = 2
+)
+
+// encode appends the message's blob: a version byte, the message id, the
+// publish time in microseconds, the priority, the key, the headers and
+// the body. Scripts only read the id (blobid), for dead letters.
 func encode(b []byte, m *driver.Message) []byte {
-	b = append(b, 1)
+	b = append(b, blobV2)
+	b = appendString(b, m.ID)
 	b = binary.AppendVarint(b, m.PublishedAt.UnixMicro())
 	b = binary.AppendVarint(b, int64(m.Priority))
 	b = appendString(b, m.Key)
@@ -34,58 +43,75 @@ func appendString(b []byte, s string) []byte {
 
 var errBlob = errors.New("redisqueue: malformed message blob")
 
-// decode fills m (all but ID and NotBefore) from a blob.
+// blobReader reads a blob in place: strings are substrings of it, only
+// the body is copied.
+type blobReader struct {
+	s   string
+	bad bool
+}
+
+func (r *blobReader) uvarint() uint64 {
+	var x uint64
+	for i := 0; i < len(r.s) && i < binary.MaxVarintLen64; i++ {
+		c := r.s[i]
+		x |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			r.s = r.s[i+1:]
+			return x
+		}
+	}
+	r.bad = true
+	return 0
+}
+
+func (r *blobReader) varint() int64 {
+	u := r.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
+}
+
+func (r *blobReader) str() string {
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.s)) {
+		r.bad = true
+		return ""
+	}
+	v := r.s[:n]
+	r.s = r.s[n:]
+	return v
+}
+
+// decode fills m (all but NotBefore, and ID for a version 1 blob) from a
+// blob.
 func decode(s string, m *driver.Message) error {
-	b := []byte(s)
-	if len(b) == 0 || b[0] != 1 {
+	if len(s) == 0 || (s[0] != blobV1 && s[0] != blobV2) {
 		return errBlob
 	}
-	b = b[1:]
-	us, n := binary.Varint(b)
-	if n <= 0 {
+	r := blobReader{s: s[1:]}
+	if s[0] == blobV2 {
+		m.ID = r.str()
+	}
+	us := r.varint()
+	p := r.varint()
+	m.Key = r.str()
+	nh := r.uvarint()
+	if r.bad || nh > uint64(len(r.s)) {
 		return errBlob
 	}
-	b = b[n:]
-	p, n := binary.Varint(b)
-	if n <= 0 {
-		return errBlob
-	}
-	b = b[n:]
-	var ok bool
-	if m.Key, b, ok = readString(b); !ok {
-		return errBlob
-	}
-	nh, n := binary.Uvarint(b)
-	if n <= 0 || nh > uint64(len(b)) {
-		return errBlob
-	}
-	b = b[n:]
 	if nh > 0 {
 		m.Headers = make(map[string]string, nh)
 		for i := uint64(0); i < nh; i++ {
-			var k, v string
-			if k, b, ok = readString(b); !ok {
-				return errBlob
-			}
-			if v, b, ok = readString(b); !ok {
-				return errBlob
-			}
-			m.Headers[k] = v
+			k := r.str()
+			m.Headers[k] = r.str()
 		}
+	}
+	if r.bad {
+		return errBlob
 	}
 	m.PublishedAt = time.UnixMicro(us)
 	m.NotBefore = m.PublishedAt
 	m.Priority = int(p)
-	m.Body = b
+	m.Body = []byte(r.s)
 	return nil
-}
-
-func readString(b []byte) (string, []byte, bool) {
-	l, n := binary.Uvarint(b)
-	if n <= 0 || l > uint64(len(b)-n) {
-		return "", nil, false
-	}
-	return string(b[n : n+int(l)]), b[n+int(l):], true
 }
 
 // deadLetter parses one dlq stream entry.

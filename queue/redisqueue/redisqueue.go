@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -149,15 +150,50 @@ func (d *Driver) Subscribe(ctx context.Context, topic, sub string) error {
 
 // Publish implements driver.Queue: the whole batch is one script call
 // (one round trip) that checks DedupIDs with SET NX PX and appends one
-// stream entry per message and subscription.
+// stream entry per message and subscription. A batch without DedupIDs,
+// keys or delays, all of one priority, takes the script's fast path: one
+// XADD per message and subscription and nothing else.
 func (d *Driver) Publish(ctx context.Context, topic string, msgs []driver.Message) error {
 	k, err := d.keys(topic, "")
 	if err != nil {
 		return err
 	}
-	args := make([]any, 0, 1+6*len(msgs))
-	args = append(args, d.opts.DedupWindow.Milliseconds())
+	fast := true
+	for i := range msgs {
+		m := &msgs[i]
+		if m.DedupID != "" || m.Key != "" || m.NotBefore.After(m.PublishedAt) || m.Priority != msgs[0].Priority {
+			fast = false
+			break
+		}
+	}
+	var args []any
+	if fast && len(msgs) > 0 {
+		// All blobs in one buffer, passed as []byte (written as they are).
+		size := 0
+		for i := range msgs {
+			size += 32 + len(msgs[i].ID) + len(msgs[i].Body)
+			for k, v := range msgs[i].Headers {
+				size += 4 + len(k) + len(v)
+			}
+		}
+		buf := make([]byte, 0, size)
+		args = make([]any, 3, 3+len(msgs))
+		args[0], args[1], args[2] = d.opts.DedupWindow.Milliseconds(), "f", msgs[0].Priority
+		ends := make([]int, len(msgs))
+		for i := range msgs {
+			buf = encode(buf, &msgs[i])
+			ends[i] = len(buf)
+		}
+		from := 0
+		for i := range msgs {
+			args = append(args, buf[from:ends[i]:ends[i]])
+			from = ends[i]
+		}
+		return publishScript.Run(ctx, d.c, k, args...).Err()
+	}
 	buf := make([]byte, 0, 256)
+	args = make([]any, 0, 2+6*len(msgs))
+	args = append(args, d.opts.DedupWindow.Milliseconds(), "g")
 	for i := range msgs {
 		m := &msgs[i]
 		var delay int64
@@ -178,7 +214,12 @@ func subErr(err error) error {
 	return err
 }
 
-// Receive implements driver.Queue.
+// Receive implements driver.Queue: one script call moves due delayed
+// messages, claims due retries and expired leases and, in the common case
+// (one priority level, every lease of the subscription's full horizon),
+// leaves the new entries to one plain XREADGROUP COUNT from here, so that
+// they never pass through Lua; otherwise the script reads them itself,
+// highest level first.
 func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis time.Duration) ([]driver.Delivery, error) {
 	k, err := d.keys(topic, sub)
 	if err != nil {
@@ -188,25 +229,97 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	if err != nil {
 		return nil, subErr(err)
 	}
-	out := make([]driver.Delivery, 0, len(res))
-	for _, r := range res {
-		e, ok := r.([]any)
-		if !ok || len(e) != 4 {
+	if len(res) < 2 {
+		return nil, fmt.Errorf("redisqueue: unexpected receive reply of %d elements", len(res))
+	}
+	var out []driver.Delivery
+	for _, r := range res[2:] {
+		g, ok := r.([]any)
+		if !ok || len(g) != 4 {
 			return nil, fmt.Errorf("redisqueue: unexpected receive reply %T", r)
 		}
-		h, _ := e[0].(string)
-		blob, _ := e[1].(string)
-		lastErr, _ := e[2].(string)
-		id, _ := e[3].(string)
-		var dl driver.Delivery
-		if err := decode(blob, &dl.Message); err != nil {
+		lastErr, _ := g[2].(string)
+		if out, err = appendEntries(out, replyString(g[0]), replyString(g[1]), lastErr, g[3]); err != nil {
 			return nil, err
 		}
-		dl.ID, dl.Handle, dl.LastError = id, h, lastErr
-		dl.Deliveries = handleCount(h)
+	}
+	level := replyString(res[0])
+	want, _ := res[1].(int64)
+	if level == "" || want <= 0 {
+		return out, nil
+	}
+	rep, err := d.c.Do(ctx, "XREADGROUP", "GROUP", "g", "c", "COUNT", want, "STREAMS", k[1]+"p"+level, ">").Result()
+	if errors.Is(err, redis.Nil) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var es any
+	switch rep := rep.(type) {
+	case []any: // RESP2: [[stream, entries]]
+		if len(rep) > 0 {
+			if s, ok := rep[0].([]any); ok && len(s) == 2 {
+				es = s[1]
+			}
+		}
+	case map[any]any: // RESP3: {stream: entries}
+		for _, v := range rep {
+			es = v
+		}
+	}
+	return appendEntries(out, level, "1", "", es)
+}
+
+// appendEntries appends the deliveries of stream entries (as XREADGROUP
+// and XCLAIM return them) of one level and delivery count.
+func appendEntries(out []driver.Delivery, level, n, lastErr string, v any) ([]driver.Delivery, error) {
+	es, _ := v.([]any)
+	if cap(out)-len(out) < len(es) {
+		out = slices.Grow(out, len(es))
+	}
+	cnt, _ := strconv.Atoi(n)
+	for _, ev := range es {
+		e, ok := ev.([]any)
+		if !ok || len(e) != 2 {
+			return nil, fmt.Errorf("redisqueue: unexpected stream entry %T", ev)
+		}
+		sid, _ := e[0].(string)
+		f, _ := e[1].([]any)
+		var dl driver.Delivery
+		switch {
+		case len(f) == 2: // "" -> blob (the id is in the blob)
+			blob, _ := f[1].(string)
+			if err := decode(blob, &dl.Message); err != nil {
+				return nil, err
+			}
+		case len(f) >= 4 && f[0] == "m": // m blob i id [k key], written by earlier versions
+			blob, _ := f[1].(string)
+			if err := decode(blob, &dl.Message); err != nil {
+				return nil, err
+			}
+			dl.ID, _ = f[3].(string)
+		default:
+			return nil, fmt.Errorf("redisqueue: stream entry %s has %d fields", sid, len(f))
+		}
+		dl.LastError = lastErr
+		dl.Deliveries = cnt
+		dl.Handle = level + ":" + sid + ":" + n + ":" + dl.Key
 		out = append(out, dl)
 	}
 	return out, nil
+}
+
+// replyString returns a script reply element (a Lua string or number) as
+// a string.
+func replyString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case int64:
+		return strconv.FormatInt(v, 10)
+	}
+	return ""
 }
 
 // visMillis rounds a visibility up to whole milliseconds (at least 1).
@@ -214,20 +327,50 @@ func visMillis(v time.Duration) int64 {
 	return max((v + time.Millisecond - 1).Milliseconds(), 1)
 }
 
-// handleCount returns the delivery count of a handle
-// "<level>:<stream id>:<deliveries>:<key>".
-func handleCount(h string) int {
-	f := strings.SplitN(h, ":", 4)
-	if len(f) < 3 {
-		return 0
+// handle is a parsed lease handle "<level>:<stream id>:<deliveries>:<key>".
+type handle struct {
+	level, id, n, key string
+}
+
+// parseHandle splits h; ok is false for a string that is no handle.
+func parseHandle(h string) (hd handle, ok bool) {
+	var rest string
+	if hd.level, rest, ok = strings.Cut(h, ":"); !ok {
+		return hd, false
 	}
-	n, _ := strconv.Atoi(f[2])
-	return n
+	if hd.id, rest, ok = strings.Cut(rest, ":"); !ok {
+		return hd, false
+	}
+	if hd.n, hd.key, ok = strings.Cut(rest, ":"); !ok {
+		return hd, false
+	}
+	if _, err := strconv.Atoi(hd.level); err != nil {
+		return hd, false
+	}
+	if n, err := strconv.Atoi(hd.n); err != nil || n < 1 {
+		return hd, false
+	}
+	if ms, seq, ok := strings.Cut(hd.id, "-"); !ok || !digits(ms) || !digits(seq) {
+		return hd, false
+	}
+	return hd, true
+}
+
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Ack implements driver.Queue: one script call settles the whole batch
-// (XACK and XDEL of each entry, so the stream holds exactly the backlog
-// and nothing needs trimming).
+// (one XACK per level for keyless messages, then the acked prefix of each
+// stream is trimmed).
 func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) error {
 	if len(handles) == 0 {
 		return nil
@@ -236,18 +379,53 @@ func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) e
 	if err != nil {
 		return err
 	}
-	args := make([]any, len(handles))
-	for i, h := range handles {
-		args[i] = h
+	// Keyless first deliveries go in groups per level (one XACK each),
+	// the others one by one.
+	args := make([]any, 1, 2+4*len(handles))
+	var slow []handle
+	groups := 0
+	for i := 0; i < len(handles); {
+		hd, ok := parseHandle(handles[i])
+		if !ok || hd.key != "" || hd.n != "1" {
+			if ok {
+				slow = append(slow, hd)
+			}
+			i++
+			continue
+		}
+		at := len(args)
+		args = append(args, hd.level, 0)
+		k := 0
+		for ; i < len(handles); i++ {
+			h2, ok := parseHandle(handles[i])
+			if !ok || h2.key != "" || h2.n != "1" || h2.level != hd.level {
+				break
+			}
+			args = append(args, h2.id)
+			k++
+		}
+		args[at+1] = k
+		groups++
+	}
+	args[0] = groups
+	for _, hd := range slow {
+		args = append(args, hd.level, hd.id, hd.n, hd.key)
+	}
+	if len(args) == 1 {
+		return nil
 	}
 	return ackScript.Run(ctx, d.c, k, args...).Err()
 }
 
 // Nack implements driver.Queue.
-func (d *Driver) Nack(ctx context.Context, topic, sub, handle string, n driver.Nack) error {
+func (d *Driver) Nack(ctx context.Context, topic, sub, h string, n driver.Nack) error {
 	k, err := d.keys(topic, sub)
 	if err != nil {
 		return err
+	}
+	hd, ok := parseHandle(h)
+	if !ok {
+		return driver.ErrNotLeased
 	}
 	act := "drop"
 	switch n.Action {
@@ -260,27 +438,32 @@ func (d *Driver) Nack(ctx context.Context, topic, sub, handle string, n driver.N
 	if n.Delay > 0 {
 		delay = (n.Delay + time.Millisecond - 1).Milliseconds()
 	}
-	ok, err := nackScript.Run(ctx, d.c, k, handle, act, delay, n.Reason, n.Error).Int()
+	ok2, err := nackScript.Run(ctx, d.c, k, hd.level, hd.id, hd.n, hd.key, act, delay, n.Reason, n.Error).Int()
 	if err != nil {
 		return err
 	}
-	if ok == 0 {
+	if ok2 == 0 {
 		return driver.ErrNotLeased
 	}
 	return nil
 }
 
-// Extend implements driver.Queue.
-func (d *Driver) Extend(ctx context.Context, topic, sub, handle string, vis time.Duration) error {
+// Extend implements driver.Queue: XCLAIM ... IDLE JUSTID to the same
+// consumer, which moves the lease on without raising the delivery count.
+func (d *Driver) Extend(ctx context.Context, topic, sub, h string, vis time.Duration) error {
 	k, err := d.keys(topic, sub)
 	if err != nil {
 		return err
 	}
-	ok, err := extendScript.Run(ctx, d.c, k, handle, visMillis(vis)).Int()
+	hd, ok := parseHandle(h)
+	if !ok {
+		return driver.ErrNotLeased
+	}
+	ok2, err := extendScript.Run(ctx, d.c, k, hd.level, hd.id, hd.n, hd.key, visMillis(vis)).Int()
 	if err != nil {
 		return err
 	}
-	if ok == 0 {
+	if ok2 == 0 {
 		return driver.ErrNotLeased
 	}
 	return nil
