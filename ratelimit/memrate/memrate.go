@@ -68,7 +68,7 @@ type Driver struct {
 type shard struct {
 	mu   sync.Mutex
 	m    map[string]*entry
-	head entry // sentinel of the LRU list: head.next is most recent
+	head entry    // sentinel of the LRU list: head.next is most recent
 	_    [48]byte // 192 bytes: shards share no cache line
 }
 
