@@ -54,7 +54,10 @@ type Options struct {
 // Waiters are woken by pub/sub: the release script publishes on
 // "<prefix>{<key>}:free", and Notify (driver.Notifier) subscribes over one
 // connection per Driver that is open only while someone waits; expiry is
-// not published, so a waiter also polls with backoff.
+// not published, so a waiter also polls with backoff. A release publishes
+// only if a waiter has marked the key (Notify sets "<prefix>{<key>}:w",
+// which the release deletes with the lease), so an uncontended release is
+// two commands, not three.
 //
 // Every call is one round trip. Driver is safe for concurrent use; the
 // zero value is not usable, call New.
@@ -126,18 +129,23 @@ func leaseKey(prefix, key string) string {
 // The scripts share the value format "<owner>\n<token>\n<meta>". Owner ids
 // contain no newline (package lock makes them hex).
 var (
+	// acquireScript takes the counter's next token and tries SET NX: two
+	// commands when the key is free. Only when it is held does it read
+	// the lease, to renew it for its own owner (returning its token) or
+	// report it held (0). A failed attempt spends a token: tokens only
+	// have to increase.
 	acquireScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v then
-  local nl = string.find(v, '\n', 1, true)
-  if string.sub(v, 1, nl - 1) ~= ARGV[1] then return 0 end
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  local rest = string.sub(v, nl + 1)
-  return tonumber(string.sub(rest, 1, string.find(rest, '\n', 1, true) - 1))
-end
 local t = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. '\n' .. t .. '\n' .. ARGV[3], 'NX', 'PX', ARGV[2])
-return t`)
+if redis.call('SET', KEYS[1], ARGV[1] .. '\n' .. t .. '\n' .. ARGV[3], 'NX', 'PX', ARGV[2]) then
+  return t
+end
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local nl = string.find(v, '\n', 1, true)
+if string.sub(v, 1, nl - 1) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local rest = string.sub(v, nl + 1)
+return tonumber(string.sub(rest, 1, string.find(rest, '\n', 1, true) - 1))`)
 	renewScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
@@ -145,11 +153,15 @@ if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
   return 1
 end
 return 0`)
+	// releaseScript deletes the lease and the waiters mark (see
+	// notify.go) in one DEL, and publishes only if the mark was there:
+	// two commands when nobody waits.
 	releaseScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
-  redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', KEYS[1] .. ':free', '')
+  if redis.call('DEL', KEYS[1], KEYS[2]) > 1 then
+    redis.call('PUBLISH', KEYS[1] .. ':free', '')
+  end
   return 1
 end
 return 0`)
@@ -204,7 +216,8 @@ func (d *Driver) Renew(ctx context.Context, key, owner string, ttl time.Duration
 
 // Release implements driver.Locker.
 func (d *Driver) Release(ctx context.Context, key, owner string) error {
-	ok, err := releaseScript.Run(ctx, d.c, []string{d.LeaseKey(key)}, owner).Int64()
+	lk := d.LeaseKey(key)
+	ok, err := releaseScript.Run(ctx, d.c, []string{lk, waitersKey(lk)}, owner).Int64()
 	if err != nil {
 		return err
 	}
