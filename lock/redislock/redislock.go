@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -68,6 +69,8 @@ type Driver struct {
 
 	nmu sync.Mutex
 	n   *notifier // pub/sub of waiters; nil while nobody waits
+
+	lastTTL atomic.Pointer[boxedMs]
 }
 
 var (
@@ -134,7 +137,8 @@ var (
 	// the lease, to renew it for its own owner (returning its token) or
 	// report it held (0). A failed attempt spends a token: tokens only
 	// have to increase.
-	acquireScript = redis.NewScript(`
+	acquireScript = redis.NewScript(acquireSrc)
+	acquireSrc    = `
 local t = redis.call('INCR', KEYS[2])
 if redis.call('SET', KEYS[1], ARGV[1] .. '\n' .. t .. '\n' .. ARGV[3], 'NX', 'PX', ARGV[2]) then
   return t
@@ -145,7 +149,7 @@ local nl = string.find(v, '\n', 1, true)
 if string.sub(v, 1, nl - 1) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local rest = string.sub(v, nl + 1)
-return tonumber(string.sub(rest, 1, string.find(rest, '\n', 1, true) - 1))`)
+return tonumber(string.sub(rest, 1, string.find(rest, '\n', 1, true) - 1))`
 	renewScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
@@ -156,7 +160,8 @@ return 0`)
 	// releaseScript deletes the lease and the waiters mark (see
 	// notify.go) in one DEL, and publishes only if the mark was there:
 	// two commands when nobody waits.
-	releaseScript = redis.NewScript(`
+	releaseScript = redis.NewScript(releaseSrc)
+	releaseSrc    = `
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
   if redis.call('DEL', KEYS[1], KEYS[2]) > 1 then
@@ -164,7 +169,7 @@ if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
   end
   return 1
 end
-return 0`)
+return 0`
 	holderScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
@@ -192,7 +197,9 @@ func (d *Driver) TryAcquire(ctx context.Context, req driver.Request) (int64, err
 		return 0, err
 	}
 	lk := d.LeaseKey(req.Key)
-	tok, err := acquireScript.Run(ctx, d.c, []string{lk, lk + ":fence"}, req.Owner, ms(req.TTL), req.Meta).Int64()
+	p := evalArgs(acquireScript, 2)
+	*p = append(*p, lk, lk+":fence", req.Owner, d.boxMs(ms(req.TTL)), req.Meta)
+	tok, err := d.evalInt(ctx, acquireScript, acquireSrc, p)
 	if err != nil {
 		return 0, err
 	}
@@ -217,7 +224,9 @@ func (d *Driver) Renew(ctx context.Context, key, owner string, ttl time.Duration
 // Release implements driver.Locker.
 func (d *Driver) Release(ctx context.Context, key, owner string) error {
 	lk := d.LeaseKey(key)
-	ok, err := releaseScript.Run(ctx, d.c, []string{lk, waitersKey(lk)}, owner).Int64()
+	p := evalArgs(releaseScript, 2)
+	*p = append(*p, lk, waitersKey(lk), owner)
+	ok, err := d.evalInt(ctx, releaseScript, releaseSrc, p)
 	if err != nil {
 		return err
 	}
