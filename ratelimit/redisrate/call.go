@@ -38,8 +38,10 @@ func newScript(src string) script {
 // argsPool holds the argument slices of decisions.
 var argsPool = sync.Pool{New: func() any { s := make([]any, 0, 16); return &s }}
 
-// exec runs d's script for key synchronously and returns its reply.
-func (d *Driver) exec(ctx context.Context, key string, n int, now int64) ([]int64, error) {
+// exec runs d's script for key synchronously and returns its reply, as
+// the table of integers the scripts return; gcraInt's single integer is
+// unpacked into buf as gcraScript's {allowed, reset, 0}.
+func (d *Driver) exec(ctx context.Context, key string, n int, now int64, buf *[3]int64) ([]int64, error) {
 	p := argsPool.Get().(*[]any)
 	args := append((*p)[:0], "evalsha", d.script.sha, 1, d.prefix+key, n, minusOne)
 	if now >= 0 {
@@ -56,7 +58,18 @@ func (d *Driver) exec(ctx context.Context, key string, n int, now int64) ([]int6
 		err = d.c.Process(ctx, cmd)
 	}
 	var res []int64
-	if err == nil {
+	switch {
+	case err != nil:
+	case d.intReply:
+		var v int64
+		if v, err = cmd.Int64(); err == nil {
+			*buf = [3]int64{1, v, 0}
+			if v < 0 {
+				*buf = [3]int64{0, -v - 1, 0}
+			}
+			res = buf[:]
+		}
+	default:
 		res, err = cmd.Int64Slice()
 	}
 	clear(args)
@@ -74,6 +87,7 @@ type call struct {
 	now  int64
 	res  []int64
 	err  error
+	buf  [3]int64
 	done chan struct{} // buffered: the worker never blocks on it
 }
 
@@ -97,7 +111,7 @@ func worker(c *call) {
 	t := time.NewTimer(workerIdle)
 	defer t.Stop()
 	for {
-		c.res, c.err = c.d.exec(c.ctx, c.key, c.n, c.now)
+		c.res, c.err = c.d.exec(c.ctx, c.key, c.n, c.now, &c.buf)
 		c.done <- struct{}{}
 		t.Reset(workerIdle)
 		select {

@@ -67,9 +67,11 @@ type Driver struct {
 	clk    clock.Clock
 	consts []any // the script's constant arguments (see scripts.go), boxed once
 	t      int64 // GCRA: the emission interval in 1/Rate µs, the Period in µs
-	budget time.Duration
-	tracer trace.Tracer
-	attrs  trace.SpanStartEventOption
+	// intReply: the script (gcraInt) returns one integer, not a table.
+	intReply bool
+	budget   time.Duration
+	tracer   trace.Tracer
+	attrs    trace.SpanStartEventOption
 	// ctxTimeouts: the client honours context deadlines on socket I/O, so
 	// the budget needs no goroutine.
 	ctxTimeouts bool
@@ -131,7 +133,7 @@ func New(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Driver, err
 	switch {
 	case (lim.Algorithm == driver.GCRA || lim.Algorithm == driver.LeakyBucket) && r == 0:
 		// The interval is whole µs: the integer script.
-		d.script, d.consts = gcraInt, []any{q, bq, slack}
+		d.script, d.consts, d.intReply = gcraInt, []any{q, bq, slack}, true
 	default:
 		d.consts = []any{rate, period, burst, q, slack, r, bq, bf}
 	}
@@ -191,7 +193,8 @@ func (d *Driver) allow(ctx context.Context, key string, n int) (driver.Decision,
 	if d.clk != nil {
 		now = d.clk.Now().UnixMicro()
 	}
-	res, err := d.run(ctx, key, n, now)
+	var buf [3]int64
+	res, err := d.run(ctx, key, n, now, &buf)
 	if err != nil {
 		return driver.Decision{}, err
 	}
@@ -217,11 +220,11 @@ func (d *Driver) allow(ctx context.Context, key string, n int) (driver.Decision,
 // has ContextTimeoutEnabled; so unless it has, the call runs on a worker
 // goroutine and is abandoned when the budget is spent (it ends by itself
 // within the client's ReadTimeout).
-func (d *Driver) run(ctx context.Context, key string, n int, now int64) ([]int64, error) {
+func (d *Driver) run(ctx context.Context, key string, n int, now int64, buf *[3]int64) ([]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.budget)
 	defer cancel()
 	if d.ctxTimeouts {
-		return d.exec(ctx, key, n, now)
+		return d.exec(ctx, key, n, now, buf)
 	}
 	c := callPool.Get().(*call)
 	c.d, c.ctx, c.key, c.n, c.now = d, ctx, key, n, now
@@ -229,6 +232,10 @@ func (d *Driver) run(ctx context.Context, key string, n int, now int64) ([]int64
 	select {
 	case <-c.done:
 		res, err := c.res, c.err
+		if d.intReply && err == nil {
+			*buf = c.buf // res points into c, which goes back to the pool
+			res = buf[:]
+		}
 		*c = call{done: c.done}
 		callPool.Put(c)
 		return res, err

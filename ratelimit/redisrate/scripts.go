@@ -109,7 +109,9 @@ return {1, nu - now, nf}
 //	ARGV[1] n, ARGV[2] now (or -1), ARGV[3] q (the interval in µs),
 //	ARGV[4] Burst·q, ARGV[5] slack ms
 //
-// and it returns what gcraScript does, with fraction 0.
+// and it returns one integer instead of a table (a table reply cost about
+// 1.5 µs of server time per call): the reset-after µs r ≥ 0 when admitted,
+// -r-1 when denied; the fraction is 0.
 const gcraIntScript = `
 local now = tonumber(ARGV[2])
 if now < 0 then
@@ -124,10 +126,10 @@ if v then
 end
 local nu = tu + tonumber(ARGV[1]) * tonumber(ARGV[3])
 if nu - tonumber(ARGV[4]) > now then
-  return {0, tu - now, 0}
+  return -(tu - now) - 1
 end
 redis.call('SET', KEYS[1], nu, 'PX', math.floor((nu - now) / 1000) + 2 + tonumber(ARGV[5]))
-return {1, nu - now, 0}
+return nu - now
 `
 
 // tokenBucketBody keeps tokens as an exact integer count of 1/Period units
