@@ -7,7 +7,7 @@ import (
 	"github.com/bits-and-blooms/bloom/v3"
 )
 
-// The copied hashing sets exactly the bits bits-and-blooms does, for every
+// bloomhash.go sets exactly the bits bits-and-blooms does, for every
 // key length around the 16-byte block boundaries and for many m and k.
 func TestBloomHashMatchesLibrary(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
