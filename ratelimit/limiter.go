@@ -81,6 +81,7 @@ type Options struct {
 type Limiter struct {
 	d        driver.Limiter
 	lim      Limit
+	capacity int // lim.Capacity()
 	clk      clock.Clock
 	policy   FailurePolicy
 	fallback *Limiter
@@ -115,7 +116,7 @@ func New(d driver.Limiter, opts *Options) (*Limiter, error) {
 	}
 	meter := otelx.Meter(o.MeterProvider, "ratelimit")
 	l := &Limiter{
-		d: d, lim: lim, clk: clock.Or(o.Clock), policy: o.Failure,
+		d: d, lim: lim, capacity: lim.Capacity(), clk: clock.Or(o.Clock), policy: o.Failure,
 		fallback: o.Fallback, failWait: o.FailRetryAfter,
 		decisions: otelx.Must(meter.Int64Counter("scalekit.ratelimit.decisions",
 			metric.WithUnit("{decision}"), metric.WithDescription("Rate-limit decisions, by outcome."))),
@@ -144,8 +145,8 @@ func (l *Limiter) Limit() Limit { return l.lim }
 // For LeakyBucket an admitted decision reserves a paced slot: the caller
 // must wait Decision.Delay before acting (Wait does this).
 func (l *Limiter) Allow(ctx context.Context, key string, n int) (Decision, error) {
-	if err := checkArgs(l.lim, key, n); err != nil {
-		return Decision{}, err
+	if key == "" || n < 1 || n > l.capacity {
+		return Decision{}, checkArgs(l.lim, key, n)
 	}
 	d, err := l.d.Allow(ctx, key, n)
 	if err != nil {

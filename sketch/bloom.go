@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"sync"
+	"sync/atomic"
 
 	"github.com/bits-and-blooms/bloom/v3"
 )
@@ -20,16 +22,36 @@ const (
 )
 
 // Bloom is a Bloom filter: a set that answers "definitely absent" or
-// "probably present". It wraps bits-and-blooms/bloom/v3 and adds locking,
-// validation and a versioned, checksummed encoding.
+// "probably present". Its bits, hashing and sizing are those of
+// bits-and-blooms/bloom/v3 (filters and encodings are interchangeable
+// with it bit for bit); it adds lock-free concurrency, validation and a
+// versioned, checksummed encoding.
 //
-// A Bloom is safe for concurrent use: tests take a shared lock, so readers
-// run in parallel; adds take an exclusive one. Create one with NewBloom or
+// A Bloom is safe for concurrent use, and Add and Test take no lock: a key
+// is hashed once and its k bits are read with atomic loads and set with
+// atomic ORs (only those not set yet), so readers and writers run in
+// parallel. TestAndAdd is serialised with other TestAndAdd calls, so that
+// of several adding the same new key exactly one sees false. Whole-filter
+// reads (Words, the encoding, the estimates) load every word atomically,
+// so they see each word whole while adds go on. Create one with NewBloom or
 // NewBloomWithSize. The zero value holds nothing and is only useful as the
 // target of UnmarshalBinary; adding to it panics.
 type Bloom struct {
-	mu sync.RWMutex
-	f  *bloom.BloomFilter
+	st atomic.Pointer[bloomState]
+	mu sync.Mutex // serialises TestAndAdd, Merge into b and UnmarshalBinary
+}
+
+// bloomState is a filter's shape and bits; bit i is words[i/64]>>(i%64)&1.
+// The words are only accessed atomically once the state is published.
+type bloomState struct {
+	m, k  uint64
+	words []uint64
+}
+
+func newBloom(m, k uint64, words []uint64) *Bloom {
+	b := &Bloom{}
+	b.st.Store(&bloomState{m: m, k: k, words: words})
+	return b
 }
 
 // BloomSize returns the number of bits m and hash functions k of a filter
@@ -68,7 +90,7 @@ func NewBloomWithSize(m, k uint64) (*Bloom, error) {
 	if err := checkBloomSize(m, k); err != nil {
 		return nil, err
 	}
-	return &Bloom{f: bloom.New(uint(m), uint(k))}, nil
+	return newBloom(m, k, make([]uint64, (m+63)/64)), nil
 }
 
 // NewBloomFromWords returns a filter of m bits and k hash functions whose
@@ -83,7 +105,7 @@ func NewBloomFromWords(m, k uint64, words []uint64) (*Bloom, error) {
 	if err := checkBloomWords(m, words); err != nil {
 		return nil, err
 	}
-	return &Bloom{f: bloom.FromWithM(append([]uint64(nil), words...), uint(m), uint(k))}, nil
+	return newBloom(m, k, append([]uint64(nil), words...)), nil
 }
 
 func checkBloomSize(m, k uint64) error {
@@ -109,15 +131,26 @@ func checkBloomWords(m uint64, words []uint64) error {
 // errZeroBloom is the panic value of adding to a zero Bloom.
 const errZeroBloom = "sketch: add to a zero Bloom (create it with NewBloom)"
 
+func (b *Bloom) state() *bloomState {
+	s := b.st.Load()
+	if s == nil {
+		panic(errZeroBloom)
+	}
+	return s
+}
+
 // Add adds key to the filter. It panics on a zero Bloom (a programming
 // error: it has no size).
 func (b *Bloom) Add(key []byte) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.f == nil {
-		panic(errZeroBloom)
+	s := b.state()
+	h := bloomBaseHashes(key)
+	for i := uint64(0); i < s.k; i++ {
+		loc := bloomLocation(h, i) % s.m
+		w, bit := &s.words[loc>>6], uint64(1)<<(loc&63)
+		if atomic.LoadUint64(w)&bit == 0 {
+			atomic.OrUint64(w, bit)
+		}
 	}
-	b.f.Add(key)
 }
 
 // AddString adds key to the filter (without copying it).
@@ -126,25 +159,42 @@ func (b *Bloom) AddString(key string) { b.Add(stringBytes(key)) }
 // Test reports whether key may be in the filter: false means it was
 // certainly never added; true means it was added or is a false positive.
 func (b *Bloom) Test(key []byte) bool {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return b.f != nil && b.f.Test(key)
+	s := b.st.Load()
+	if s == nil {
+		return false
+	}
+	h := bloomBaseHashes(key)
+	for i := uint64(0); i < s.k; i++ {
+		loc := bloomLocation(h, i) % s.m
+		if atomic.LoadUint64(&s.words[loc>>6])&(uint64(1)<<(loc&63)) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // TestString is Test for a string key.
 func (b *Bloom) TestString(key string) bool { return b.Test(stringBytes(key)) }
 
 // TestAndAdd adds key and reports whether it may have been present before,
-// in one atomic step: of several goroutines adding the same new key at
-// once, exactly one sees false.
+// in one atomic step with respect to other TestAndAdd calls: of several
+// goroutines adding the same new key at once, exactly one sees false.
 // It panics on a zero Bloom, as Add does.
 func (b *Bloom) TestAndAdd(key []byte) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.f == nil {
-		panic(errZeroBloom)
+	s := b.state()
+	h := bloomBaseHashes(key)
+	present := true
+	for i := uint64(0); i < s.k; i++ {
+		loc := bloomLocation(h, i) % s.m
+		w, bit := &s.words[loc>>6], uint64(1)<<(loc&63)
+		if atomic.LoadUint64(w)&bit == 0 {
+			present = false
+			atomic.OrUint64(w, bit)
+		}
 	}
-	return b.f.TestOrAdd(key)
+	return present
 }
 
 // TestAndAddString is TestAndAdd for a string key.
@@ -152,29 +202,44 @@ func (b *Bloom) TestAndAddString(key string) bool { return b.TestAndAdd(stringBy
 
 // Bits returns the number of bits m.
 func (b *Bloom) Bits() uint64 {
-	if b.f == nil {
-		return 0
+	if s := b.st.Load(); s != nil {
+		return s.m
 	}
-	return uint64(b.f.Cap())
+	return 0
 }
 
 // Hashes returns the number of hash functions k.
 func (b *Bloom) Hashes() uint64 {
-	if b.f == nil {
-		return 0
+	if s := b.st.Load(); s != nil {
+		return s.k
 	}
-	return uint64(b.f.K())
+	return 0
 }
 
 // Words returns a copy of the filter's bits, bit i being
 // words[i/64]>>(i%64)&1 (the layout NewBloomFromWords takes).
 func (b *Bloom) Words() []uint64 {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.f == nil {
+	s := b.st.Load()
+	if s == nil {
 		return nil
 	}
-	return append([]uint64(nil), b.f.BitSet().Words()...)
+	return s.snapshot()
+}
+
+func (s *bloomState) snapshot() []uint64 {
+	out := make([]uint64, len(s.words))
+	for i := range s.words {
+		out[i] = atomic.LoadUint64(&s.words[i])
+	}
+	return out
+}
+
+func (s *bloomState) ones() uint64 {
+	n := 0
+	for i := range s.words {
+		n += bits.OnesCount64(atomic.LoadUint64(&s.words[i]))
+	}
+	return uint64(n)
 }
 
 // BloomLocations appends to dst the k bit positions (each < m) that key sets
@@ -189,26 +254,25 @@ func BloomLocations(dst []uint64, key []byte, m, k uint64) []uint64 {
 }
 
 // EstimatedCount estimates how many distinct keys were added, from the
-// fraction of bits set.
+// fraction of bits set (bits-and-blooms' ApproximatedSize).
 func (b *Bloom) EstimatedCount() uint64 {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.f == nil {
+	s := b.st.Load()
+	if s == nil {
 		return 0
 	}
-	return uint64(b.f.ApproximatedSize())
+	x, m, k := float64(s.ones()), float64(s.m), float64(s.k)
+	size := -1 * m / k * math.Log(1-x/m) / math.Log(math.E)
+	return uint64(uint32(math.Floor(size + 0.5)))
 }
 
 // EstimatedFalsePositiveRate is the probability that Test of a key never
 // added returns true, given the bits set now: (set bits / m)^k.
 func (b *Bloom) EstimatedFalsePositiveRate() float64 {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.f == nil {
+	s := b.st.Load()
+	if s == nil {
 		return 0
 	}
-	fill := float64(b.f.BitSet().Count()) / float64(b.f.Cap())
-	return math.Pow(fill, float64(b.f.K()))
+	return math.Pow(float64(s.ones())/float64(s.m), float64(s.k))
 }
 
 // Merge adds every key of other to b (a bitwise OR). Both must have the
@@ -219,41 +283,41 @@ func (b *Bloom) Merge(other *Bloom) error {
 	if other == b {
 		return nil
 	}
-	other.mu.RLock()
-	src := other.f
-	if src != nil {
-		src = src.Copy()
-	}
-	other.mu.RUnlock()
+	src := other.st.Load()
 	if src == nil {
 		return nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.f == nil || b.f.Cap() != src.Cap() || b.f.K() != src.K() {
+	s := b.st.Load()
+	if s == nil || s.m != src.m || s.k != src.k {
 		return fmt.Errorf("sketch: merge bloom m=%d k=%d into m=%d k=%d: %w",
-			src.Cap(), src.K(), b.Bits(), b.Hashes(), ErrIncompatible)
+			src.m, src.k, b.Bits(), b.Hashes(), ErrIncompatible)
 	}
-	return b.f.Merge(src)
+	for i := range src.words {
+		if w := atomic.LoadUint64(&src.words[i]); w != 0 {
+			atomic.OrUint64(&s.words[i], w)
+		}
+	}
+	return nil
 }
 
 // Clone returns an independent copy of b.
 func (b *Bloom) Clone() *Bloom {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.f == nil {
+	s := b.st.Load()
+	if s == nil {
 		return &Bloom{}
 	}
-	return &Bloom{f: b.f.Copy()}
+	return newBloom(s.m, s.k, s.snapshot())
 }
 
 // Clear removes every key.
 func (b *Bloom) Clear() {
-	b.mu.Lock()
-	if b.f != nil {
-		b.f.ClearAll()
+	if s := b.st.Load(); s != nil {
+		for i := range s.words {
+			atomic.StoreUint64(&s.words[i], 0)
+		}
 	}
-	b.mu.Unlock()
 }
 
 // Bloom payload: m uint64, k uint8, then ⌈m/64⌉ words, each uint64.
@@ -265,18 +329,16 @@ func (b *Bloom) MarshalBinary() ([]byte, error) { return b.AppendBinary(nil) }
 
 // AppendBinary appends the encoding MarshalBinary returns to dst.
 func (b *Bloom) AppendBinary(dst []byte) ([]byte, error) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.f == nil {
+	s := b.st.Load()
+	if s == nil {
 		return nil, fmt.Errorf("sketch: marshal zero Bloom: %w", ErrInvalidParameter)
 	}
-	words := b.f.BitSet().Words()
 	start := len(dst)
 	dst = appendHeader(dst, magicBloom)
-	dst = binary.BigEndian.AppendUint64(dst, uint64(b.f.Cap()))
-	dst = append(dst, byte(b.f.K()))
-	for _, w := range words {
-		dst = binary.BigEndian.AppendUint64(dst, w)
+	dst = binary.BigEndian.AppendUint64(dst, s.m)
+	dst = append(dst, byte(s.k))
+	for i := range s.words {
+		dst = binary.BigEndian.AppendUint64(dst, atomic.LoadUint64(&s.words[i]))
 	}
 	return appendTrailer(dst, start), nil
 }
@@ -307,9 +369,8 @@ func (b *Bloom) UnmarshalBinary(data []byte) error {
 	if checkBloomWords(m, words) != nil {
 		return fmt.Errorf("sketch: unmarshal bloom: %w: bits set past m=%d", ErrCorrupt, m)
 	}
-	f := bloom.FromWithM(words, uint(m), uint(k))
 	b.mu.Lock()
-	b.f = f
+	b.st.Store(&bloomState{m: m, k: k, words: words})
 	b.mu.Unlock()
 	return nil
 }

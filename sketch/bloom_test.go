@@ -171,3 +171,67 @@ func TestBloomCloneClearAndWords(t *testing.T) {
 		t.Fatal("zero Bloom is not empty")
 	}
 }
+
+// Add and Test take no lock: concurrent adds, tests, whole-filter reads,
+// merges and clones never lose a completed add (no false negative) and
+// pass the race detector.
+func TestBloomConcurrentLockFree(t *testing.T) {
+	b, err := sketch.NewBloom(20_000, 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := sketch.NewBloom(20_000, 0.01)
+	other.AddString("from-other")
+	const writers, per = 4, 2000
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			var buf [8]byte
+			for i := uint64(0); i < per; i++ {
+				k := key(&buf, uint64(w)<<32|i)
+				b.Add(k)
+				if !b.Test(k) {
+					t.Errorf("key %d/%d absent right after Add", w, i)
+					return
+				}
+			}
+		}(w)
+	}
+	var rd sync.WaitGroup
+	rd.Add(1)
+	go func() {
+		defer rd.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = b.Words()
+			_ = b.EstimatedCount()
+			_, _ = b.MarshalBinary()
+			_ = b.Clone()
+			if err := b.Merge(other); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	rd.Wait()
+	var buf [8]byte
+	for w := 0; w < writers; w++ {
+		for i := uint64(0); i < per; i++ {
+			if !b.Test(key(&buf, uint64(w)<<32|i)) {
+				t.Fatalf("false negative for key %d/%d", w, i)
+			}
+		}
+	}
+	if !b.TestString("from-other") {
+		t.Fatal("merged key missing")
+	}
+}

@@ -9,8 +9,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The release script publishes an empty message on "<lease key>:free".
-// Notify subscribes waiters to it over one pub/sub connection per Driver,
+// The release script publishes an empty message on "<lease key>:free" when
+// the waiters mark "<lease key>:w" was set (it deletes the mark with the
+// lease); Notify sets the mark after it subscribed. Notify subscribes waiters to it over one pub/sub connection per Driver,
 // opened when the first waiter arrives and closed idleClose after the
 // last one left. Expiry is not published (that would need keyspace events); the
 // waiter's backoff timer covers it.
@@ -40,6 +41,21 @@ const idleClose = 2 * time.Second
 
 func freeChannel(leaseKey string) string { return leaseKey + ":free" }
 
+// waitersKey is the waiters mark of a lease: set by Notify, deleted by the
+// release script together with the lease, which publishes only if the
+// mark existed. It shares the lease's hash slot.
+func waitersKey(leaseKey string) string { return leaseKey + ":w" }
+
+// markMin is the shortest life of a waiters mark. A mark lives at least as
+// long as the lease it marks, and at least markMin: every waiter renews it
+// on each attempt (package lock calls Notify before each one, at least
+// every PollMax), and a stale mark costs only one PUBLISH nobody hears.
+const markMin = time.Minute
+
+var markScript = redis.NewScript(`
+redis.call('SET', KEYS[2], '1', 'PX', math.max(redis.call('PTTL', KEYS[1]), tonumber(ARGV[1])))
+return 1`)
+
 // Notify implements driver.Notifier: the channel is closed after the key
 // is released by any holder (not when it expires). It returns after Redis
 // confirmed the subscription, so no later release is missed while the
@@ -48,7 +64,8 @@ func (d *Driver) Notify(ctx context.Context, key string) (<-chan struct{}, func(
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	ch := freeChannel(d.LeaseKey(key))
+	lk := d.LeaseKey(key)
+	ch := freeChannel(lk)
 	w := &waiter{ch: make(chan struct{})}
 	d.nmu.Lock()
 	n := d.n
@@ -90,6 +107,13 @@ func (d *Driver) Notify(ctx context.Context, key string) (<-chan struct{}, func(
 			stop()
 			return nil, nil, ctx.Err()
 		}
+	}
+	// Mark the key as waited for, after subscribing: a release from now on
+	// publishes. Without the mark a release might not, so Notify fails
+	// (package lock then polls).
+	if err := markScript.Run(ctx, d.c, []string{lk, waitersKey(lk)}, markMin.Milliseconds()).Err(); err != nil {
+		stop()
+		return nil, nil, err
 	}
 	return w.ch, stop, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -54,7 +55,10 @@ type Options struct {
 // Waiters are woken by pub/sub: the release script publishes on
 // "<prefix>{<key>}:free", and Notify (driver.Notifier) subscribes over one
 // connection per Driver that is open only while someone waits; expiry is
-// not published, so a waiter also polls with backoff.
+// not published, so a waiter also polls with backoff. A release publishes
+// only if a waiter has marked the key (Notify sets "<prefix>{<key>}:w",
+// which the release deletes with the lease), so an uncontended release is
+// two commands, not three.
 //
 // Every call is one round trip. Driver is safe for concurrent use; the
 // zero value is not usable, call New.
@@ -65,6 +69,8 @@ type Driver struct {
 
 	nmu sync.Mutex
 	n   *notifier // pub/sub of waiters; nil while nobody waits
+
+	lastTTL atomic.Pointer[boxedMs]
 }
 
 var (
@@ -126,18 +132,24 @@ func leaseKey(prefix, key string) string {
 // The scripts share the value format "<owner>\n<token>\n<meta>". Owner ids
 // contain no newline (package lock makes them hex).
 var (
-	acquireScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v then
-  local nl = string.find(v, '\n', 1, true)
-  if string.sub(v, 1, nl - 1) ~= ARGV[1] then return 0 end
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  local rest = string.sub(v, nl + 1)
-  return tonumber(string.sub(rest, 1, string.find(rest, '\n', 1, true) - 1))
-end
+	// acquireScript takes the counter's next token and tries SET NX: two
+	// commands when the key is free. Only when it is held does it read
+	// the lease, to renew it for its own owner (returning its token) or
+	// report it held (0). A failed attempt spends a token: tokens only
+	// have to increase.
+	acquireScript = redis.NewScript(acquireSrc)
+	acquireSrc    = `
 local t = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. '\n' .. t .. '\n' .. ARGV[3], 'NX', 'PX', ARGV[2])
-return t`)
+if redis.call('SET', KEYS[1], ARGV[1] .. '\n' .. t .. '\n' .. ARGV[3], 'NX', 'PX', ARGV[2]) then
+  return t
+end
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local nl = string.find(v, '\n', 1, true)
+if string.sub(v, 1, nl - 1) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local rest = string.sub(v, nl + 1)
+return tonumber(string.sub(rest, 1, string.find(rest, '\n', 1, true) - 1))`
 	renewScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
@@ -145,14 +157,19 @@ if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
   return 1
 end
 return 0`)
-	releaseScript = redis.NewScript(`
+	// releaseScript deletes the lease and the waiters mark (see
+	// notify.go) in one DEL, and publishes only if the mark was there:
+	// two commands when nobody waits.
+	releaseScript = redis.NewScript(releaseSrc)
+	releaseSrc    = `
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
-  redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', KEYS[1] .. ':free', '')
+  if redis.call('DEL', KEYS[1], KEYS[2]) > 1 then
+    redis.call('PUBLISH', KEYS[1] .. ':free', '')
+  end
   return 1
 end
-return 0`)
+return 0`
 	holderScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
@@ -180,7 +197,9 @@ func (d *Driver) TryAcquire(ctx context.Context, req driver.Request) (int64, err
 		return 0, err
 	}
 	lk := d.LeaseKey(req.Key)
-	tok, err := acquireScript.Run(ctx, d.c, []string{lk, lk + ":fence"}, req.Owner, ms(req.TTL), req.Meta).Int64()
+	p := evalArgs(acquireScript, 2)
+	*p = append(*p, lk, lk+":fence", req.Owner, d.boxMs(ms(req.TTL)), req.Meta)
+	tok, err := d.evalInt(ctx, acquireScript, acquireSrc, p)
 	if err != nil {
 		return 0, err
 	}
@@ -204,7 +223,10 @@ func (d *Driver) Renew(ctx context.Context, key, owner string, ttl time.Duration
 
 // Release implements driver.Locker.
 func (d *Driver) Release(ctx context.Context, key, owner string) error {
-	ok, err := releaseScript.Run(ctx, d.c, []string{d.LeaseKey(key)}, owner).Int64()
+	lk := d.LeaseKey(key)
+	p := evalArgs(releaseScript, 2)
+	*p = append(*p, lk, waitersKey(lk), owner)
+	ok, err := d.evalInt(ctx, releaseScript, releaseSrc, p)
 	if err != nil {
 		return err
 	}

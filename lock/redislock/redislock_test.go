@@ -157,3 +157,48 @@ func TestReleaseWakesWaiter(t *testing.T) {
 	default:
 	}
 }
+
+// The Notifier contract: a release after Notify returned is never missed,
+// even with no failed acquisition in between and the release made by
+// another Driver (another process). And a release nobody waits for does
+// not PUBLISH (the waiters mark is absent).
+func TestNotifyThenReleaseWakes(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.NewRedis(t, nil)
+	rc := srv.Client(t)
+	holder := newDriver(t, rc, nil)
+	waiter := newDriver(t, srv.Client(t), nil)
+	req := driver.Request{Key: "k", Owner: "h", TTL: time.Minute}
+	// Uncontended: acquire and release publish nothing.
+	for i := 0; i < 3; i++ {
+		if _, err := holder.TryAcquire(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		if err := holder.Release(ctx, "k", "h"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := rc.Info(ctx, "commandstats").Val(); strings.Contains(st, "cmdstat_publish:") {
+		t.Fatalf("an uncontended release published:\n%s", st)
+	}
+	if _, err := holder.TryAcquire(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	ready, stop, err := waiter.Notify(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := holder.Release(ctx, "k", "h"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Second):
+		t.Fatal("release after Notify did not wake the waiter")
+	}
+	// The release removed the mark with the lease.
+	if n := rc.Exists(ctx, holder.LeaseKey("k")+":w", holder.LeaseKey("k")).Val(); n != 0 {
+		t.Fatalf("%d of lease and waiters mark left after release", n)
+	}
+}

@@ -18,7 +18,10 @@
 // exactly Rate units per nanosecond.
 //
 // Memory is bounded two ways: a key whose state has returned to fresh (its
-// limit fully restored) is dropped as new keys arrive, which changes no
-// decision; and Options.MaxKeys caps the number of keys, dropping the least
-// recently used one when exceeded.
+// limit fully restored) and that went unused for a Period is dropped as new
+// keys arrive, which changes no decision (a key in steady use is kept, so a
+// working set is decided without allocating); and Options.MaxKeys caps the
+// number of keys across all shards, exactly, dropping a least recently used
+// key only when it is reached. Below MaxKeys a key inside its window is
+// never dropped.
 package memrate

@@ -174,3 +174,89 @@ func TestClockBackwards(t *testing.T) {
 		}
 	}
 }
+
+// Below MaxKeys a key inside its window is never dropped, whatever the
+// shard it hashes to: 1,000 keys each holding 2 of 3 units of an hourly
+// window under MaxKeys 1,000 (about 16 per shard on average, so some
+// shards hold many more than MaxKeys/64) all keep their count while a
+// steady stream of already-known keys is decided.
+func TestKeyInWindowKeptWhileCapacityAllows(t *testing.T) {
+	lim := ratelimit.Limit{Algorithm: ratelimit.FixedWindow, Rate: 3, Period: time.Hour}
+	const keys = 1000
+	clk := clock.NewFake(t0)
+	d := newDriver(t, lim, &memrate.Options{Clock: clk, MaxKeys: keys})
+	ctx := context.Background()
+	for i := 0; i < keys; i++ {
+		for j := 0; j < 2; j++ {
+			if dec, _ := d.Allow(ctx, fmt.Sprint("k", i), 1); !dec.Allowed {
+				t.Fatalf("k%d unit %d denied", i, j)
+			}
+		}
+		clk.Advance(time.Millisecond)
+	}
+	if n := d.Len(); n != keys {
+		t.Fatalf("Len = %d after %d keys under MaxKeys %d", n, keys, keys)
+	}
+	for i := 0; i < keys; i++ {
+		dec, _ := d.Allow(ctx, fmt.Sprint("k", i), 1)
+		if !dec.Allowed || dec.Remaining != 0 {
+			t.Fatalf("k%d: %+v; want its third and last unit (Remaining 0): it was dropped while in its window", i, dec)
+		}
+	}
+	// Full now: one more key drops exactly one other.
+	_, _ = d.Allow(ctx, "extra", 1)
+	if n := d.Len(); n != keys {
+		t.Fatalf("Len = %d over MaxKeys %d", n, keys)
+	}
+}
+
+// A working set of keys in steady use with a generous limit (every state
+// back to fresh at once) is decided without allocating and without keys
+// being dropped and re-created: idle keys are dropped only after a Period
+// unused.
+func TestSteadyWorkingSetDoesNotAllocate(t *testing.T) {
+	lim := ratelimit.Limit{Algorithm: ratelimit.GCRA, Rate: 1_000_000_000, Period: time.Second, Burst: 1_000_000}
+	d := newDriver(t, lim, nil)
+	ctx := context.Background()
+	keys := make([]string, 2000)
+	for i := range keys {
+		keys[i] = fmt.Sprint("client-", i)
+		_, _ = d.Allow(ctx, keys[i], 1)
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(10_000, func() {
+		if dec, _ := d.Allow(ctx, keys[i%len(keys)], 1); !dec.Allowed {
+			t.Fatal("denied")
+		}
+		i++
+	})
+	if allocs != 0 {
+		t.Fatalf("%.2f allocs per decision over a steady working set; want 0", allocs)
+	}
+	if n := d.Len(); n != len(keys) {
+		t.Fatalf("Len = %d, want %d", n, len(keys))
+	}
+}
+
+// Concurrent new keys under a small MaxKeys never exceed it.
+func TestMaxKeysConcurrent(t *testing.T) {
+	lim := ratelimit.Limit{Algorithm: ratelimit.SlidingLog, Rate: 5, Period: time.Hour}
+	const max = 50
+	d := newDriver(t, lim, &memrate.Options{Clock: clock.NewFake(t0), MaxKeys: max})
+	done := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 3000; i++ {
+				_ = d.AllowAt(t0, fmt.Sprint(g, "-", i), 1)
+				if n := d.Len(); n > max {
+					t.Errorf("Len = %d over MaxKeys %d", n, max)
+					return
+				}
+			}
+		}(g)
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+}

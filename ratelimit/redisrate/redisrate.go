@@ -62,13 +62,16 @@ const DefaultTimeout = 250 * time.Millisecond
 type Driver struct {
 	c      redis.UniversalClient
 	lim    driver.Limit
-	script *redis.Script
+	script script
 	prefix string
 	clk    clock.Clock
-	args   [9]any // script ARGV[3..10] (see scripts.go), boxed once
-	budget time.Duration
-	tracer trace.Tracer
-	attrs  trace.SpanStartEventOption
+	consts []any // the script's constant arguments (see scripts.go), boxed once
+	t      int64 // GCRA: the emission interval in 1/Rate µs, the Period in µs
+	// intReply: the script (gcraInt) returns one integer, not a table.
+	intReply bool
+	budget   time.Duration
+	tracer   trace.Tracer
+	attrs    trace.SpanStartEventOption
 	// ctxTimeouts: the client honours context deadlines on socket I/O, so
 	// the budget needs no goroutine.
 	ctxTimeouts bool
@@ -121,10 +124,18 @@ func New(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Driver, err
 	d := &Driver{
 		c: c, lim: lim, prefix: o.Prefix, clk: o.Clock, budget: o.Timeout, ctxTimeouts: contextTimeouts(c),
 		script: scriptFor(lim.Algorithm),
-		args:   [9]any{rate, period, burst, q, max(0, o.ExpirySlack.Milliseconds()), r, bq, bf, nil},
+		t:      period,
 		tracer: otelx.Tracer(o.TracerProvider, "ratelimit/redisrate"),
 		attrs: trace.WithAttributes(otelx.Name(o.Name, "ratelimit"), attribute.String("db.system.name", "redis"),
 			attribute.String("scalekit.ratelimit.algorithm", lim.Algorithm.String())),
+	}
+	slack := max(0, o.ExpirySlack.Milliseconds())
+	switch {
+	case (lim.Algorithm == driver.GCRA || lim.Algorithm == driver.LeakyBucket) && r == 0:
+		// The interval is whole µs: the integer script.
+		d.script, d.consts, d.intReply = gcraInt, []any{q, bq, slack}, true
+	default:
+		d.consts = []any{rate, period, burst, q, slack, r, bq, bf}
 	}
 	return d, nil
 }
@@ -135,14 +146,15 @@ func New(c redis.UniversalClient, lim driver.Limit, opts *Options) (*Driver, err
 func (d *Driver) Clock() clock.Clock { return d.clk }
 
 var (
-	gcra         = redis.NewScript(gcraScript)
-	tokenScript  = redis.NewScript(prelude + tokenBucketBody)
-	fixedScript  = redis.NewScript(prelude + fixedWindowBody)
-	windowScript = redis.NewScript(prelude + slidingWindowBody)
-	logScript    = redis.NewScript(prelude + slidingLogBody)
+	gcra         = newScript(gcraScript)
+	gcraInt      = newScript(gcraIntScript)
+	tokenScript  = newScript(prelude + tokenBucketBody)
+	fixedScript  = newScript(prelude + fixedWindowBody)
+	windowScript = newScript(prelude + slidingWindowBody)
+	logScript    = newScript(prelude + slidingLogBody)
 )
 
-func scriptFor(a driver.Algorithm) *redis.Script {
+func scriptFor(a driver.Algorithm) script {
 	switch a {
 	case driver.GCRA, driver.LeakyBucket:
 		return gcra
@@ -181,7 +193,8 @@ func (d *Driver) allow(ctx context.Context, key string, n int) (driver.Decision,
 	if d.clk != nil {
 		now = d.clk.Now().UnixMicro()
 	}
-	res, err := d.run(ctx, key, n, now)
+	var buf [3]int64
+	res, err := d.run(ctx, key, n, now, &buf)
 	if err != nil {
 		return driver.Decision{}, err
 	}
@@ -201,36 +214,33 @@ func (d *Driver) allow(ctx context.Context, key string, n int) (driver.Decision,
 	}, nil
 }
 
-type runResult struct {
-	res []int64
-	err error
-}
-
 // run runs the script within the budget. go-redis honours a context's
 // deadline while it dials, waits for a pooled connection and backs off
 // between retries, but not on a socket read or write unless the client
-// has ContextTimeoutEnabled; so unless it has, the call runs in its own
+// has ContextTimeoutEnabled; so unless it has, the call runs on a worker
 // goroutine and is abandoned when the budget is spent (it ends by itself
 // within the client's ReadTimeout).
-func (d *Driver) run(ctx context.Context, key string, n int, now int64) ([]int64, error) {
+func (d *Driver) run(ctx context.Context, key string, n int, now int64, buf *[3]int64) ([]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.budget)
 	defer cancel()
-	call := func(ctx context.Context) ([]int64, error) {
-		return d.script.Run(ctx, d.c, []string{d.prefix + key},
-			n, now, d.args[0], d.args[1], d.args[2], d.args[3], d.args[4], d.args[5], d.args[6], d.args[7]).Int64Slice()
-	}
 	if d.ctxTimeouts {
-		return call(ctx)
+		return d.exec(ctx, key, n, now, buf)
 	}
-	ch := make(chan runResult, 1)
-	go func() {
-		res, err := call(ctx)
-		ch <- runResult{res, err}
-	}()
+	c := callPool.Get().(*call)
+	c.d, c.ctx, c.key, c.n, c.now = d, ctx, key, n, now
+	submit(c)
 	select {
-	case r := <-ch:
-		return r.res, r.err
+	case <-c.done:
+		res, err := c.res, c.err
+		if d.intReply && err == nil {
+			*buf = c.buf // res points into c, which goes back to the pool
+			res = buf[:]
+		}
+		*c = call{done: c.done}
+		callPool.Put(c)
+		return res, err
 	case <-ctx.Done():
+		// The worker still owns c; it is not reused.
 		return nil, fmt.Errorf("redisrate: decision on %q: no answer within %v: %w", key, d.budget, ctx.Err())
 	}
 }
@@ -255,7 +265,7 @@ func (d *Driver) gcraDecision(res []int64, n int) (driver.Decision, error) {
 	if len(res) != 3 {
 		return driver.Decision{}, fmt.Errorf("redisrate: script returned %d values, want 3", len(res))
 	}
-	rate, t := int64(d.lim.Rate), d.args[1].(int64)
+	rate, t := int64(d.lim.Rate), d.t
 	capT := int64(d.lim.Burst) * t
 	reset := max(0, res[1]*rate+res[2])
 	us := func(x int64) time.Duration { return time.Duration((max(0, x)+rate-1)/rate) * time.Microsecond }

@@ -17,16 +17,74 @@ type State struct {
 	log  stampLog
 }
 
-// Allow decides n units at time now under l, updating s when admitted.
-// The caller has validated l and 1 ≤ n ≤ l.Capacity().
-func Allow(l driver.Limit, s *State, now int64, n int) driver.Decision {
+// Prepared is a validated Limit with the constants its decisions need
+// computed once (GCRA's emission interval and burst tolerance), so the
+// per-decision path does no division for them.
+type Prepared struct {
+	L    driver.Limit
+	t    int64 // Interval in ns
+	capT int64 // Burst·Interval
+}
+
+// Prepare returns l prepared for Allow. l must be valid.
+func Prepare(l driver.Limit) Prepared {
+	t := int64(l.Interval())
+	return Prepared{L: l, t: t, capT: int64(l.Burst) * t}
+}
+
+// Reset makes s a never-seen state again, keeping a sliding log's buffer
+// for reuse.
+func (s *State) Reset() {
+	buf := s.log.buf
+	*s = State{}
+	s.log.buf = buf
+}
+
+// Allow decides n units at time now under p, updating s when admitted.
+// The caller has validated 1 ≤ n ≤ p.L.Capacity().
+func (p *Prepared) Allow(s *State, now int64, n int) driver.Decision {
+	var d driver.Decision
+	p.AllowInto(&d, s, now, n)
+	return d
+}
+
+// AllowInto is Allow writing the decision to *d (one copy fewer on the hot
+// path); *d must be the zero Decision.
+func (p *Prepared) AllowInto(d *driver.Decision, s *State, now int64, n int) {
+	if p.L.Algorithm == driver.GCRA {
+		gcraInto(d, p.L.Burst, p.t, p.capT, s, now, n)
+		return
+	}
+	*d = p.allowOther(s, now, n)
+}
+
+// gcraInto is gcra without the queue, writing to *d.
+func gcraInto(d *driver.Decision, burst int, t, capT int64, s *State, now int64, n int) {
+	tat := now
+	if s.init && s.a > now {
+		tat = s.a
+	}
+	newTat := tat + int64(n)*t
+	d.Limit = burst
+	if allowAt := newTat - capT; allowAt > now {
+		d.RetryAfter = dur(allowAt - now)
+		d.Remaining = int(max(0, capT-(tat-now)) / t)
+		d.ResetAfter = dur(tat - now)
+		return
+	}
+	s.init, s.a = true, newTat
+	d.Allowed = true
+	d.Remaining = int(max(0, capT-(newTat-now)) / t)
+	d.ResetAfter = time.Duration(newTat - now) // ≥ 0: newTat > tat ≥ now
+}
+
+func (p *Prepared) allowOther(s *State, now int64, n int) driver.Decision {
+	l := p.L
 	switch l.Algorithm {
 	case driver.TokenBucket:
 		return tokenBucket(l, s, now, n)
-	case driver.GCRA:
-		return gcra(l, s, now, n, false)
 	case driver.LeakyBucket:
-		return gcra(l, s, now, n, true)
+		return gcra(l.Burst, p.t, p.capT, s, now, n, true)
 	case driver.FixedWindow:
 		return fixed(l, s, now, n)
 	case driver.SlidingLog:
@@ -113,15 +171,13 @@ func ceilDiv(a, b int64) int64 {
 // max(tat, now) + n·T - B·T ≤ now. With queue set it is the leaky bucket as
 // a queue: the same admission, and the admitted request's slot starts at
 // max(tat, now), returned as Delay.
-func gcra(l driver.Limit, s *State, now int64, n int, queue bool) driver.Decision {
-	t := int64(l.Interval())
-	capT := int64(l.Burst) * t
+func gcra(burst int, t, capT int64, s *State, now int64, n int, queue bool) driver.Decision {
 	tat := now
 	if s.init && s.a > now {
 		tat = s.a
 	}
 	newTat := tat + int64(n)*t
-	d := driver.Decision{Limit: l.Burst}
+	d := driver.Decision{Limit: burst}
 	if allowAt := newTat - capT; allowAt > now {
 		d.RetryAfter = dur(allowAt - now)
 		d.Remaining = int(max(0, capT-(tat-now)) / t) // < 0 only if the clock went back
