@@ -47,6 +47,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Backpressure", s.testBackpressure)
 	t.Run("GracefulShutdown", s.testShutdown)
 	t.Run("ShutdownDeadline", s.testShutdownDeadline)
+	t.Run("CloseStopsHeartbeat", s.testCloseStopsHeartbeat)
+	t.Run("DrainTimeoutStopsHeartbeat", s.testDrainTimeoutStopsHeartbeat)
 	t.Run("DLQListInspectRedrivePurge", s.testDLQ)
 	t.Run("KillMidHandler", s.testKillMidHandler)
 }
