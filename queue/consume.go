@@ -91,6 +91,10 @@ func (s *Subscription) Consume(ctx context.Context, h Handler, opts *ConsumeOpti
 	select {
 	case <-done:
 	case <-t.C():
+		// Give up on the running handlers: their leases are no longer
+		// extended, so their messages go to other consumers.
+		c.abandoned.Store(true)
+		s.hb.dropOwner(c)
 		cancelHandlers()
 		result = ErrDrainTimeout
 		// Give handlers that honour their context a moment to return.
@@ -118,8 +122,9 @@ type consumer struct {
 	freed   chan struct{}
 	ackStop chan struct{}
 
-	held     atomic.Int64 // leased messages not yet through a handler
-	draining atomic.Bool
+	held      atomic.Int64 // leased messages not yet through a handler
+	draining  atomic.Bool
+	abandoned atomic.Bool // the shutdown deadline passed: stop extending
 }
 
 func (c *consumer) fetchLoop(stop context.Context) {
@@ -160,7 +165,9 @@ func (c *consumer) fetchLoop(stop context.Context) {
 			if s.poisoned(fctx, &ds[i]) {
 				continue
 			}
-			batch = append(batch, s.delivery(&ds[i]))
+			d := s.delivery(&ds[i])
+			d.owner = c
+			batch = append(batch, d)
 		}
 		s.hb.trackAll(batch)
 		c.held.Add(int64(len(batch)))

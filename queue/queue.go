@@ -90,6 +90,20 @@ func (q *Queue) Driver() driver.Queue { return q.d }
 // Close stops the Queue: later calls return ErrClosed, and running Consume
 // calls drain as if their context had ended. It does not close the
 // backend's client. Close is idempotent.
+//
+// Leases stop being extended once nobody will settle them: a delivery
+// from Receive that is not settled when Close is called loses its
+// heartbeat at the next beat, so its lease lapses after Visibility and the
+// message goes to another consumer; a Consume's running handlers keep
+// their leases until its ShutdownTimeout, and a handler still running then
+// is abandoned the same way (Consume returns ErrDrainTimeout).
+//
+// Ack, Nack, Settle and Extend keep working after Close: they reach the
+// backend, and succeed while the lease lasts (after it lapsed, Ack is a
+// no-op and Nack and Extend return ErrNotLeased). gocloud.dev's
+// Subscription.Shutdown blocks while it flushes and drops acks made after
+// it returned; Close returns at once and Consume drains after it, so acks
+// made during the drain must still count.
 func (q *Queue) Close() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()

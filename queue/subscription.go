@@ -66,6 +66,7 @@ type Delivery struct {
 	LastError string
 
 	sub     *Subscription
+	owner   *consumer // the Consume call holding it (nil: from Receive)
 	handle  string
 	settled atomic.Bool
 
@@ -317,6 +318,30 @@ func (h *heartbeat) untrack(d *Delivery) {
 	h.mu.Unlock()
 }
 
+// abandoned reports whether nobody will settle d any more, so its lease
+// must not be extended: a delivery from Receive once the Queue is closed
+// (closed), or one whose Consume gave up on its handler at the shutdown
+// deadline.
+func (d *Delivery) abandoned(closed bool) bool {
+	if d.owner == nil {
+		return closed
+	}
+	return d.owner.abandoned.Load()
+}
+
+// dropOwner stops extending the deliveries held by c.
+func (h *heartbeat) dropOwner(c *consumer) {
+	h.mu.Lock()
+	for d := h.head; d != nil; {
+		next := d.hbNext
+		if d.owner == c {
+			h.unlink(d)
+		}
+		d = next
+	}
+	h.mu.Unlock()
+}
+
 func (h *heartbeat) run() {
 	s := h.s
 	t := s.q.clk.NewTicker(s.opts.HeartbeatEvery)
@@ -330,8 +355,20 @@ func (h *heartbeat) run() {
 			h.mu.Unlock()
 			return
 		}
-		for d := h.head; d != nil; d = d.hbNext {
-			batch = append(batch, d)
+		closed := s.q.isClosed()
+		for d := h.head; d != nil; {
+			next := d.hbNext
+			if d.abandoned(closed) {
+				h.unlink(d) // its lease lapses; the message is redelivered
+			} else {
+				batch = append(batch, d)
+			}
+			d = next
+		}
+		if h.n == 0 {
+			h.running = false
+			h.mu.Unlock()
+			return
 		}
 		h.mu.Unlock()
 		for _, d := range batch {
