@@ -33,6 +33,7 @@ type Queue struct {
 	maxBatch int
 	notifier driver.Notifier
 	retry    driver.Retryable
+	into     driver.ReceiverInto
 	local    bool
 	prop     propagation.TextMapPropagator
 	tracer   trace.Tracer
@@ -74,6 +75,7 @@ func New(d driver.Queue, opts *Options) (*Queue, error) {
 	}
 	q.notifier, _ = d.(driver.Notifier)
 	q.retry, _ = d.(driver.Retryable)
+	q.into, _ = d.(driver.ReceiverInto)
 	_, q.local = d.(driver.Local)
 	q.prop = o.Propagator
 	if q.prop == nil {
@@ -170,14 +172,18 @@ func (q *Queue) Publish(ctx context.Context, topic string, msgs ...Message) ([]s
 			}
 			dm.Headers = h
 		}
-		dms[i], ids[i] = dm, dm.ID
+		dms[i] = dm
+	}
+	fillIDs(dms)
+	for i := range dms {
+		ids[i] = dms[i].ID
 	}
 	var err error
 	for start := 0; start < len(dms) && err == nil; start += q.maxBatch {
 		end := min(start+q.maxBatch, len(dms))
 		err = q.d.Publish(ctx, topic, dms[start:end])
 		if err == nil {
-			q.tel.published.Add(context.Background(), int64(end-start), q.tel.nameOnly)
+			q.tel.published.Add(context.Background(), int64(end-start), q.tel.nameOnly...)
 		}
 	}
 	err = opError("publish to", topic, ctxErr(ctx, err))

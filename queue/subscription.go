@@ -25,12 +25,14 @@ type Subscription struct {
 	name  string
 	opts  SubscriptionOptions
 	attrs metric.MeasurementOption
+	add   []metric.AddOption // attrs, for Add without a slice per call
 
 	hb heartbeat
 }
 
 func newSubscription(q *Queue, topic, name string, o SubscriptionOptions) *Subscription {
 	s := &Subscription{q: q, topic: topic, name: name, opts: o, attrs: q.tel.subAttrs(name)}
+	s.add = []metric.AddOption{s.attrs}
 	s.hb.s = s
 	return s
 }
@@ -76,8 +78,20 @@ type Delivery struct {
 }
 
 func (s *Subscription) delivery(d *driver.Delivery) *Delivery {
-	return &Delivery{ID: d.ID, Body: d.Body, Headers: d.Headers, Key: d.Key, Priority: d.Priority,
-		PublishedAt: d.PublishedAt, Deliveries: d.Deliveries, LastError: d.LastError, sub: s, handle: d.Handle}
+	out := new(Delivery)
+	s.fill(out, d)
+	return out
+}
+
+// deliverySlab is how many Deliveries of one fetched batch share an
+// allocation (a Delivery kept by the caller keeps at most its slab alive).
+const deliverySlab = 32
+
+// fill sets the fields of the zero Delivery out from d.
+func (s *Subscription) fill(out *Delivery, d *driver.Delivery) {
+	out.ID, out.Body, out.Headers, out.Key, out.Priority = d.ID, d.Body, d.Headers, d.Key, d.Priority
+	out.PublishedAt, out.Deliveries, out.LastError = d.PublishedAt, d.Deliveries, d.LastError
+	out.sub, out.handle = s, d.Handle
 }
 
 // Ack settles the delivery as done: the message is deleted.
@@ -89,7 +103,7 @@ func (d *Delivery) Ack(ctx context.Context) error {
 	s.hb.untrack(d)
 	err := s.q.d.Ack(ctx, s.topic, s.name, []string{d.handle})
 	if err == nil {
-		s.q.tel.acked.Add(context.Background(), 1, s.attrs)
+		s.q.tel.acked.Add(context.Background(), 1, s.add...)
 	}
 	return opError("ack on", s.name, ctxErr(ctx, err))
 }
@@ -133,7 +147,7 @@ func (d *Delivery) Extend(ctx context.Context) error {
 func (s *Subscription) nack(ctx context.Context, handle string, n driver.Nack) error {
 	err := s.q.d.Nack(ctx, s.topic, s.name, handle, n)
 	if err == nil {
-		s.q.tel.nacked(n.Action, s.attrs)
+		s.q.tel.nacked(n.Action, s.add)
 	}
 	return opError("nack on", s.name, ctxErr(ctx, err))
 }
@@ -161,7 +175,7 @@ func (s *Subscription) Receive(ctx context.Context) (*Delivery, error) {
 			ds = nil
 		}
 		if len(ds) > 0 {
-			s.q.tel.delivered(int64(len(ds)), ds, s.attrs)
+			s.q.tel.delivered(int64(len(ds)), ds, s.add)
 			for i := range ds {
 				if s.poisoned(ctx, &ds[i]) {
 					continue
@@ -379,7 +393,7 @@ func (h *heartbeat) run() {
 			err := s.q.d.Extend(ctx, s.topic, s.name, d.handle, s.opts.Visibility)
 			cancel()
 			if err == nil {
-				s.q.tel.extended.Add(context.Background(), 1, s.attrs)
+				s.q.tel.extended.Add(context.Background(), 1, s.add...)
 			} else if err == driver.ErrNotLeased {
 				h.untrack(d)
 			}

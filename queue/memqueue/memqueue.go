@@ -15,6 +15,9 @@ import (
 // queue.MaxPriority; priorities outside are clamped.
 const driverMinPriority, driverMaxPriority = -9, 9
 
+// entrySlab is how many entries of one Publish share an allocation.
+const entrySlab = 64
+
 // DefaultDedupWindow is how long DedupIDs are remembered when
 // Options.DedupWindow is zero.
 const DefaultDedupWindow = 10 * time.Minute
@@ -175,9 +178,17 @@ func (d *Driver) Publish(ctx context.Context, topicName string, msgs []driver.Me
 		}
 	}
 	for _, sl := range t.subs {
+		// Entries are allocated in slabs of up to entrySlab (settled
+		// entries drop their message, so a slab keeps no bodies alive).
+		var slab []entry
 		sl.mu.Lock()
 		for i := range keep {
-			e := &entry{msg: keep[i]}
+			if len(slab) == 0 {
+				slab = make([]entry, min(entrySlab, len(keep)-i))
+			}
+			e := &slab[0]
+			slab = slab[1:]
+			e.msg = keep[i]
 			e.msg.Priority = min(max(e.msg.Priority, driverMinPriority), driverMaxPriority)
 			sl.s.add(e, now)
 		}
@@ -201,7 +212,24 @@ func (d *Driver) Receive(ctx context.Context, topicName, name string, max int, v
 	}
 	now := d.clk.Now()
 	sl.mu.Lock()
-	out := sl.s.receive(max, vis, now)
+	out := sl.s.receive(nil, max, vis, now)
+	sl.mu.Unlock()
+	return out, nil
+}
+
+// ReceiveInto implements driver.ReceiverInto: Receive appending to
+// buf[:0].
+func (d *Driver) ReceiveInto(ctx context.Context, topicName, name string, buf []driver.Delivery, max int, vis time.Duration) ([]driver.Delivery, error) {
+	if err := d.fault("receive"); err != nil {
+		return nil, err
+	}
+	sl, err := d.sub(topicName, name)
+	if err != nil {
+		return nil, err
+	}
+	now := d.clk.Now()
+	sl.mu.Lock()
+	out := sl.s.receive(buf[:0], max, vis, now)
 	sl.mu.Unlock()
 	return out, nil
 }
@@ -221,9 +249,10 @@ func (d *Driver) Ack(ctx context.Context, topicName, name string, handles []stri
 	s := sl.s
 	s.tick(now)
 	for _, h := range handles {
-		if e := s.leases[h]; e != nil {
+		if e := s.byHandle(h); e != nil {
 			s.unlease(e)
 			s.remove(e, now)
+			e.forget()
 		}
 	}
 	return nil
@@ -267,6 +296,6 @@ func (d *Driver) Extend(ctx context.Context, topicName, name, handle string, vis
 		return driver.ErrNotLeased
 	}
 	e.deadline = now.Add(vis)
-	heap.Push(&s.expiry, &leaseItem{es: []*entry{e}, handles: []string{handle}, deadline: e.deadline})
+	heap.Push(&s.expiry, &leaseItem{es: []*entry{e}, leases: []uint64{e.lease}, deadline: e.deadline})
 	return nil
 }
