@@ -75,7 +75,8 @@ func fillIDs(dms []driver.Message) {
 		n := min(missing, idChunk)
 		missing -= n
 		last := idCounter.Add(uint64(n))
-		buf := make([]byte, 0, n*(len(idPrefix)+14))
+		var scratch [idChunk * 32]byte // prefix, '-', up to 13 base-36 digits
+		buf := scratch[:0]
 		ends := make([]int, 0, idChunk)
 		for c := last - uint64(n) + 1; c <= last; c++ {
 			buf = append(buf, idPrefix...)

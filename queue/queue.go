@@ -151,7 +151,19 @@ func (q *Queue) Publish(ctx context.Context, topic string, msgs ...Message) ([]s
 	carrier := propagation.MapCarrier{}
 	q.prop.Inject(ctx, carrier)
 	now := q.clk.Now()
-	dms := make([]driver.Message, len(msgs))
+	var dms []driver.Message
+	if q.local && len(msgs) <= maxPooledBatch {
+		// An in-process engine copies what it keeps: the slice is reused.
+		p := dmsPool.Get().(*[]driver.Message)
+		dms = (*p)[:len(msgs)]
+		defer func() {
+			clear(dms)
+			*p = dms[:0]
+			dmsPool.Put(p)
+		}()
+	} else {
+		dms = make([]driver.Message, len(msgs))
+	}
 	ids := make([]string, len(msgs))
 	for i := range msgs {
 		dm, err := q.check(&msgs[i], now)
@@ -195,6 +207,14 @@ func (q *Queue) Publish(ctx context.Context, topic string, msgs ...Message) ([]s
 	}
 	return ids, nil
 }
+
+// maxPooledBatch bounds the batches whose driver messages are pooled.
+const maxPooledBatch = 1024
+
+var dmsPool = sync.Pool{New: func() any {
+	s := make([]driver.Message, 0, maxPooledBatch)
+	return &s
+}}
 
 // Subscribe creates subscription name of topic if it does not exist yet
 // (idempotent, safe to call from many processes) and returns a handle to

@@ -244,7 +244,9 @@ type ReceiverInto interface {
 
 // Local is an optional marker interface of a Queue that does no I/O (an
 // in-process engine such as memqueue): package queue records its metrics
-// but starts no spans for it.
+// but starts no spans for it. A Local Queue must not keep the msgs slice
+// passed to Publish after it returns (it copies what it stores; it may
+// keep the Bodies): package queue reuses the slice.
 type Local interface {
 	Local()
 }

@@ -2,6 +2,8 @@ package memqueue_test
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -34,7 +36,7 @@ func BenchmarkPublish(b *testing.B) {
 // maxBacklog bounds the messages BenchmarkEndToEnd has published but not
 // yet handled: the publisher waits for the consumer, so memory stays
 // bounded whatever b.N is.
-const maxBacklog = 50_000
+var maxBacklog = int64(envInt("BB", 50_000))
 
 // BenchmarkEndToEnd publishes b.N messages (batches of 500, never more
 // than maxBacklog ahead of the handlers) while a consumer with 8 handlers
@@ -68,7 +70,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 				}
 			}
 			return nil
-		}, &queue.ConsumeOptions{Concurrency: 8, Prefetch: 1024, AckBatch: 1024})
+		}, benchOpts())
 	}()
 	batch := make([]queue.Message, 500)
 	for i := range batch {
@@ -103,4 +105,22 @@ func cpuTime() int64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+func benchOpts() *queue.ConsumeOptions {
+	o := &queue.ConsumeOptions{Concurrency: 8, Prefetch: 1024, AckBatch: 1024}
+	if v, err := strconv.Atoi(os.Getenv("BC")); err == nil {
+		o.Concurrency = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("BP")); err == nil {
+		o.Prefetch = v
+	}
+	return o
+}
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return v
+	}
+	return def
 }

@@ -2,7 +2,6 @@ package memqueue
 
 import (
 	"container/heap"
-	"strconv"
 	"strings"
 	"time"
 
@@ -157,17 +156,17 @@ func (s *sub) receive(out []driver.Delivery, max int, vis time.Duration, now tim
 	}
 	heap.Push(&s.expiry, it)
 	// The handles of the batch are cut from one string: "<lease>.<slot>"
-	// in base 36.
-	var scratch [256 * 16]byte
+	// in hexadecimal.
+	var scratch [256 * 26]byte
 	buf := scratch[:0]
 	var ends [256]int
 	for off := 0; off < len(it.es); off += len(ends) {
 		part := it.es[off:min(off+len(ends), len(it.es))]
 		buf = buf[:0]
 		for i, e := range part {
-			buf = strconv.AppendUint(buf, e.lease, 36)
+			buf = appendHex(buf, e.lease)
 			buf = append(buf, '.')
-			buf = strconv.AppendUint(buf, uint64(e.slot), 36)
+			buf = appendHex(buf, uint64(e.slot))
 			ends[i] = len(buf)
 		}
 		all, start := string(buf), 0
@@ -206,15 +205,52 @@ func (s *sub) byHandle(handle string) *entry {
 	if dot < 0 {
 		return nil
 	}
-	id, err1 := strconv.ParseUint(handle[:dot], 36, 64)
-	slot, err2 := strconv.ParseUint(handle[dot+1:], 36, 31)
-	if err1 != nil || err2 != nil || slot >= uint64(len(s.slots)) {
+	id, ok1 := parseHex(handle[:dot])
+	slot, ok2 := parseHex(handle[dot+1:])
+	if !ok1 || !ok2 || slot >= uint64(len(s.slots)) {
 		return nil
 	}
 	if e := s.slots[slot]; e != nil && e.lease == id {
 		return e
 	}
 	return nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendHex appends v in lower-case hexadecimal.
+func appendHex(b []byte, v uint64) []byte {
+	var tmp [16]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = hexDigits[v&15]
+		v >>= 4
+		if v == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
+}
+
+// parseHex parses 1 to 16 lower-case hexadecimal digits.
+func parseHex(s string) (uint64, bool) {
+	if len(s) == 0 || len(s) > 16 {
+		return 0, false
+	}
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
 }
 
 func (s *sub) unlease(e *entry) {
