@@ -233,9 +233,11 @@ func appendHex(b []byte, v uint64) []byte {
 	return append(b, tmp[i:]...)
 }
 
-// parseHex parses 1 to 16 lower-case hexadecimal digits.
+// parseHex parses 1 to 16 lower-case hexadecimal digits written as
+// appendHex writes them (no leading zeros), so that one lease has exactly
+// one handle.
 func parseHex(s string) (uint64, bool) {
-	if len(s) == 0 || len(s) > 16 {
+	if len(s) == 0 || len(s) > 16 || (len(s) > 1 && s[0] == '0') {
 		return 0, false
 	}
 	var v uint64
