@@ -152,47 +152,6 @@ func (s *Subscription) nack(ctx context.Context, handle string, n driver.Nack) e
 	return opError("nack on", s.name, ctxErr(ctx, err))
 }
 
-// Receive blocks until a message is available and returns it leased; the
-// caller settles it with Ack, Nack or Settle. Until then its lease is
-// extended in the background. A message delivered more than MaxDeliveries
-// times is dead-lettered instead of returned. Receive returns ctx.Err()
-// when ctx ends first, ErrClosed after Queue.Close.
-func (s *Subscription) Receive(ctx context.Context) (*Delivery, error) {
-	w := s.newWaiter(ctx)
-	defer w.stop()
-	for {
-		if s.q.isClosed() {
-			return nil, ErrClosed
-		}
-		ds, err := s.q.d.Receive(ctx, s.topic, s.name, 1, s.opts.Visibility)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if s.q.retry != nil && !s.q.retry.IsRetryable(err) {
-				return nil, opError("receive on", s.name, err)
-			}
-			ds = nil
-		}
-		if len(ds) > 0 {
-			s.q.tel.delivered(int64(len(ds)), ds, s.add)
-			for i := range ds {
-				if s.poisoned(ctx, &ds[i]) {
-					continue
-				}
-				d := s.delivery(&ds[i])
-				s.hb.track(d)
-				return d, nil
-			}
-			w.reset()
-			continue
-		}
-		if err := w.wait(); err != nil {
-			return nil, err
-		}
-	}
-}
-
 // poisoned dead-letters a delivery past MaxDeliveries (a consumer that
 // crashed on it every time) and reports whether it did.
 func (s *Subscription) poisoned(ctx context.Context, d *driver.Delivery) bool {

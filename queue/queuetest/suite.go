@@ -30,6 +30,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("BadInput", s.testBadInput)
 	t.Run("PublishConsume", s.testPublishConsume)
 	t.Run("ReceiveLoop", s.testReceiveLoop)
+	t.Run("ReceiveBatchAck", s.testReceiveBatchAck)
 	t.Run("FanOut", s.testFanOut)
 	t.Run("CompetingConsumers", s.testCompetingConsumers)
 	t.Run("Dedup", s.testDedup)
