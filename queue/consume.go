@@ -299,7 +299,7 @@ func (c *consumer) run(d *Delivery) (err error) {
 	if len(d.Headers) > 0 {
 		ctx = s.q.prop.Extract(ctx, propagation.MapCarrier(d.Headers))
 	}
-	if !s.q.local {
+	if s.q.tracing() {
 		ctx, span = s.q.tracer.Start(ctx, "queue.Handle", trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(attribute.String("scalekit.name", s.q.opts.Name),
 				attribute.String("scalekit.queue.subscription", s.name), attribute.Int("messaging.message.delivery_count", d.Deliveries)))

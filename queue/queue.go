@@ -144,7 +144,7 @@ func (q *Queue) Publish(ctx context.Context, topic string, msgs ...Message) ([]s
 		return nil, fmt.Errorf("%w: Publish with no messages", ErrInvalidMessage)
 	}
 	var span trace.Span
-	if !q.local {
+	if q.tracing() {
 		ctx, span = otelx.Start(ctx, q.tracer, "queue.Publish", attribute.String("scalekit.name", q.opts.Name),
 			attribute.String("messaging.destination.name", topic), attribute.Int("messaging.batch.message_count", len(msgs)))
 	}
@@ -242,6 +242,13 @@ func (q *Queue) Subscribe(ctx context.Context, topic, name string, opts *Subscri
 	q.mu.Unlock()
 	q.tel.track(s)
 	return s, nil
+}
+
+// tracing reports whether spans are worth starting: not for an in-process
+// driver, and not while no tracer provider is installed (a no-op span per
+// message costs microseconds and several allocations).
+func (q *Queue) tracing() bool {
+	return !q.local && otelx.Tracing(q.opts.TracerProvider)
 }
 
 // backoffDelay returns the RetryBackoff delay before retry n (0-based).
