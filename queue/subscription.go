@@ -344,18 +344,24 @@ func (h *heartbeat) run() {
 			return
 		}
 		h.mu.Unlock()
+		// One deadline for the whole beat (not a timer per lease): the
+		// extensions are due before the next beat.
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.HeartbeatEvery)
+		var extended int64
 		for _, d := range batch {
 			if d.settled.Load() {
 				continue
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), s.opts.HeartbeatEvery)
 			err := s.q.d.Extend(ctx, s.topic, s.name, d.handle, s.opts.Visibility)
-			cancel()
 			if err == nil {
-				s.q.tel.extended.Add(context.Background(), 1, s.add...)
+				extended++
 			} else if err == driver.ErrNotLeased {
 				h.untrack(d)
 			}
+		}
+		cancel()
+		if extended > 0 {
+			s.q.tel.extended.Add(context.Background(), extended, s.add...)
 		}
 		clear(batch)
 	}
