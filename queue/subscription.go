@@ -77,12 +77,6 @@ type Delivery struct {
 	hbIn           bool
 }
 
-func (s *Subscription) delivery(d *driver.Delivery) *Delivery {
-	out := new(Delivery)
-	s.fill(out, d)
-	return out
-}
-
 // deliverySlab is how many Deliveries of one fetched batch share an
 // allocation (a Delivery kept by the caller keeps at most its slab alive).
 const deliverySlab = 32
@@ -257,13 +251,6 @@ func (h *heartbeat) start() {
 		h.running = true
 		go h.run()
 	}
-}
-
-func (h *heartbeat) track(d *Delivery) {
-	h.mu.Lock()
-	h.link(d)
-	h.start()
-	h.mu.Unlock()
 }
 
 // trackAll tracks a batch under one lock.
