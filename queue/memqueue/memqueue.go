@@ -56,8 +56,10 @@ type Driver struct {
 }
 
 type topic struct {
-	mu     sync.Mutex // guards subs (copy-on-write) and dedup
-	subs   map[string]*subLock
+	// subs is replaced (copy-on-write) under mu and read without it, so
+	// that consumers never wait for a Publish to the topic.
+	subs   atomic.Pointer[map[string]*subLock]
+	mu     sync.Mutex // guards dedup and dedupQ, and serialises writers of subs
 	dedup  map[string]time.Time
 	dedupQ []dedupItem
 }
@@ -105,7 +107,8 @@ func (d *Driver) topic(name string, create bool) *topic {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if t = d.topics[name]; t == nil {
-		t = &topic{subs: map[string]*subLock{}, dedup: map[string]time.Time{}}
+		t = &topic{dedup: map[string]time.Time{}}
+		t.subs.Store(&map[string]*subLock{})
 		d.topics[name] = t
 	}
 	return t
@@ -116,9 +119,7 @@ func (d *Driver) sub(topicName, name string) (*subLock, error) {
 	if t == nil {
 		return nil, driver.ErrNotFound
 	}
-	t.mu.Lock()
-	s := t.subs[name]
-	t.mu.Unlock()
+	s := (*t.subs.Load())[name]
 	if s == nil {
 		return nil, driver.ErrNotFound
 	}
@@ -133,8 +134,14 @@ func (d *Driver) Subscribe(ctx context.Context, topicName, name string) error {
 	t := d.topic(topicName, true)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.subs[name] == nil {
-		t.subs[name] = &subLock{s: newSub(d)}
+	old := *t.subs.Load()
+	if old[name] == nil {
+		subs := make(map[string]*subLock, len(old)+1)
+		for k, v := range old {
+			subs[k] = v
+		}
+		subs[name] = &subLock{s: newSub(d)}
+		t.subs.Store(&subs)
 	}
 	return nil
 }
@@ -150,7 +157,6 @@ func (d *Driver) Publish(ctx context.Context, topicName string, msgs []driver.Me
 	t := d.topic(topicName, true)
 	now := d.clk.Now()
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	for len(t.dedupQ) > 0 && !t.dedupQ[0].exp.After(now) {
 		it := t.dedupQ[0]
 		if exp, ok := t.dedup[it.id]; ok && !exp.After(now) {
@@ -177,7 +183,12 @@ func (d *Driver) Publish(ctx context.Context, topicName string, msgs []driver.Me
 			keep = append(keep, msgs[i])
 		}
 	}
-	for _, sl := range t.subs {
+	// Subscriptions are filled under their own locks only: the topic's
+	// lock covered the dedup check, so consumers of one subscription never
+	// wait for the copies to another.
+	subs := *t.subs.Load()
+	t.mu.Unlock()
+	for _, sl := range subs {
 		// Entries are allocated in slabs of up to entrySlab (settled
 		// entries drop their message, so a slab keeps no bodies alive).
 		var slab []entry
