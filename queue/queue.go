@@ -166,8 +166,8 @@ func (q *Queue) Publish(ctx context.Context, topic string, msgs ...Message) ([]s
 	}
 	ids := make([]string, len(msgs))
 	for i := range msgs {
-		dm, err := q.check(&msgs[i], now)
-		if err != nil {
+		dm := &dms[i]
+		if err := q.check(&msgs[i], now, dm); err != nil {
 			err = fmt.Errorf("queue: publish to %q: message %d: %w", topic, i, err)
 			if span != nil {
 				otelx.End(span, err)
@@ -184,7 +184,6 @@ func (q *Queue) Publish(ctx context.Context, topic string, msgs ...Message) ([]s
 			}
 			dm.Headers = h
 		}
-		dms[i] = dm
 	}
 	fillIDs(dms)
 	for i := range dms {
