@@ -75,8 +75,9 @@ func (s *Subscription) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, 
 
 // Ack acks the deliveries ds of this subscription together, in as few
 // calls to the backend as its batch limit allows. Deliveries already
-// settled are skipped; a delivery of another subscription makes Ack fail
-// with ErrInvalidOptions before anything is acked. Like Delivery.Ack, it
+// settled are skipped; a delivery received through another Subscription
+// value (even one of the same topic and name) makes Ack fail with
+// ErrInvalidOptions before anything is acked. Like Delivery.Ack, it
 // still reaches the backend after Queue.Close.
 func (s *Subscription) Ack(ctx context.Context, ds ...*Delivery) error {
 	for _, d := range ds {
