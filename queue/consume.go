@@ -48,6 +48,7 @@ func (s *Subscription) Consume(ctx context.Context, h Handler, opts *ConsumeOpti
 	c := &consumer{s: s, h: h, o: o, limit: o.Concurrency + o.Prefetch,
 		work:  make(chan *Delivery, o.Concurrency+o.Prefetch),
 		acks:  make(chan []*Delivery, o.Concurrency+o.Prefetch),
+		free:  make(chan []*Delivery, 2*o.Concurrency),
 		freed: make(chan struct{}, 1), ackStop: make(chan struct{})}
 	stop, cancelStop := context.WithCancel(ctx)
 	defer cancelStop()
@@ -91,6 +92,10 @@ func (s *Subscription) Consume(ctx context.Context, h Handler, opts *ConsumeOpti
 	select {
 	case <-done:
 	case <-t.C():
+		// Give up on the running handlers: their leases are no longer
+		// extended, so their messages go to other consumers.
+		c.abandoned.Store(true)
+		s.hb.dropOwner(c)
 		cancelHandlers()
 		result = ErrDrainTimeout
 		// Give handlers that honour their context a moment to return.
@@ -115,11 +120,13 @@ type consumer struct {
 
 	work    chan *Delivery
 	acks    chan []*Delivery
+	free    chan []*Delivery // emptied ack slices, back to the workers
 	freed   chan struct{}
 	ackStop chan struct{}
 
-	held     atomic.Int64 // leased messages not yet through a handler
-	draining atomic.Bool
+	held      atomic.Int64 // leased messages not yet through a handler
+	draining  atomic.Bool
+	abandoned atomic.Bool // the shutdown deadline passed: stop extending
 }
 
 func (c *consumer) fetchLoop(stop context.Context) {
@@ -130,6 +137,7 @@ func (c *consumer) fetchLoop(stop context.Context) {
 	// lost in flight; they are bounded by the visibility timeout.
 	fctx := context.WithoutCancel(stop)
 	var batch []*Delivery
+	var buf []driver.Delivery
 	for stop.Err() == nil {
 		held := int(c.held.Load())
 		n := c.limit - held
@@ -144,9 +152,16 @@ func (c *consumer) fetchLoop(stop context.Context) {
 			}
 		}
 		n = min(n, s.q.maxBatch)
-		rctx, cancel := context.WithTimeout(fctx, s.opts.Visibility)
-		ds, err := s.q.d.Receive(rctx, s.topic, s.name, n, s.opts.Visibility)
-		cancel()
+		var ds []driver.Delivery
+		var err error
+		if s.q.local {
+			// An in-process engine does no I/O: no deadline needed.
+			ds, err = s.receive(fctx, buf, n)
+		} else {
+			rctx, cancel := context.WithTimeout(fctx, s.opts.Visibility)
+			ds, err = s.receive(rctx, buf, n)
+			cancel()
+		}
 		if err != nil || len(ds) == 0 {
 			if w.wait() != nil {
 				return
@@ -154,13 +169,25 @@ func (c *consumer) fetchLoop(stop context.Context) {
 			continue
 		}
 		w.reset()
-		s.q.tel.delivered(int64(len(ds)), ds, s.attrs)
+		s.q.tel.delivered(int64(len(ds)), ds, s.add)
 		batch = batch[:0]
+		var slab []Delivery
 		for i := range ds {
 			if s.poisoned(fctx, &ds[i]) {
 				continue
 			}
-			batch = append(batch, s.delivery(&ds[i]))
+			if len(slab) == 0 {
+				slab = make([]Delivery, min(deliverySlab, len(ds)-i))
+			}
+			d := &slab[0]
+			slab = slab[1:]
+			s.fill(d, &ds[i])
+			d.owner = c
+			batch = append(batch, d)
+		}
+		if s.q.into != nil {
+			clear(ds) // keep no bodies alive through the reused array
+			buf = ds[:0]
 		}
 		s.hb.trackAll(batch)
 		c.held.Add(int64(len(batch)))
@@ -168,6 +195,40 @@ func (c *consumer) fetchLoop(stop context.Context) {
 			c.work <- d
 		}
 	}
+}
+
+// ackSlice is the capacity of the slices workers hand acks over in.
+const ackSlice = 32
+
+// emptySlice returns an empty slice for a worker's next acks, reusing one
+// the acker is done with when there is one.
+func (c *consumer) emptySlice() []*Delivery {
+	select {
+	case p := <-c.free:
+		return p
+	default:
+		return make([]*Delivery, 0, ackSlice)
+	}
+}
+
+// recycle gives an ack slice the acker has copied back to the workers.
+func (c *consumer) recycle(ds []*Delivery) {
+	if cap(ds) != ackSlice {
+		return
+	}
+	clear(ds)
+	select {
+	case c.free <- ds[:0]:
+	default:
+	}
+}
+
+// receive leases up to n messages, into buf when the driver can.
+func (s *Subscription) receive(ctx context.Context, buf []driver.Delivery, n int) ([]driver.Delivery, error) {
+	if s.q.into != nil {
+		return s.q.into.ReceiveInto(ctx, s.topic, s.name, buf, n, s.opts.Visibility)
+	}
+	return s.q.d.Receive(ctx, s.topic, s.name, n, s.opts.Visibility)
 }
 
 func (c *consumer) release() {
@@ -189,7 +250,7 @@ func (c *consumer) giveBack(d *Delivery) {
 
 func (c *consumer) workLoop() {
 	s := c.s
-	var pending []*Delivery // successes not yet handed to the acker
+	pending := c.emptySlice() // successes not yet handed to the acker
 	send := func() {
 		if len(pending) == 0 {
 			return
@@ -201,22 +262,22 @@ func (c *consumer) workLoop() {
 				_ = d.Ack(context.Background()) // a straggler after the drain
 			}
 		}
-		pending = nil
+		pending = c.emptySlice()
 	}
 	for d := range c.work {
 		if c.draining.Load() {
 			c.giveBack(d)
 			continue
 		}
-		s.q.tel.inflight.Add(context.Background(), 1, s.attrs)
+		s.q.tel.inflight.Add(context.Background(), 1, s.add...)
 		herr := c.run(d)
-		s.q.tel.inflight.Add(context.Background(), -1, s.attrs)
+		s.q.tel.inflight.Add(context.Background(), -1, s.add...)
 		c.release()
 		if herr == nil {
 			// Hand acks over in small batches while more work is
 			// queued, at once when there is none.
 			pending = append(pending, d)
-			if len(pending) >= 32 || len(c.work) == 0 {
+			if len(pending) >= ackSlice || len(c.work) == 0 {
 				send()
 			}
 			continue
@@ -238,7 +299,7 @@ func (c *consumer) run(d *Delivery) (err error) {
 	if len(d.Headers) > 0 {
 		ctx = s.q.prop.Extract(ctx, propagation.MapCarrier(d.Headers))
 	}
-	if !s.q.local {
+	if s.q.tracing() {
 		ctx, span = s.q.tracer.Start(ctx, "queue.Handle", trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(attribute.String("scalekit.name", s.q.opts.Name),
 				attribute.String("scalekit.queue.subscription", s.name), attribute.Int("messaging.message.delivery_count", d.Deliveries)))
@@ -280,7 +341,7 @@ func (c *consumer) ackLoop() {
 			}
 		}
 		if err == nil {
-			s.q.tel.acked.Add(context.Background(), int64(len(handles)), s.attrs)
+			s.q.tel.acked.Add(context.Background(), int64(len(handles)), s.add...)
 		}
 		s.hb.untrackAll(batch)
 		clear(batch)
@@ -298,11 +359,13 @@ func (c *consumer) ackLoop() {
 		select {
 		case ds := <-c.acks:
 			batch = append(batch, ds...)
+			c.recycle(ds)
 		more:
 			for len(batch) < c.o.AckBatch {
 				select {
 				case ds := <-c.acks:
 					batch = append(batch, ds...)
+					c.recycle(ds)
 				default:
 					break more
 				}

@@ -77,7 +77,7 @@ func (s *Subscription) Redrive(ctx context.Context, ids ...string) (int, error) 
 	}
 	n, err := s.q.d.Redrive(ctx, s.topic, s.name, ids)
 	if n > 0 {
-		s.q.tel.redriven.Add(context.Background(), int64(n), s.attrs)
+		s.q.tel.redriven.Add(context.Background(), int64(n), s.add...)
 	}
 	return n, opError("redrive on", s.name, ctxErr(ctx, err))
 }

@@ -40,6 +40,9 @@
 // Every delivery is leased for the subscription's Visibility; the lease
 // is extended in the background while the handler runs, and a consumer
 // that dies leaves its messages to be redelivered when their lease ends.
+// Extension stops once nobody will settle a delivery: after Queue.Close
+// for deliveries from Receive, and at the shutdown deadline for handlers
+// a Consume gave up on (see Queue.Close).
 //
 // Messages with the same ordering key are handled one at a time, in
 // publish order, by all the consumers of a subscription together; other
@@ -47,6 +50,8 @@
 //
 // Receive is the pull alternative to Consume: it returns one leased
 // Delivery that the caller settles with Ack, Nack or Settle.
+// ReceiveBatch returns up to n at once, and Subscription.Ack acks many in
+// one call to the backend.
 //
 // # Exactly-once effects
 //
@@ -61,5 +66,7 @@
 // acked, nacked by action, dead_lettered, in_flight, backlog, dead_letters
 // and oldest_age per subscription); see docs/metrics.md. Publish injects
 // the trace context of its ctx into the message headers and Consume starts
-// each handler's span as its child.
+// each handler's span as its child. No spans are started for in-process
+// backends (memqueue) or while no tracer provider is installed; the trace
+// context still reaches the handler's ctx.
 package queue

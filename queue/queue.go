@@ -33,6 +33,7 @@ type Queue struct {
 	maxBatch int
 	notifier driver.Notifier
 	retry    driver.Retryable
+	into     driver.ReceiverInto
 	local    bool
 	prop     propagation.TextMapPropagator
 	tracer   trace.Tracer
@@ -74,6 +75,7 @@ func New(d driver.Queue, opts *Options) (*Queue, error) {
 	}
 	q.notifier, _ = d.(driver.Notifier)
 	q.retry, _ = d.(driver.Retryable)
+	q.into, _ = d.(driver.ReceiverInto)
 	_, q.local = d.(driver.Local)
 	q.prop = o.Propagator
 	if q.prop == nil {
@@ -90,6 +92,20 @@ func (q *Queue) Driver() driver.Queue { return q.d }
 // Close stops the Queue: later calls return ErrClosed, and running Consume
 // calls drain as if their context had ended. It does not close the
 // backend's client. Close is idempotent.
+//
+// Leases stop being extended once nobody will settle them: a delivery
+// from Receive that is not settled when Close is called loses its
+// heartbeat at the next beat, so its lease lapses after Visibility and the
+// message goes to another consumer; a Consume's running handlers keep
+// their leases until its ShutdownTimeout, and a handler still running then
+// is abandoned the same way (Consume returns ErrDrainTimeout).
+//
+// Ack, Nack, Settle and Extend keep working after Close: they reach the
+// backend, and succeed while the lease lasts (after it lapsed, Ack is a
+// no-op and Nack and Extend return ErrNotLeased). gocloud.dev's
+// Subscription.Shutdown blocks while it flushes and drops acks made after
+// it returned; Close returns at once and Consume drains after it, so acks
+// made during the drain must still count.
 func (q *Queue) Close() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -128,18 +144,30 @@ func (q *Queue) Publish(ctx context.Context, topic string, msgs ...Message) ([]s
 		return nil, fmt.Errorf("%w: Publish with no messages", ErrInvalidMessage)
 	}
 	var span trace.Span
-	if !q.local {
+	if q.tracing() {
 		ctx, span = otelx.Start(ctx, q.tracer, "queue.Publish", attribute.String("scalekit.name", q.opts.Name),
 			attribute.String("messaging.destination.name", topic), attribute.Int("messaging.batch.message_count", len(msgs)))
 	}
 	carrier := propagation.MapCarrier{}
 	q.prop.Inject(ctx, carrier)
 	now := q.clk.Now()
-	dms := make([]driver.Message, len(msgs))
+	var dms []driver.Message
+	if q.local && len(msgs) <= maxPooledBatch {
+		// An in-process engine copies what it keeps: the slice is reused.
+		p := dmsPool.Get().(*[]driver.Message)
+		dms = (*p)[:len(msgs)]
+		defer func() {
+			clear(dms)
+			*p = dms[:0]
+			dmsPool.Put(p)
+		}()
+	} else {
+		dms = make([]driver.Message, len(msgs))
+	}
 	ids := make([]string, len(msgs))
 	for i := range msgs {
-		dm, err := q.check(&msgs[i], now)
-		if err != nil {
+		dm := &dms[i]
+		if err := q.check(&msgs[i], now, dm); err != nil {
 			err = fmt.Errorf("queue: publish to %q: message %d: %w", topic, i, err)
 			if span != nil {
 				otelx.End(span, err)
@@ -156,14 +184,17 @@ func (q *Queue) Publish(ctx context.Context, topic string, msgs ...Message) ([]s
 			}
 			dm.Headers = h
 		}
-		dms[i], ids[i] = dm, dm.ID
+	}
+	fillIDs(dms)
+	for i := range dms {
+		ids[i] = dms[i].ID
 	}
 	var err error
 	for start := 0; start < len(dms) && err == nil; start += q.maxBatch {
 		end := min(start+q.maxBatch, len(dms))
 		err = q.d.Publish(ctx, topic, dms[start:end])
 		if err == nil {
-			q.tel.published.Add(context.Background(), int64(end-start), q.tel.nameOnly)
+			q.tel.published.Add(context.Background(), int64(end-start), q.tel.nameOnly...)
 		}
 	}
 	err = opError("publish to", topic, ctxErr(ctx, err))
@@ -175,6 +206,14 @@ func (q *Queue) Publish(ctx context.Context, topic string, msgs ...Message) ([]s
 	}
 	return ids, nil
 }
+
+// maxPooledBatch bounds the batches whose driver messages are pooled.
+const maxPooledBatch = 1024
+
+var dmsPool = sync.Pool{New: func() any {
+	s := make([]driver.Message, 0, maxPooledBatch)
+	return &s
+}}
 
 // Subscribe creates subscription name of topic if it does not exist yet
 // (idempotent, safe to call from many processes) and returns a handle to
@@ -202,6 +241,13 @@ func (q *Queue) Subscribe(ctx context.Context, topic, name string, opts *Subscri
 	q.mu.Unlock()
 	q.tel.track(s)
 	return s, nil
+}
+
+// tracing reports whether spans are worth starting: not for an in-process
+// driver, and not while no tracer provider is installed (a no-op span per
+// message costs microseconds and several allocations).
+func (q *Queue) tracing() bool {
+	return !q.local && otelx.Tracing(q.opts.TracerProvider)
 }
 
 // backoffDelay returns the RetryBackoff delay before retry n (0-based).

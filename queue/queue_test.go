@@ -9,9 +9,13 @@ import (
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/queue"
+	"github.com/scalekit-go/scalekit/queue/driver"
 	"github.com/scalekit-go/scalekit/queue/memqueue"
 )
 
@@ -121,5 +125,42 @@ func TestMetrics(t *testing.T) {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("%s = %d (reported %v), want %d", name, v, ok, want)
 		}
+	}
+}
+
+// remote hides memqueue's Local marker, as a networked backend would.
+type remote struct{ driver.Queue }
+
+// TestSpansOnlyWhenTracing: with a tracer provider configured, a
+// networked backend gets queue.Publish and queue.Handle spans; the
+// handler's context carries its span.
+func TestSpansOnlyWhenTracing(t *testing.T) {
+	ctx := context.Background()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer func() { _ = tp.Shutdown(ctx) }()
+	q, _ := queue.New(remote{memqueue.New(nil)}, &queue.Options{TracerProvider: tp})
+	sub, _ := q.Subscribe(ctx, "t", "s", nil)
+	if _, err := q.Publish(ctx, "t", queue.Message{Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	recorded := make(chan bool, 1)
+	go func() {
+		_ = sub.Consume(cctx, func(hctx context.Context, _ *queue.Delivery) error {
+			recorded <- trace.SpanFromContext(hctx).IsRecording()
+			cancel()
+			return nil
+		}, nil)
+	}()
+	if !<-recorded {
+		t.Error("handler context has no recording span")
+	}
+	names := map[string]bool{}
+	for _, s := range rec.Ended() {
+		names[s.Name()] = true
+	}
+	if !names["queue.Publish"] {
+		t.Errorf("spans %v, want queue.Publish", names)
 	}
 }

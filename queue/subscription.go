@@ -25,12 +25,14 @@ type Subscription struct {
 	name  string
 	opts  SubscriptionOptions
 	attrs metric.MeasurementOption
+	add   []metric.AddOption // attrs, for Add without a slice per call
 
 	hb heartbeat
 }
 
 func newSubscription(q *Queue, topic, name string, o SubscriptionOptions) *Subscription {
 	s := &Subscription{q: q, topic: topic, name: name, opts: o, attrs: q.tel.subAttrs(name)}
+	s.add = []metric.AddOption{s.attrs}
 	s.hb.s = s
 	return s
 }
@@ -66,6 +68,7 @@ type Delivery struct {
 	LastError string
 
 	sub     *Subscription
+	owner   *consumer // the Consume call holding it (nil: from Receive)
 	handle  string
 	settled atomic.Bool
 
@@ -74,9 +77,15 @@ type Delivery struct {
 	hbIn           bool
 }
 
-func (s *Subscription) delivery(d *driver.Delivery) *Delivery {
-	return &Delivery{ID: d.ID, Body: d.Body, Headers: d.Headers, Key: d.Key, Priority: d.Priority,
-		PublishedAt: d.PublishedAt, Deliveries: d.Deliveries, LastError: d.LastError, sub: s, handle: d.Handle}
+// deliverySlab is how many Deliveries of one fetched batch share an
+// allocation (a Delivery kept by the caller keeps at most its slab alive).
+const deliverySlab = 32
+
+// fill sets the fields of the zero Delivery out from d.
+func (s *Subscription) fill(out *Delivery, d *driver.Delivery) {
+	out.ID, out.Body, out.Headers, out.Key, out.Priority = d.ID, d.Body, d.Headers, d.Key, d.Priority
+	out.PublishedAt, out.Deliveries, out.LastError = d.PublishedAt, d.Deliveries, d.LastError
+	out.sub, out.handle = s, d.Handle
 }
 
 // Ack settles the delivery as done: the message is deleted.
@@ -88,7 +97,7 @@ func (d *Delivery) Ack(ctx context.Context) error {
 	s.hb.untrack(d)
 	err := s.q.d.Ack(ctx, s.topic, s.name, []string{d.handle})
 	if err == nil {
-		s.q.tel.acked.Add(context.Background(), 1, s.attrs)
+		s.q.tel.acked.Add(context.Background(), 1, s.add...)
 	}
 	return opError("ack on", s.name, ctxErr(ctx, err))
 }
@@ -132,50 +141,9 @@ func (d *Delivery) Extend(ctx context.Context) error {
 func (s *Subscription) nack(ctx context.Context, handle string, n driver.Nack) error {
 	err := s.q.d.Nack(ctx, s.topic, s.name, handle, n)
 	if err == nil {
-		s.q.tel.nacked(n.Action, s.attrs)
+		s.q.tel.nacked(n.Action, s.add)
 	}
 	return opError("nack on", s.name, ctxErr(ctx, err))
-}
-
-// Receive blocks until a message is available and returns it leased; the
-// caller settles it with Ack, Nack or Settle. Until then its lease is
-// extended in the background. A message delivered more than MaxDeliveries
-// times is dead-lettered instead of returned. Receive returns ctx.Err()
-// when ctx ends first, ErrClosed after Queue.Close.
-func (s *Subscription) Receive(ctx context.Context) (*Delivery, error) {
-	w := s.newWaiter(ctx)
-	defer w.stop()
-	for {
-		if s.q.isClosed() {
-			return nil, ErrClosed
-		}
-		ds, err := s.q.d.Receive(ctx, s.topic, s.name, 1, s.opts.Visibility)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if s.q.retry != nil && !s.q.retry.IsRetryable(err) {
-				return nil, opError("receive on", s.name, err)
-			}
-			ds = nil
-		}
-		if len(ds) > 0 {
-			s.q.tel.delivered(int64(len(ds)), ds, s.attrs)
-			for i := range ds {
-				if s.poisoned(ctx, &ds[i]) {
-					continue
-				}
-				d := s.delivery(&ds[i])
-				s.hb.track(d)
-				return d, nil
-			}
-			w.reset()
-			continue
-		}
-		if err := w.wait(); err != nil {
-			return nil, err
-		}
-	}
 }
 
 // poisoned dead-letters a delivery past MaxDeliveries (a consumer that
@@ -285,13 +253,6 @@ func (h *heartbeat) start() {
 	}
 }
 
-func (h *heartbeat) track(d *Delivery) {
-	h.mu.Lock()
-	h.link(d)
-	h.start()
-	h.mu.Unlock()
-}
-
 // trackAll tracks a batch under one lock.
 func (h *heartbeat) trackAll(ds []*Delivery) {
 	h.mu.Lock()
@@ -317,6 +278,30 @@ func (h *heartbeat) untrack(d *Delivery) {
 	h.mu.Unlock()
 }
 
+// abandoned reports whether nobody will settle d any more, so its lease
+// must not be extended: a delivery from Receive once the Queue is closed
+// (closed), or one whose Consume gave up on its handler at the shutdown
+// deadline.
+func (d *Delivery) abandoned(closed bool) bool {
+	if d.owner == nil {
+		return closed
+	}
+	return d.owner.abandoned.Load()
+}
+
+// dropOwner stops extending the deliveries held by c.
+func (h *heartbeat) dropOwner(c *consumer) {
+	h.mu.Lock()
+	for d := h.head; d != nil; {
+		next := d.hbNext
+		if d.owner == c {
+			h.unlink(d)
+		}
+		d = next
+	}
+	h.mu.Unlock()
+}
+
 func (h *heartbeat) run() {
 	s := h.s
 	t := s.q.clk.NewTicker(s.opts.HeartbeatEvery)
@@ -330,22 +315,40 @@ func (h *heartbeat) run() {
 			h.mu.Unlock()
 			return
 		}
-		for d := h.head; d != nil; d = d.hbNext {
-			batch = append(batch, d)
+		closed := s.q.isClosed()
+		for d := h.head; d != nil; {
+			next := d.hbNext
+			if d.abandoned(closed) {
+				h.unlink(d) // its lease lapses; the message is redelivered
+			} else {
+				batch = append(batch, d)
+			}
+			d = next
+		}
+		if h.n == 0 {
+			h.running = false
+			h.mu.Unlock()
+			return
 		}
 		h.mu.Unlock()
+		// One deadline for the whole beat (not a timer per lease): the
+		// extensions are due before the next beat.
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.HeartbeatEvery)
+		var extended int64
 		for _, d := range batch {
 			if d.settled.Load() {
 				continue
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), s.opts.HeartbeatEvery)
 			err := s.q.d.Extend(ctx, s.topic, s.name, d.handle, s.opts.Visibility)
-			cancel()
 			if err == nil {
-				s.q.tel.extended.Add(context.Background(), 1, s.attrs)
+				extended++
 			} else if err == driver.ErrNotLeased {
 				h.untrack(d)
 			}
+		}
+		cancel()
+		if extended > 0 {
+			s.q.tel.extended.Add(context.Background(), extended, s.add...)
 		}
 		clear(batch)
 	}

@@ -18,7 +18,7 @@ import (
 // subscription from one callback.
 type telemetry struct {
 	name      string
-	nameOnly  metric.MeasurementOption
+	nameOnly  []metric.AddOption
 	published metric.Int64Counter
 	deliv     metric.Int64Counter
 	redeliv   metric.Int64Counter
@@ -37,7 +37,7 @@ func newTelemetry(mp metric.MeterProvider, name string) *telemetry {
 		return otelx.Must(m.Int64Counter(n, metric.WithUnit("{message}"), metric.WithDescription(desc)))
 	}
 	t := &telemetry{name: name,
-		nameOnly:  metric.WithAttributeSet(attribute.NewSet(attribute.String("scalekit.name", name))),
+		nameOnly:  []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("scalekit.name", name)))},
 		published: c("scalekit.queue.messages.published", "Messages stored by Publish"),
 		deliv:     c("scalekit.queue.messages.delivered", "Deliveries handed to consumers (first deliveries and redeliveries)"),
 		redeliv:   c("scalekit.queue.messages.redelivered", "Deliveries of messages delivered before"),
@@ -59,9 +59,9 @@ func (t *telemetry) subAttrs(sub string) metric.MeasurementOption {
 		attribute.String("scalekit.queue.subscription", sub)))
 }
 
-func (t *telemetry) delivered(n int64, ds []driver.Delivery, attrs metric.MeasurementOption) {
+func (t *telemetry) delivered(n int64, ds []driver.Delivery, attrs []metric.AddOption) {
 	ctx := context.Background()
-	t.deliv.Add(ctx, n, attrs)
+	t.deliv.Add(ctx, n, attrs...)
 	var re int64
 	for i := range ds {
 		if ds[i].Deliveries > 1 {
@@ -69,7 +69,7 @@ func (t *telemetry) delivered(n int64, ds []driver.Delivery, attrs metric.Measur
 		}
 	}
 	if re > 0 {
-		t.redeliv.Add(ctx, re, attrs)
+		t.redeliv.Add(ctx, re, attrs...)
 	}
 }
 
@@ -79,11 +79,11 @@ var actionAttr = map[driver.Action]attribute.KeyValue{
 	driver.ActionDrop:       attribute.String("scalekit.queue.action", "drop"),
 }
 
-func (t *telemetry) nacked(a driver.Action, attrs metric.MeasurementOption) {
+func (t *telemetry) nacked(a driver.Action, attrs []metric.AddOption) {
 	ctx := context.Background()
-	t.nack.Add(ctx, 1, attrs, metric.WithAttributes(actionAttr[a]))
+	t.nack.Add(ctx, 1, append(attrs[:len(attrs):len(attrs)], metric.WithAttributes(actionAttr[a]))...)
 	if a == driver.ActionDeadLetter {
-		t.dead.Add(ctx, 1, attrs)
+		t.dead.Add(ctx, 1, attrs...)
 	}
 }
 

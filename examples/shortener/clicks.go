@@ -110,13 +110,31 @@ type consumer struct {
 
 func startConsumer(q ClickQueue, stats StatsStore, log *slog.Logger, crash func(int) bool) *consumer {
 	ctx, cancel := context.WithCancel(context.Background())
+	// A consumer has a queue client of its own, closed when it stops or
+	// dies, as a consumer process's would be: the leases it still holds
+	// are then no longer extended and lapse.
+	var own ClickQueue
+	if f, ok := q.(interface {
+		forConsumer(context.Context) (ClickQueue, error)
+	}); ok {
+		if cq, err := f.forConsumer(ctx); err == nil {
+			q, own = cq, cq
+		} else {
+			log.Warn("click consumer: own queue client", "err", err)
+		}
+	}
 	c := &consumer{q: q, stats: stats, log: log, batch: 256, crash: crash, done: make(chan struct{}), stop: cancel}
-	go c.run(ctx)
+	go func() {
+		c.run(ctx)
+		if own != nil {
+			_ = own.Close()
+		}
+		close(c.done)
+	}()
 	return c
 }
 
 func (c *consumer) run(ctx context.Context) {
-	defer close(c.done)
 	for ctx.Err() == nil {
 		ds, err := c.q.Receive(ctx, c.batch, 200*time.Millisecond)
 		if err != nil {

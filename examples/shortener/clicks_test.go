@@ -189,7 +189,7 @@ func TestClickDeadLetters(t *testing.T) {
 			for _, dl := range dls {
 				reasons[dl.Reason] = true
 			}
-			if !reasons["bad-payload"] || !reasons["max-deliveries"] {
+			if !reasons[queue.ReasonRejected] || !reasons[queue.ReasonMaxDeliveries] {
 				t.Fatalf("dead letters %+v", dls)
 			}
 			// The crashed consumers applied the click (dedup kept it once).

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/scalekit-go/scalekit/queue"
@@ -22,28 +24,32 @@ const (
 )
 
 // kitQueue is the ClickQueue on package queue: memqueue in memory mode,
-// redisqueue with -redis, else pgqueue with -postgres (-queue overrides). Publishing goes through queue.Queue.Publish
-// (validation, trace context in headers, telemetry; the click's Snowflake
-// is the message id and DedupID, so a retried publish is stored once).
+// redisqueue with -redis, else pgqueue with -postgres (-queue overrides).
+// Publishing goes through queue.Queue.Publish (validation, trace context
+// in headers, telemetry; the click's Snowflake is the message id and
+// DedupID, so a retried publish is stored once).
 //
-// Consuming uses the driver's batch lease and batch ack
-// (queue.Queue.Driver()): the consumer applies a whole batch — dedup
-// records and counts — in one stats transaction and then acks the batch
-// in one call. That is stronger than queue.Idempotent's separate dedup
-// store (the dedup record commits with the counts), and it keeps the
-// crash semantics plain: a consumer that dies holds no heartbeat, so its
-// leases lapse after the visibility timeout and the batch is redelivered.
-// Poison (undecodable) clicks and clicks past clickMaxDeliveries are
-// dead-lettered into the subscription's DLQ, shown on /debug/scalekit.
+// Consuming leases a batch with Subscription.ReceiveBatch and acks it with
+// one Subscription.Ack after the batch is applied: the consumer applies a
+// whole batch — dedup records and counts — in one stats transaction, which
+// is stronger than queue.Idempotent's separate dedup store (the dedup
+// record commits with the counts). Each consumer gets its own queue.Queue
+// (forConsumer) and closes it when it stops; a consumer that dies (or is
+// closed) extends no lease any more, so its batch lapses after the
+// visibility timeout and is redelivered. Poison (undecodable) clicks are
+// dead-lettered with queue.DeadLetterNow, and clicks delivered more than
+// clickMaxDeliveries times are dead-lettered by package queue before they
+// are returned; both show in the subscription's DLQ on /debug/scalekit.
 type kitQueue struct {
 	q          *queue.Queue
 	sub        *queue.Subscription
 	d          driver.Queue
 	backend    string
 	visibility time.Duration
-	maxBatch   int
-	ready      <-chan struct{} // wake-ups (nil: poll only)
-	stopNotify func()
+
+	mu   sync.Mutex
+	seq  uint64
+	held map[string]*queue.Delivery // by tag
 }
 
 func openKitQueue(ctx context.Context, d driver.Queue, backend string, visibility time.Duration) (*kitQueue, error) {
@@ -56,16 +62,16 @@ func openKitQueue(ctx context.Context, d driver.Queue, backend string, visibilit
 	if err != nil {
 		return nil, err
 	}
-	k := &kitQueue{q: q, sub: sub, d: d, backend: backend, visibility: visibility, maxBatch: 256}
-	if l, ok := d.(driver.Limited); ok && l.Limits().MaxBatch > 0 {
-		k.maxBatch = min(k.maxBatch, l.Limits().MaxBatch)
-	}
-	if nt, ok := d.(driver.Notifier); ok {
-		if ch, stop, err := nt.Notify(ctx, clickTopic, clickSub); err == nil {
-			k.ready, k.stopNotify = ch, stop
-		}
-	}
-	return k, nil
+	return &kitQueue{q: q, sub: sub, d: d, backend: backend, visibility: visibility,
+		held: map[string]*queue.Delivery{}}, nil
+}
+
+// forConsumer returns a ClickQueue of its own for one consumer, on the
+// same backend: closing it (when the consumer stops or dies) stops the
+// heartbeat of the leases it holds, as the end of a consumer process
+// would.
+func (k *kitQueue) forConsumer(ctx context.Context) (ClickQueue, error) {
+	return openKitQueue(ctx, k.d, k.backend, k.visibility)
 }
 
 func (k *kitQueue) Publish(ctx context.Context, c Click) error {
@@ -79,58 +85,49 @@ func (k *kitQueue) Publish(ctx context.Context, c Click) error {
 }
 
 func (k *kitQueue) Receive(ctx context.Context, n int, wait time.Duration) ([]Delivery, error) {
-	n = max(1, min(n, k.maxBatch))
-	deadline := time.Now().Add(wait)
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
 	for {
-		ds, err := k.d.Receive(ctx, clickTopic, clickSub, n, k.visibility)
+		ds, err := k.sub.ReceiveBatch(wctx, max(1, n))
 		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				return nil, nil // nothing within wait
+			}
 			return nil, err
 		}
 		out := make([]Delivery, 0, len(ds))
+		k.mu.Lock()
 		for _, d := range ds {
 			var c Click
-			switch err := json.Unmarshal(d.Body, &c); {
-			case d.Deliveries > clickMaxDeliveries:
-				k.deadLetter(ctx, d.Handle, "max-deliveries", fmt.Sprintf("delivered %d times without an ack", d.Deliveries))
-			case err != nil:
-				k.deadLetter(ctx, d.Handle, "bad-payload", err.Error())
-			default:
-				out = append(out, Delivery{Tag: d.Handle, Click: c})
+			if err := json.Unmarshal(d.Body, &c); err != nil {
+				// On failure the lease lapses, the click comes back and is
+				// tried again.
+				_ = d.Nack(ctx, queue.DeadLetterNow, fmt.Errorf("bad payload: %w", err))
+				continue
 			}
+			k.seq++
+			tag := strconv.FormatUint(k.seq, 10)
+			k.held[tag] = d
+			out = append(out, Delivery{Tag: tag, Click: c})
 		}
+		k.mu.Unlock()
 		if len(out) > 0 {
 			return out, nil
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return nil, nil
-		}
-		t := time.NewTimer(min(left, 50*time.Millisecond))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-k.ready: // nil channel: never
-		case <-t.C:
-		}
-		t.Stop()
 	}
-}
-
-func (k *kitQueue) deadLetter(ctx context.Context, handle, reason, msg string) {
-	// On failure the lease lapses, the click comes back and is tried again.
-	_ = k.d.Nack(ctx, clickTopic, clickSub, handle, driver.Nack{Action: driver.ActionDeadLetter, Reason: reason, Error: msg})
 }
 
 func (k *kitQueue) Ack(ctx context.Context, tags ...string) error {
-	for len(tags) > 0 {
-		part := tags[:min(len(tags), k.maxBatch)]
-		if err := k.d.Ack(ctx, clickTopic, clickSub, part); err != nil {
-			return err
+	ds := make([]*queue.Delivery, 0, len(tags))
+	k.mu.Lock()
+	for _, t := range tags {
+		if d := k.held[t]; d != nil {
+			ds = append(ds, d)
+			delete(k.held, t)
 		}
-		tags = tags[len(part):]
 	}
-	return nil
+	k.mu.Unlock()
+	return k.sub.Ack(ctx, ds...)
 }
 
 func (k *kitQueue) Backlog(ctx context.Context) (int64, error) {
@@ -145,9 +142,5 @@ func (k *kitQueue) DeadLetters(ctx context.Context) (int64, error) {
 
 func (k *kitQueue) Backend() string { return k.backend }
 
-func (k *kitQueue) Close() error {
-	if k.stopNotify != nil {
-		k.stopNotify()
-	}
-	return k.q.Close()
-}
+// Close closes the Queue: leases still held stop being extended.
+func (k *kitQueue) Close() error { return k.q.Close() }

@@ -232,9 +232,21 @@ type Retryable interface {
 	IsRetryable(err error) bool
 }
 
+// ReceiverInto is an optional interface of a Queue that leases into a
+// slice the caller provides, so that a consumer fetching batch after batch
+// allocates no slice per batch.
+type ReceiverInto interface {
+	// ReceiveInto is Receive appending the deliveries to buf[:0]. The
+	// caller may reuse the returned slice's array once it is done with
+	// the deliveries.
+	ReceiveInto(ctx context.Context, topic, sub string, buf []Delivery, max int, visibility time.Duration) ([]Delivery, error)
+}
+
 // Local is an optional marker interface of a Queue that does no I/O (an
 // in-process engine such as memqueue): package queue records its metrics
-// but starts no spans for it.
+// but starts no spans for it. A Local Queue must not keep the msgs slice
+// passed to Publish after it returns (it copies what it stores; it may
+// keep the Bodies): package queue reuses the slice.
 type Local interface {
 	Local()
 }

@@ -182,8 +182,10 @@ func (d *Driver) ExpireLeases(topicName, name string) {
 	for i := range s.expiry {
 		s.expiry[i].deadline = time.Time{}
 	}
-	for _, e := range s.leases {
-		e.deadline = time.Time{}
+	for _, e := range s.slots {
+		if e != nil {
+			e.deadline = time.Time{}
+		}
 	}
 	s.tick(d.clk.Now())
 }

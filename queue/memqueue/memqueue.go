@@ -15,6 +15,9 @@ import (
 // queue.MaxPriority; priorities outside are clamped.
 const driverMinPriority, driverMaxPriority = -9, 9
 
+// entrySlab is how many entries of one Publish share an allocation.
+const entrySlab = 64
+
 // DefaultDedupWindow is how long DedupIDs are remembered when
 // Options.DedupWindow is zero.
 const DefaultDedupWindow = 10 * time.Minute
@@ -53,8 +56,10 @@ type Driver struct {
 }
 
 type topic struct {
-	mu     sync.Mutex // guards subs (copy-on-write) and dedup
-	subs   map[string]*subLock
+	// subs is replaced (copy-on-write) under mu and read without it, so
+	// that consumers never wait for a Publish to the topic.
+	subs   atomic.Pointer[map[string]*subLock]
+	mu     sync.Mutex // guards dedup and dedupQ, and serialises writers of subs
 	dedup  map[string]time.Time
 	dedupQ []dedupItem
 }
@@ -102,7 +107,8 @@ func (d *Driver) topic(name string, create bool) *topic {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if t = d.topics[name]; t == nil {
-		t = &topic{subs: map[string]*subLock{}, dedup: map[string]time.Time{}}
+		t = &topic{dedup: map[string]time.Time{}}
+		t.subs.Store(&map[string]*subLock{})
 		d.topics[name] = t
 	}
 	return t
@@ -113,9 +119,7 @@ func (d *Driver) sub(topicName, name string) (*subLock, error) {
 	if t == nil {
 		return nil, driver.ErrNotFound
 	}
-	t.mu.Lock()
-	s := t.subs[name]
-	t.mu.Unlock()
+	s := (*t.subs.Load())[name]
 	if s == nil {
 		return nil, driver.ErrNotFound
 	}
@@ -130,8 +134,14 @@ func (d *Driver) Subscribe(ctx context.Context, topicName, name string) error {
 	t := d.topic(topicName, true)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.subs[name] == nil {
-		t.subs[name] = &subLock{s: newSub(d)}
+	old := *t.subs.Load()
+	if old[name] == nil {
+		subs := make(map[string]*subLock, len(old)+1)
+		for k, v := range old {
+			subs[k] = v
+		}
+		subs[name] = &subLock{s: newSub(d)}
+		t.subs.Store(&subs)
 	}
 	return nil
 }
@@ -147,7 +157,6 @@ func (d *Driver) Publish(ctx context.Context, topicName string, msgs []driver.Me
 	t := d.topic(topicName, true)
 	now := d.clk.Now()
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	for len(t.dedupQ) > 0 && !t.dedupQ[0].exp.After(now) {
 		it := t.dedupQ[0]
 		if exp, ok := t.dedup[it.id]; ok && !exp.After(now) {
@@ -174,10 +183,23 @@ func (d *Driver) Publish(ctx context.Context, topicName string, msgs []driver.Me
 			keep = append(keep, msgs[i])
 		}
 	}
-	for _, sl := range t.subs {
+	// Subscriptions are filled under their own locks only: the topic's
+	// lock covered the dedup check, so consumers of one subscription never
+	// wait for the copies to another.
+	subs := *t.subs.Load()
+	t.mu.Unlock()
+	for _, sl := range subs {
+		// Entries are allocated in slabs of up to entrySlab (settled
+		// entries drop their message, so a slab keeps no bodies alive).
+		var slab []entry
 		sl.mu.Lock()
 		for i := range keep {
-			e := &entry{msg: keep[i]}
+			if len(slab) == 0 {
+				slab = make([]entry, min(entrySlab, len(keep)-i))
+			}
+			e := &slab[0]
+			slab = slab[1:]
+			e.msg = keep[i]
 			e.msg.Priority = min(max(e.msg.Priority, driverMinPriority), driverMaxPriority)
 			sl.s.add(e, now)
 		}
@@ -201,7 +223,24 @@ func (d *Driver) Receive(ctx context.Context, topicName, name string, max int, v
 	}
 	now := d.clk.Now()
 	sl.mu.Lock()
-	out := sl.s.receive(max, vis, now)
+	out := sl.s.receive(nil, max, vis, now)
+	sl.mu.Unlock()
+	return out, nil
+}
+
+// ReceiveInto implements driver.ReceiverInto: Receive appending to
+// buf[:0].
+func (d *Driver) ReceiveInto(ctx context.Context, topicName, name string, buf []driver.Delivery, max int, vis time.Duration) ([]driver.Delivery, error) {
+	if err := d.fault("receive"); err != nil {
+		return nil, err
+	}
+	sl, err := d.sub(topicName, name)
+	if err != nil {
+		return nil, err
+	}
+	now := d.clk.Now()
+	sl.mu.Lock()
+	out := sl.s.receive(buf[:0], max, vis, now)
 	sl.mu.Unlock()
 	return out, nil
 }
@@ -221,9 +260,10 @@ func (d *Driver) Ack(ctx context.Context, topicName, name string, handles []stri
 	s := sl.s
 	s.tick(now)
 	for _, h := range handles {
-		if e := s.leases[h]; e != nil {
+		if e := s.byHandle(h); e != nil {
 			s.unlease(e)
 			s.remove(e, now)
+			e.forget()
 		}
 	}
 	return nil
@@ -267,6 +307,6 @@ func (d *Driver) Extend(ctx context.Context, topicName, name, handle string, vis
 		return driver.ErrNotLeased
 	}
 	e.deadline = now.Add(vis)
-	heap.Push(&s.expiry, &leaseItem{es: []*entry{e}, handles: []string{handle}, deadline: e.deadline})
+	heap.Push(&s.expiry, &leaseItem{es: []*entry{e}, leases: []uint64{e.lease}, deadline: e.deadline})
 	return nil
 }

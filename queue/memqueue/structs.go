@@ -13,8 +13,16 @@ type entry struct {
 	seq        uint64
 	deliveries int
 	lastErr    string
-	handle     string    // current lease ("" when not leased)
+	lease      uint64    // current lease id (0 when not leased)
+	slot       int32     // index in sub.slots while leased
 	deadline   time.Time // lease deadline
+}
+
+// forget drops what a settled entry references, so that the slab it was
+// allocated in keeps no message bodies alive.
+func (e *entry) forget() {
+	e.msg = driver.Message{}
+	e.lastErr = ""
 }
 
 // fifo holds ready entries appended in publish order (one per priority).
@@ -90,7 +98,7 @@ func (h *delayHeap) Pop() any {
 // skipped when it is popped.
 type leaseItem struct {
 	es       []*entry
-	handles  []string
+	leases   []uint64 // the lease id each entry had
 	deadline time.Time
 }
 

@@ -2,7 +2,7 @@ package memqueue
 
 import (
 	"container/heap"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/scalekit-go/scalekit/queue/driver"
@@ -17,7 +17,9 @@ type sub struct {
 	ready   [levels]fifo
 	late    readyHeap
 	delayed delayHeap
-	leases  map[string]*entry
+	slots   []*entry // leased entries, by slot (nil: free)
+	free    []int32  // free slots
+	leased  int      // entries leased
 	expiry  leaseHeap
 	keys    map[string][]*entry // per key: the head (active) then the waiting
 	waiting int                 // entries queued behind their key's head
@@ -30,7 +32,7 @@ type sub struct {
 }
 
 func newSub(d *Driver) *sub {
-	return &sub{d: d, leases: map[string]*entry{}, keys: map[string][]*entry{},
+	return &sub{d: d, keys: map[string][]*entry{},
 		deadIdx: map[string]*deadEntry{}, notify: map[chan struct{}]struct{}{}}
 }
 
@@ -94,11 +96,10 @@ func (s *sub) tick(now time.Time) {
 	for len(s.expiry) > 0 && !s.expiry[0].deadline.After(now) {
 		it := heap.Pop(&s.expiry).(*leaseItem)
 		for i, e := range it.es {
-			if e.handle != it.handles[i] || !e.deadline.Equal(it.deadline) {
+			if e.lease != it.leases[i] || !e.deadline.Equal(it.deadline) {
 				continue // settled or extended since
 			}
-			delete(s.leases, e.handle)
-			e.handle = ""
+			s.unlease(e)
 			heap.Push(&s.late, e)
 			s.wake()
 		}
@@ -128,43 +129,140 @@ func (s *sub) next() *entry {
 	return best
 }
 
-func (s *sub) receive(max int, vis time.Duration, now time.Time) []driver.Delivery {
+// receive leases up to max ready entries for vis, appending their
+// deliveries to out.
+func (s *sub) receive(out []driver.Delivery, max int, vis time.Duration, now time.Time) []driver.Delivery {
 	s.tick(now)
-	var out []driver.Delivery
+	first := len(out)
 	var it *leaseItem
-	for len(out) < max {
+	for len(out)-first < max {
 		e := s.next()
 		if e == nil {
 			break
 		}
-		if out == nil {
+		if it == nil {
 			n := min(max, s.readyLen()+1)
-			out = make([]driver.Delivery, 0, n)
-			it = &leaseItem{es: make([]*entry, 0, n), handles: make([]string, 0, n), deadline: now.Add(vis)}
+			it = &leaseItem{es: make([]*entry, 0, n), leases: make([]uint64, 0, n), deadline: now.Add(vis)}
 		}
 		e.deliveries++
-		e.handle = strconv.FormatUint(s.d.handles.Add(1), 36)
 		e.deadline = now.Add(vis)
-		s.leases[e.handle] = e
+		s.leaseEntry(e, s.d.handles.Add(1))
 		it.es = append(it.es, e)
-		it.handles = append(it.handles, e.handle)
-		out = append(out, driver.Delivery{Message: e.msg, Handle: e.handle, Deliveries: e.deliveries, LastError: e.lastErr})
+		it.leases = append(it.leases, e.lease)
+		out = append(out, driver.Delivery{Message: e.msg, Deliveries: e.deliveries, LastError: e.lastErr})
 	}
-	if it != nil {
-		heap.Push(&s.expiry, it)
+	if it == nil {
+		return out
+	}
+	heap.Push(&s.expiry, it)
+	// The handles of the batch are cut from one string: "<lease>.<slot>"
+	// in hexadecimal.
+	var scratch [256 * 26]byte
+	buf := scratch[:0]
+	var ends [256]int
+	for off := 0; off < len(it.es); off += len(ends) {
+		part := it.es[off:min(off+len(ends), len(it.es))]
+		buf = buf[:0]
+		for i, e := range part {
+			buf = appendHex(buf, e.lease)
+			buf = append(buf, '.')
+			buf = appendHex(buf, uint64(e.slot))
+			ends[i] = len(buf)
+		}
+		all, start := string(buf), 0
+		for i := range part {
+			out[first+off+i].Handle = all[start:ends[i]]
+			start = ends[i]
+		}
 	}
 	return out
 }
 
-// lease returns the live lease named handle.
+// leaseEntry records e as leased under lease id.
+func (s *sub) leaseEntry(e *entry, id uint64) {
+	var slot int32
+	if n := len(s.free); n > 0 {
+		slot = s.free[n-1]
+		s.free = s.free[:n-1]
+	} else {
+		slot = int32(len(s.slots))
+		s.slots = append(s.slots, nil)
+	}
+	s.slots[slot] = e
+	e.lease, e.slot = id, slot
+	s.leased++
+}
+
+// lease returns the live lease named handle, or nil.
 func (s *sub) lease(handle string, now time.Time) *entry {
 	s.tick(now)
-	return s.leases[handle]
+	return s.byHandle(handle)
+}
+
+// byHandle returns the entry a handle names while its lease is live.
+func (s *sub) byHandle(handle string) *entry {
+	dot := strings.IndexByte(handle, '.')
+	if dot < 0 {
+		return nil
+	}
+	id, ok1 := parseHex(handle[:dot])
+	slot, ok2 := parseHex(handle[dot+1:])
+	if !ok1 || !ok2 || slot >= uint64(len(s.slots)) {
+		return nil
+	}
+	if e := s.slots[slot]; e != nil && e.lease == id {
+		return e
+	}
+	return nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendHex appends v in lower-case hexadecimal.
+func appendHex(b []byte, v uint64) []byte {
+	var tmp [16]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = hexDigits[v&15]
+		v >>= 4
+		if v == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
+}
+
+// parseHex parses 1 to 16 lower-case hexadecimal digits written as
+// appendHex writes them (no leading zeros), so that one lease has exactly
+// one handle.
+func parseHex(s string) (uint64, bool) {
+	if len(s) == 0 || len(s) > 16 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
 }
 
 func (s *sub) unlease(e *entry) {
-	delete(s.leases, e.handle)
-	e.handle = ""
+	if e.lease == 0 {
+		return
+	}
+	s.slots[e.slot] = nil
+	s.free = append(s.free, e.slot)
+	e.lease = 0
+	s.leased--
 }
 
 func (s *sub) nack(e *entry, n driver.Nack, now time.Time) {
@@ -177,8 +275,10 @@ func (s *sub) nack(e *entry, n driver.Nack, now time.Time) {
 	case driver.ActionDeadLetter:
 		s.remove(e, now)
 		s.bury(driver.DeadLetter{Message: e.msg, Deliveries: e.deliveries, Reason: n.Reason, LastError: n.Error, DeadAt: now})
+		e.forget()
 	default:
 		s.remove(e, now)
+		e.forget()
 	}
 }
 
@@ -213,7 +313,7 @@ func (s *sub) wake() {
 
 func (s *sub) stats(now time.Time) driver.Stats {
 	s.tick(now)
-	st := driver.Stats{Backlog: s.backlog, InFlight: int64(len(s.leases)), DeadLetters: int64(len(s.dead))}
+	st := driver.Stats{Backlog: s.backlog, InFlight: int64(s.leased), DeadLetters: int64(len(s.dead))}
 	consider := func(e *entry) {
 		if st.Oldest.IsZero() || e.msg.PublishedAt.Before(st.Oldest) {
 			st.Oldest = e.msg.PublishedAt
@@ -230,8 +330,10 @@ func (s *sub) stats(now time.Time) driver.Stats {
 	for _, e := range s.delayed {
 		consider(e)
 	}
-	for _, e := range s.leases {
-		consider(e)
+	for _, e := range s.slots {
+		if e != nil {
+			consider(e)
+		}
 	}
 	for _, q := range s.keys {
 		for _, e := range q {

@@ -30,6 +30,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("BadInput", s.testBadInput)
 	t.Run("PublishConsume", s.testPublishConsume)
 	t.Run("ReceiveLoop", s.testReceiveLoop)
+	t.Run("ReceiveBatchAck", s.testReceiveBatchAck)
 	t.Run("FanOut", s.testFanOut)
 	t.Run("CompetingConsumers", s.testCompetingConsumers)
 	t.Run("Dedup", s.testDedup)
@@ -47,6 +48,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Backpressure", s.testBackpressure)
 	t.Run("GracefulShutdown", s.testShutdown)
 	t.Run("ShutdownDeadline", s.testShutdownDeadline)
+	t.Run("CloseStopsHeartbeat", s.testCloseStopsHeartbeat)
+	t.Run("DrainTimeoutStopsHeartbeat", s.testDrainTimeoutStopsHeartbeat)
 	t.Run("DLQListInspectRedrivePurge", s.testDLQ)
 	t.Run("KillMidHandler", s.testKillMidHandler)
 }
