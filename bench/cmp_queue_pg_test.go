@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -55,12 +56,12 @@ func openPgqueue(b testing.TB) *queue.Queue {
 	return q
 }
 
-// pgqueueSide consumes with one Consume loop of pgWorkers handlers (what
+// pgqueueSide consumes with one Consume loop of workers handlers (what
 // one process does), polling from 1 ms up to 50 ms when LISTEN/NOTIFY is
 // quiet.
-func pgqueueSide(q *queue.Queue) e2eSide {
+func pgqueueSide(q *queue.Queue, workers int) e2eSide {
 	return queueSide(q, 1, &queue.SubscriptionOptions{PollMin: time.Millisecond, PollInterval: 50 * time.Millisecond},
-		&queue.ConsumeOptions{Concurrency: pgWorkers, Prefetch: 2 * pgWorkers})
+		&queue.ConsumeOptions{Concurrency: workers, Prefetch: 2 * workers})
 }
 
 // rawPgSide is the same work in hand-written SQL on a plain table: a
@@ -145,7 +146,7 @@ FROM c WHERE r.id = c.id RETURNING r.id, r.body`
 func BenchmarkCmpQueuePostgres(b *testing.B) {
 	q := openPgqueue(b)
 	raw := pgPool(b)
-	b.Run("scalekit", func(b *testing.B) { endToEnd(b, pgqueueSide(q), "msgs/s") })
+	b.Run("scalekit", func(b *testing.B) { endToEnd(b, pgqueueSide(q, pgWorkers), "msgs/s") })
 	b.Run("raw", func(b *testing.B) { endToEnd(b, rawPgSide(b, raw), "msgs/s") })
 }
 
@@ -179,19 +180,16 @@ func riverPool(b testing.TB) *pgxpool.Pool {
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// newRiver returns a River client on p with pgWorkers workers on one
+// newRiver returns a River client on p with the given workers on one
 // queue. FetchCooldown is River's minimum (1 ms; the default 100 ms caps
 // a client at MaxWorkers jobs per 100 ms) and FetchPollInterval is 50 ms,
 // as pgqueue's PollInterval; LISTEN/NOTIFY is on for both.
-func newRiver(p *pgxpool.Pool, handled func(int)) (*river.Client[pgx.Tx], error) {
-	workers := river.NewWorkers()
-	if handled != nil {
-		river.AddWorker(workers, &noopWorker{handled: handled})
-	}
+func newRiver(p *pgxpool.Pool, workers int, handled func(int)) (*river.Client[pgx.Tx], error) {
 	cfg := &river.Config{Logger: quietLog}
 	if handled != nil {
-		cfg.Workers = workers
-		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: pgWorkers}}
+		cfg.Workers = river.NewWorkers()
+		river.AddWorker(cfg.Workers, &noopWorker{handled: handled})
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}}
 		cfg.FetchCooldown = time.Millisecond
 		cfg.FetchPollInterval = 50 * time.Millisecond
 	}
@@ -199,9 +197,9 @@ func newRiver(p *pgxpool.Pool, handled func(int)) (*river.Client[pgx.Tx], error)
 }
 
 // riverSide inserts with InsertMany and works with one started client of
-// pgWorkers workers. stop is River's graceful Stop, which waits for every
+// workers workers. stop is River's graceful Stop, which waits for every
 // goroutine of the client (producers, completer, notifier, maintenance).
-func riverSide(p *pgxpool.Pool) e2eSide {
+func riverSide(p *pgxpool.Pool, workers int) e2eSide {
 	params := make([]river.InsertManyParams, qBatch)
 	for i := range params {
 		params[i] = river.InsertManyParams{Args: noopArgs{}}
@@ -210,7 +208,7 @@ func riverSide(p *pgxpool.Pool) e2eSide {
 	return e2eSide{
 		start: func(ctx context.Context, handled func(int)) (func() error, error) {
 			var err error
-			if c, err = newRiver(p, handled); err != nil {
+			if c, err = newRiver(p, workers, handled); err != nil {
 				return nil, err
 			}
 			if err := c.Start(ctx); err != nil {
@@ -230,20 +228,28 @@ func riverSide(p *pgxpool.Pool) e2eSide {
 }
 
 // BenchmarkCmpQueueRiver: end to end on the same PostgreSQL server (a
-// fresh database per side), the same job count and the same worker count:
-// pgqueue's batched Publish and one Consume of 16 handlers against River's
-// InsertMany and one client of 16 workers. The handlers only return nil.
+// fresh database per side), the same job count and the same worker count
+// (16, then 128): pgqueue's batched Publish and one Consume of that many
+// handlers against River's InsertMany and one client of that many
+// workers. The handlers only return nil. River fetches at most as many
+// jobs as it has free workers, so its worker count is also its fetch
+// batch.
 func BenchmarkCmpQueueRiver(b *testing.B) {
 	q := openPgqueue(b)
 	rp := riverPool(b)
-	b.Run("scalekit", func(b *testing.B) { endToEnd(b, pgqueueSide(q), "jobs/s") })
-	b.Run("river", func(b *testing.B) { endToEnd(b, riverSide(rp), "jobs/s") })
+	for _, w := range []int{pgWorkers, 128} {
+		b.Run("workers="+strconv.Itoa(w), func(b *testing.B) {
+			b.Run("scalekit", func(b *testing.B) { endToEnd(b, pgqueueSide(q, w), "jobs/s") })
+			b.Run("river", func(b *testing.B) { endToEnd(b, riverSide(rp, w), "jobs/s") })
+		})
+	}
 }
 
 // BenchmarkCmpQueueRiverInsert: publishing alone, in batches of qBatch,
 // to a topic with one subscription (pgqueue writes a row per
 // subscription) against River's InsertMany of the same batch (a client
-// that only inserts). One op is one message.
+// that only inserts), and against InsertManyFast (COPY FROM, returns a
+// count instead of the rows). One op is one message.
 func BenchmarkCmpQueueRiverInsert(b *testing.B) {
 	ctx := context.Background()
 	q := openPgqueue(b)
@@ -272,7 +278,7 @@ func BenchmarkCmpQueueRiverInsert(b *testing.B) {
 		})
 	})
 	b.Run("river", func(b *testing.B) {
-		c, err := newRiver(rp, nil)
+		c, err := newRiver(rp, 0, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -282,6 +288,20 @@ func BenchmarkCmpQueueRiverInsert(b *testing.B) {
 		}
 		insert(b, func(k int) error {
 			_, err := c.InsertMany(ctx, params[:k])
+			return err
+		})
+	})
+	b.Run("river-fast", func(b *testing.B) {
+		c, err := newRiver(rp, 0, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		params := make([]river.InsertManyParams, qBatch)
+		for i := range params {
+			params[i] = river.InsertManyParams{Args: noopArgs{}}
+		}
+		insert(b, func(k int) error {
+			_, err := c.InsertManyFast(ctx, params[:k])
 			return err
 		})
 	})
