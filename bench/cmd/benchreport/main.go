@@ -79,7 +79,7 @@ func main() {
 		if err := os.WriteFile(filepath.Join(*out, "queues.svg"), qs.Bytes(), 0o644); err != nil {
 			log.Fatal(err)
 		}
-		md.WriteString("Queue rows (one op is one message published, consumed and acknowledged): ![throughput per queue backend](queues.svg)\n\n")
+		md.WriteString("Queue rows, messages per second published, consumed and acknowledged end to end: ![throughput per queue backend](queues.svg)\n\n")
 	}
 	markdown(&md, cmps, *rounds)
 	if err := os.WriteFile(filepath.Join(*out, "results.md"), md.Bytes(), 0o644); err != nil {
