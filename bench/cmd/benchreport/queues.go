@@ -18,12 +18,14 @@ type throughputBar struct {
 	s                stats
 }
 
-// queueBars collects the throughput of every contender of the
-// BenchmarkCmpQueue… comparisons, scalekit first within each row.
+// queueBars collects the throughput of every contender of the end-to-end
+// BenchmarkCmpQueue… comparisons, scalekit first within each row. Rows
+// that only publish (a name with "Insert" or "Publish") are left out: the
+// chart compares publish + consume + ack.
 func queueBars(cmps []*comparison) []throughputBar {
 	var bars []throughputBar
 	for _, c := range cmps {
-		if !strings.HasPrefix(c.Group, "BenchmarkCmpQueue") {
+		if !strings.HasPrefix(c.Group, "BenchmarkCmpQueue") || strings.Contains(c.Group, "Insert") || strings.Contains(c.Group, "Publish") {
 			continue
 		}
 		for _, name := range append([]string{c.Base}, c.Peers...) {

@@ -59,6 +59,8 @@ func TestQueueSVG(t *testing.T) {
 BenchmarkCmpQueueRedis/raw-2        	1000	 10000 ns/op	100000 msgs/s
 BenchmarkCmpQueueRiver/workers=16/scalekit-2 	1000	 30000 ns/op	 33333 jobs/s
 BenchmarkCmpQueueRiver/workers=16/river-2    	1000	150000 ns/op	  6666 jobs/s
+BenchmarkCmpQueueRiverInsert/scalekit-2   	1000	  50.0 ns/op	 20000000 jobs/s
+BenchmarkCmpQueueRiverInsert/river-2      	1000	 100.0 ns/op	 10000000 jobs/s
 BenchmarkCmpX/scalekit-2   	1000	  50.0 ns/op
 BenchmarkCmpX/peer-2       	1000	 100.0 ns/op
 `
