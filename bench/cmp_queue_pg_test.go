@@ -234,11 +234,15 @@ func riverSide(p *pgxpool.Pool, workers int) e2eSide {
 // workers. The handlers only return nil. River fetches at most as many
 // jobs as it has free workers, so its worker count is also its fetch
 // batch.
+//
+// Each worker count gets its own pair of fresh databases: a database that
+// already churned thousands of messages (dead tuples, autovacuum) is
+// slower for either side, so neither inherits the other group's churn.
 func BenchmarkCmpQueueRiver(b *testing.B) {
-	q := openPgqueue(b)
-	rp := riverPool(b)
 	for _, w := range []int{pgWorkers, 128} {
 		b.Run("workers="+strconv.Itoa(w), func(b *testing.B) {
+			q := openPgqueue(b)
+			rp := riverPool(b)
 			b.Run("scalekit", func(b *testing.B) { endToEnd(b, pgqueueSide(q, w), "jobs/s") })
 			b.Run("river", func(b *testing.B) { endToEnd(b, riverSide(rp, w), "jobs/s") })
 		})
