@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"context"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,19 +32,40 @@ func TestQueueSides(t *testing.T) {
 		run(t, rawNATSSide(t, nc))
 	})
 	t.Run("river", func(t *testing.T) {
-		p := riverPool(t)
-		before := runtime.NumGoroutine()
-		run(t, riverSide(p, 4))
-		// Stop has returned; the client's goroutines must be gone (a few
-		// of pgx's may take a moment to notice their connection closed).
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Fatalf("%d goroutines after River's Stop, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		s := riverSide(riverPool(t), 4)
+		start := s.start
+		s.start = func(ctx context.Context, handled func(int)) (func() error, error) {
+			stop, err := start(ctx, handled)
+			if err == nil && riverGoroutines() == "" {
+				t.Error("no River goroutine seen while the client runs: the leak check below would see nothing either")
 			}
-			runtime.Gosched()
+			return stop, err
+		}
+		run(t, s)
+		// Stop has returned: no goroutine of River's may be left.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			left := riverGoroutines()
+			if left == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("River goroutines left after Stop:\n%s", left)
+			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	})
+}
+
+// riverGoroutines returns the stacks of the goroutines running River's
+// code, "" when there is none.
+func riverGoroutines() string {
+	buf := make([]byte, 1<<20)
+	var out []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "github.com/riverqueue/river") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }
