@@ -3,7 +3,7 @@
 #   make test        install missing engines (as root), then vet, staticcheck
 #                    and go test -race on every module, with real engines
 #   make bench       side-by-side suite against peers, 5 interleaved rounds:
-#                    writes docs/bench/{results.md,ratios.svg,raw.txt}
+#                    writes docs/bench/{results.md,ratios.svg,queues.svg,raw.txt}
 #   make bench-short the same in a few minutes (3 rounds, 200ms each)
 #   make bench-proxy L7/L4 proxies vs nginx and HAProxy on loopback (installs
 #                    nginx-light and haproxy as root when missing):
@@ -55,7 +55,7 @@ bench-proxy: proxy-peers
 	@cd bench && $(GO) run ./cmd/proxybench -duration 5s -rounds 3 -out ../docs/bench/proxy.md
 
 bench-short: backends
-	@cd bench && $(GO) run ./cmd/benchreport -rounds 3 -benchtime 200ms -bench 'Cmp(Snowflake|Sonyflake|Allow|Bloom|HyperLogLog|Pick|Jump|Cache|Redis)' -out ../docs/bench
+	@cd bench && $(GO) run ./cmd/benchreport -rounds 3 -benchtime 200ms -bench 'Cmp(Snowflake|Sonyflake|Allow|Bloom|HyperLogLog|Pick|Jump|Cache|Redis|Queue|Shard|Saga)' -out ../docs/bench
 
 bench-all:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run='^$$' -bench=. -benchmem ./...); done

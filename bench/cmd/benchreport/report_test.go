@@ -53,3 +53,32 @@ func TestTrimProcs(t *testing.T) {
 		}
 	}
 }
+
+func TestQueueSVG(t *testing.T) {
+	const out = `BenchmarkCmpQueueRedis/scalekit-2   	1000	 20000 ns/op	 50000 msgs/s
+BenchmarkCmpQueueRedis/raw-2        	1000	 10000 ns/op	100000 msgs/s
+BenchmarkCmpQueueRiver/workers=16/scalekit-2 	1000	 30000 ns/op	 33333 jobs/s
+BenchmarkCmpQueueRiver/workers=16/river-2    	1000	150000 ns/op	  6666 jobs/s
+BenchmarkCmpQueueRiverInsert/scalekit-2   	1000	  50.0 ns/op	 20000000 jobs/s
+BenchmarkCmpQueueRiverInsert/river-2      	1000	 100.0 ns/op	 10000000 jobs/s
+BenchmarkCmpX/scalekit-2   	1000	  50.0 ns/op
+BenchmarkCmpX/peer-2       	1000	 100.0 ns/op
+`
+	cmps := compare(parse(strings.NewReader(out), 0))
+	bars := queueBars(cmps)
+	if len(bars) != 4 || !bars[0].base || bars[1].base || bars[2].group != "River/workers=16" || bars[3].contender != "river" {
+		t.Fatalf("bars %+v", bars)
+	}
+	if bars[1].s.Median != 100000 || bars[3].s.Median != 6666 {
+		t.Fatalf("throughput %+v", bars)
+	}
+	var sv bytes.Buffer
+	if !queueSVG(&sv, cmps) || !strings.HasPrefix(sv.String(), "<svg") || strings.Count(sv.String(), "<rect") != 5 ||
+		!strings.Contains(sv.String(), "River/workers=16 · river") || !strings.Contains(sv.String(), "100.0k/s") {
+		t.Fatalf("svg: %s", sv.String())
+	}
+	sv.Reset()
+	if queueSVG(&sv, compare(parse(strings.NewReader(sampleOut), 0))) || sv.Len() != 0 {
+		t.Fatalf("queueSVG without queue rows wrote %q", sv.String())
+	}
+}
