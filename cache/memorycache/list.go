@@ -2,8 +2,11 @@ package memorycache
 
 import "sync/atomic"
 
-// node is one entry. key, value, expire and cost change only under the
-// shard's write lock; freq is updated by readers holding the read lock.
+// node is one entry. key, value, hash, expire and cost never change once
+// the node is published in its shard's index (readers load them without a
+// lock; a Set over an existing key publishes a new node). The policy fields
+// (prev, next, idx, seq, queue) are used only under the shard's mutex;
+// freq is updated by lock-free readers with atomics.
 type node[K comparable, V any] struct {
 	key    K
 	value  V
@@ -46,6 +49,15 @@ func (l *list[K, V]) remove(n *node[K, V]) {
 	n.prev, n.next = nil, nil
 	l.cost -= n.cost
 	l.n--
+}
+
+// replace puts n in old's place (n.cost may differ from old's).
+func (l *list[K, V]) replace(old, n *node[K, V]) {
+	n.prev, n.next = old.prev, old.next
+	n.prev.next = n
+	n.next.prev = n
+	old.prev, old.next = nil, nil
+	l.cost += n.cost - old.cost
 }
 
 func (l *list[K, V]) moveToFront(n *node[K, V]) {
