@@ -43,6 +43,15 @@ func (l *list[K, V]) pushFront(n *node[K, V]) {
 	l.n++
 }
 
+func (l *list[K, V]) pushBack(n *node[K, V]) {
+	n.next = &l.root
+	n.prev = l.root.prev
+	l.root.prev.next = n
+	l.root.prev = n
+	l.cost += n.cost
+	l.n++
+}
+
 func (l *list[K, V]) remove(n *node[K, V]) {
 	n.prev.next = n.next
 	n.next.prev = n.prev

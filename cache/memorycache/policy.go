@@ -220,9 +220,17 @@ func (s *s3fifo[K, V]) victim() *node[K, V] {
 		if s.small.n > 0 && (s.small.cost*10 >= s.capacity || s.main.n == 0) {
 			t := s.small.back()
 			s.small.remove(t)
-			if s.fold(t, 0) > 0 { // read while in the small queue: keep it
+			// Read while in the small queue, or main not yet full (a
+			// cache still warming up keeps what it has, which is what a
+			// loop over more keys than fit needs): move it to main.
+			if s.fold(t, 0) > 0 {
 				t.queue = queueMain
 				s.main.pushFront(t)
+				continue
+			}
+			if (s.main.cost+t.cost)*10 <= s.capacity*9 {
+				t.queue = queueMain
+				s.main.pushBack(t) // unread: first to go once main is full
 				continue
 			}
 			s.ghost.add(t.hash)
