@@ -2,16 +2,18 @@ package memorycache
 
 import "sync/atomic"
 
-// node is one entry. key, value, hash, expire and cost never change once
-// the node is published in its shard's index (readers load them without a
-// lock; a Set over an existing key publishes a new node). The policy fields
+// node is one entry. key and hash never change once the node is published
+// in its shard's index; value and expire change only in place under vseq
+// (see inplace.go) or not at all (a Set over an existing key publishes a
+// new node); cost is used only under the shard's mutex. The policy fields
 // (prev, next, idx, seq, queue) are used only under the shard's mutex;
 // freq is updated by lock-free readers with atomics.
 type node[K comparable, V any] struct {
 	key    K
 	value  V
 	hash   uint64
-	expire int64 // unix nanoseconds; 0 means no expiry
+	vseq   atomic.Uint32 // odd while value and expire are being rewritten
+	expire atomic.Int64  // unix nanoseconds; 0 means no expiry
 	cost   int64
 	freq   atomic.Int32
 	prev   *node[K, V]

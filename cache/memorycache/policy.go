@@ -62,7 +62,8 @@ type policy[K comparable, V any] interface {
 	add(n *node[K, V])
 	hit(n *node[K, V])
 	remove(n *node[K, V])
-	replace(old, n *node[K, V]) // n (same key, new value) takes old's place; counts as a use
+	replace(old, n *node[K, V])          // n (same key, new value) takes old's place; counts as a use
+	update(n *node[K, V], oldCost int64) // n's value was rewritten in place; counts as a use
 	victim() *node[K, V]                 // unlinks and returns the next entry to evict
 	concurrentHit() bool
 }
@@ -204,6 +205,15 @@ func (s *s3fifo[K, V]) remove(n *node[K, V]) {
 	}
 }
 
+func (s *s3fifo[K, V]) update(n *node[K, V], oldCost int64) {
+	if n.queue == queueSmall {
+		s.small.cost += n.cost - oldCost
+	} else {
+		s.main.cost += n.cost - oldCost
+	}
+	s3fifoHit(n)
+}
+
 func (s *s3fifo[K, V]) replace(old, n *node[K, V]) {
 	n.queue = old.queue
 	n.freq.Store(old.freq.Load())
@@ -260,6 +270,11 @@ func (p *listPolicy[K, V]) hit(n *node[K, V]) {
 	if p.kind == LRU || p.kind == MRU {
 		p.l.moveToFront(n)
 	}
+}
+
+func (p *listPolicy[K, V]) update(n *node[K, V], oldCost int64) {
+	p.l.cost += n.cost - oldCost
+	p.hit(n)
 }
 
 func (p *listPolicy[K, V]) replace(old, n *node[K, V]) {
@@ -333,6 +348,8 @@ func (p *lfu[K, V]) hit(n *node[K, V]) {
 	heap.Fix(&p.h, n.idx)
 }
 
+func (p *lfu[K, V]) update(n *node[K, V], _ int64) { p.hit(n) }
+
 func (p *lfu[K, V]) replace(old, n *node[K, V]) {
 	n.idx, n.seq = old.idx, old.seq
 	n.freq.Store(old.freq.Load())
@@ -357,6 +374,8 @@ type randomPolicy[K comparable, V any] struct {
 
 func (p *randomPolicy[K, V]) concurrentHit() bool { return true }
 func (p *randomPolicy[K, V]) hit(*node[K, V])     {}
+
+func (p *randomPolicy[K, V]) update(*node[K, V], int64) {}
 
 func (p *randomPolicy[K, V]) replace(old, n *node[K, V]) {
 	n.idx = old.idx

@@ -9,10 +9,10 @@ import "math/bits"
 // and keys long gone alike, in about 2 bytes per cached entry. It is used
 // only under the shard's exclusive lock.
 type freqSketch struct {
-	words   []uint64 // 16 counters of 4 bits each
-	mask    uint64   // counter index mask (counters = len(words)*16)
-	added   int
-	ageAt   int // halve every counter after this many additions
+	words []uint64 // 16 counters of 4 bits each
+	mask  uint64   // counter index mask (counters = len(words)*16)
+	added int
+	ageAt int // halve every counter after this many additions
 }
 
 // sketch rows: independent multipliers turn one 64-bit hash into four
@@ -25,9 +25,9 @@ func newFreqSketch(entries int) *freqSketch {
 	}
 	counters := 1 << bits.Len(uint(4*entries-1)) // 4 rows' worth, power of two
 	return &freqSketch{
-		words:   make([]uint64, counters/16),
-		mask:    uint64(counters - 1),
-		ageAt:   10 * entries,
+		words: make([]uint64, counters/16),
+		mask:  uint64(counters - 1),
+		ageAt: 10 * entries,
 	}
 }
 

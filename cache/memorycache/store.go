@@ -65,6 +65,7 @@ type Store[K comparable, V any] struct {
 	realClk bool
 	conc    bool // hits need no lock
 	s3      bool // hits bump S3-FIFO counters
+	words   int  // > 0: V is updated in place, this many 64-bit words
 	evicted atomic.Uint64
 }
 
@@ -127,6 +128,7 @@ func New[K comparable, V any](opts *Options[K, V]) (*Store[K, V], error) {
 		weigher: weigher,
 		clk:     clock.Or(o.Clock),
 		realClk: o.Clock == nil,
+		words:   inplaceWords[V](),
 	}
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -183,9 +185,16 @@ func (s *Store[K, V]) GetIntoAt(key K, dst *V, now *int64) bool {
 		if n == nil {
 			return false
 		}
-		if n.expire != 0 {
+		var v V
+		var exp int64
+		if s.words > 0 {
+			exp = loadSeq(n, &v, s.words)
+		} else {
+			exp, v = n.expire.Load(), n.value
+		}
+		if exp != 0 {
 			t := s.now()
-			if t >= n.expire {
+			if t >= exp {
 				s.removeExpired(sh, n)
 				return false
 			}
@@ -193,7 +202,7 @@ func (s *Store[K, V]) GetIntoAt(key K, dst *V, now *int64) bool {
 				*now = t
 			}
 		}
-		*dst = n.value
+		*dst = v
 		if s.s3 {
 			s3fifoHit(n)
 		}
@@ -205,9 +214,9 @@ func (s *Store[K, V]) GetIntoAt(key K, dst *V, now *int64) bool {
 		sh.mu.Unlock()
 		return false
 	}
-	if n.expire != 0 {
+	if exp := n.expire.Load(); exp != 0 {
 		t := s.now()
-		if t >= n.expire {
+		if t >= exp {
 			sh.removeLocked(n)
 			sh.mu.Unlock()
 			return false
@@ -235,19 +244,24 @@ func (s *Store[K, V]) SameClock(clk clock.Clock) bool {
 func (s *Store[K, V]) Expiry(key K) (time.Time, bool) {
 	h := s.hash(key)
 	n := s.shards[h&s.mask].tab.Load().get(h, key)
-	if n == nil || (n.expire != 0 && s.now() >= n.expire) {
+	if n == nil {
 		return time.Time{}, false
 	}
-	if n.expire == 0 {
+	exp := n.expire.Load()
+	if exp != 0 && s.now() >= exp {
+		return time.Time{}, false
+	}
+	if exp == 0 {
 		return time.Time{}, true
 	}
-	return time.Unix(0, n.expire), true
+	return time.Unix(0, exp), true
 }
 
-// removeExpired removes n if it is still the entry of its key.
+// removeExpired removes n if it is still the entry of its key and still
+// expired (an in-place Set may have renewed it meanwhile).
 func (s *Store[K, V]) removeExpired(sh *shard[K, V], n *node[K, V]) {
 	sh.mu.Lock()
-	if sh.tab.Load().get(n.hash, n.key) == n {
+	if exp := n.expire.Load(); sh.tab.Load().get(n.hash, n.key) == n && exp != 0 && s.now() >= exp {
 		sh.removeLocked(n)
 	}
 	sh.mu.Unlock()
@@ -292,12 +306,26 @@ func (s *Store[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) 
 	if ttl > 0 {
 		expire = s.now() + int64(ttl)
 	}
-	n := &node[K, V]{key: key, value: value, hash: h, expire: expire, cost: cost}
+	var n *node[K, V]
+	if s.words == 0 {
+		n = &node[K, V]{key: key, value: value, hash: h, cost: cost}
+		n.expire.Store(expire)
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if old := sh.tab.Load().get(h, key); old != nil {
-		if onlyIfAbsent && (old.expire == 0 || s.now() < old.expire) {
+		if exp := old.expire.Load(); onlyIfAbsent && (exp == 0 || s.now() < exp) {
 			return false, nil
+		}
+		if s.words > 0 {
+			// In place: same node, same queue position; counts as a use.
+			storeSeq(old, &value, expire, s.words)
+			sh.cost += cost - old.cost
+			oldCost := old.cost
+			old.cost = cost
+			sh.pol.update(old, oldCost)
+			s.evictLocked(sh, 0)
+			return true, nil
 		}
 		// Replace: the new node takes the old one's queue position and
 		// the write counts as a use. Readers see either node, whole.
@@ -306,6 +334,10 @@ func (s *Store[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) 
 		sh.pol.replace(old, n)
 		s.evictLocked(sh, 0)
 		return true, nil
+	}
+	if n == nil {
+		n = &node[K, V]{key: key, value: value, hash: h, cost: cost}
+		n.expire.Store(expire)
 	}
 	s.evictLocked(sh, cost)
 	sh.x.insert(n)
@@ -380,7 +412,7 @@ func (s *Store[K, V]) Cleanup() int {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		sh.x.each(func(n *node[K, V]) {
-			if n.expire != 0 && now >= n.expire {
+			if exp := n.expire.Load(); exp != 0 && now >= exp {
 				sh.removeLocked(n)
 				removed++
 			}

@@ -57,7 +57,7 @@ func (t *table[K, V]) get(h uint64, key K) *node[K, V] {
 type index[K comparable, V any] struct {
 	tab  *atomic.Pointer[table[K, V]] // the shard's, read by lock-free readers
 	live int                          // entries
-	used int // entries plus tombstones
+	used int                          // entries plus tombstones
 	tomb *node[K, V]
 }
 
