@@ -105,11 +105,12 @@ func TestNoLostUpdates(t *testing.T) {
 	}
 }
 
-// A value updated in place is never read torn: every word of a [4]uint64
-// written as {i, i, i, i} is read equal, while a writer rewrites it.
+// A value updated in place is never read torn: every word of a
+// [16]uint64 written as {i, i, …} is read equal, while a writer rewrites
+// it.
 func TestInplaceNoTornReads(t *testing.T) {
-	s, _ := memorycache.New(&memorycache.Options[int, [4]uint64]{MaxEntries: 64, Shards: 1})
-	_ = s.Set(1, [4]uint64{}, 0)
+	s, _ := memorycache.New(&memorycache.Options[int, [16]uint64]{MaxEntries: 64, Shards: 1})
+	_ = s.Set(1, [16]uint64{}, 0)
 	var stop atomic.Bool
 	var torn atomic.Int64
 	var wg sync.WaitGroup
@@ -119,14 +120,18 @@ func TestInplaceNoTornReads(t *testing.T) {
 			defer wg.Done()
 			for !stop.Load() {
 				v, ok := s.Get(1)
-				if !ok || v[0] != v[1] || v[1] != v[2] || v[2] != v[3] {
+				if !ok || v != [16]uint64{v[0], v[0], v[0], v[0], v[0], v[0], v[0], v[0], v[0], v[0], v[0], v[0], v[0], v[0], v[0], v[0]} {
 					torn.Add(1)
 				}
 			}
 		}()
 	}
-	for i := range uint64(20000) {
-		_ = s.Set(1, [4]uint64{i, i, i, i}, 0)
+	for i := range uint64(50000) {
+		var v [16]uint64
+		for j := range v {
+			v[j] = i
+		}
+		_ = s.Set(1, v, 0)
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -232,8 +237,8 @@ func TestGetIntoAt(t *testing.T) {
 	if !s.GetIntoAt(2, &v, &now) || v != 2 || now != 0 {
 		t.Fatalf("GetIntoAt(no ttl) = %d, now %d", v, now)
 	}
-	if s.SameClock(clk) || s.SameClock(nil) {
-		t.Fatal("a fake-clock store claims the real clock")
+	if !s.SameClock(clk) || s.SameClock(nil) || s.SameClock(clock.NewFake(t0)) {
+		t.Fatal("SameClock wrong for a fake-clock store")
 	}
 	r, _ := memorycache.New(&memorycache.Options[int, int]{MaxEntries: 10})
 	if !r.SameClock(nil) || !r.SameClock(clock.Real()) || r.SameClock(clk) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -231,12 +232,18 @@ func (s *Store[K, V]) GetIntoAt(key K, dst *V, now *int64) bool {
 	return true
 }
 
-// SameClock reports whether the store and clk both read the real clock,
-// so that a reading GetIntoAt reports can stand in for one from clk. It
-// reports false for any other clock (a fake clock is not shared safely
-// between two readers of different stores).
+// SameClock reports whether the store reads time from clk (nil and
+// clock.Real() both mean the real clock; any other clock must be the very
+// value given in Options.Clock), so that a reading GetIntoAt reports can
+// stand in for one from clk.
 func (s *Store[K, V]) SameClock(clk clock.Clock) bool {
-	return s.realClk && (clk == nil || clk == clock.Real())
+	if s.realClk {
+		return clk == nil || clk == clock.Real()
+	}
+	if clk == nil || !reflect.TypeOf(clk).Comparable() {
+		return false
+	}
+	return clk == s.clk
 }
 
 // Expiry returns when key expires (zero time: never) and whether it is
