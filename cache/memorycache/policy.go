@@ -13,9 +13,14 @@ type Policy int
 const (
 	// S3FIFO is the default: a small probationary FIFO (10% of capacity)
 	// in front of a main FIFO with second chance, plus a ghost queue of
-	// recently evicted keys that admits returning keys straight to main.
-	// One-hit wonders leave quickly, so it resists scans; hits only bump
-	// a saturating counter, so reads never take an exclusive lock.
+	// recently evicted keys that admits returning keys to main. One-hit
+	// wonders leave quickly, so it resists scans. Two additions to the
+	// published S3-FIFO: once main is full, a returning key enters it only
+	// if a TinyLFU frequency sketch rates it above main's next victim, and
+	// while main has room the small queue's overflow moves into it; both
+	// let a loop over more keys than fit keep a stable share (≈ 60% hits
+	// on a loop 1.5× the capacity, where LRU and FIFO get none). Hits only
+	// bump saturating per-entry counters, and take no lock.
 	S3FIFO Policy = iota
 	// LRU evicts the least recently used entry. Hits reorder a list, so
 	// reads take the shard's exclusive lock.
@@ -56,8 +61,8 @@ func (p Policy) String() string {
 }
 
 // policy orders the entries of one shard. Every method except hit is
-// called under the shard's exclusive lock; hit is called under the read
-// lock when concurrentHit reports true.
+// called under the shard's mutex; hit is called without any lock when
+// concurrentHit reports true.
 type policy[K comparable, V any] interface {
 	add(n *node[K, V])
 	hit(n *node[K, V])
