@@ -186,15 +186,17 @@ func (s *s3fifo[K, V]) admitMain(n *node[K, V]) bool {
 }
 
 // mainVictim gives main-queue entries with credit another lap (one credit
-// each) until the oldest has none, and returns it, still linked.
+// each) until the oldest has none, and returns it, still linked. Readers
+// bump credits without the lock, even during the sweep, so after more laps
+// than a credit can hold it takes the oldest entry regardless.
 func (s *s3fifo[K, V]) mainVictim() *node[K, V] {
-	for {
+	for steps := (creditMask + 1) * (s.main.n + 1); ; steps-- {
 		t := s.main.back()
 		if t == nil {
 			return nil
 		}
 		c := s.fold(t, -1)
-		if c == 0 {
+		if c == 0 || steps <= 0 {
 			return t
 		}
 		s.fold(t, c-1)
