@@ -121,3 +121,37 @@ func TestHitRatio(t *testing.T) {
 		}
 	}
 }
+
+// TestHitRatioTraces replays the loop (keys 0..1.5×capacity−1 repeated),
+// scan-polluted Zipf and plain Zipf traces of BenchmarkCmpHitRatio, smaller,
+// at capacities of 1% and 10% of the key space, and checks the default
+// policy against otter: on the loop within 2 points of it, on the Zipf
+// traces not behind it.
+func TestHitRatioTraces(t *testing.T) {
+	const space = 1 << 18
+	m := 400_000
+	if raceEnabled {
+		m /= 8
+	}
+	traces := []struct {
+		name  string
+		slack float64 // how far below otter the default may be
+		trace func(capacity int) []uint64
+	}{
+		{"loop", 0.02, func(c int) []uint64 { return loopTrace(c+c/2, m) }},
+		{"scan", 0.005, func(int) []uint64 { return scanTrace(space, m) }},
+		{"zipf0.99", 0.005, func(int) []uint64 { return NewZipf(space, 0.99, 3).Trace(m) }},
+	}
+	for _, tr := range traces {
+		for _, pct := range []int{1, 10} {
+			capacity := space * pct / 100
+			trace := tr.trace(capacity)
+			sk := hitRatio(newSim(t, "scalekit-s3fifo", capacity), trace)
+			ot := hitRatio(newSim(t, "otter", capacity), trace)
+			fmt.Printf("%-9s cap=%2d%%  scalekit %6.2f%%  otter %6.2f%%\n", tr.name, pct, 100*sk, 100*ot)
+			if sk < ot-tr.slack {
+				t.Errorf("%s at %d%%: default policy %.2f%%, otter %.2f%% (allowed %.1f points below)", tr.name, pct, 100*sk, 100*ot, 100*tr.slack)
+			}
+		}
+	}
+}

@@ -32,7 +32,10 @@ type Cache[K comparable, V any] struct {
 	local driver.Local[K, Entry[V]]
 	// mem is local when it is a *memorycache.Store: a direct call, no
 	// interface dispatch, on the hit path.
-	mem    *memorycache.Store[K, Entry[V]]
+	mem *memorycache.Store[K, Entry[V]]
+	// memClk: mem reads the same (real) clock as the cache, so the reading
+	// it takes to check its own expiry also serves the freshness check.
+	memClk bool
 	o      Options[K, V]
 	clk    clock.Clock
 	tracer trace.Tracer
@@ -63,6 +66,7 @@ func NewLocal[K comparable, V any](store driver.Local[K, Entry[V]], opts *Option
 	}
 	c.local = store
 	c.mem, _ = store.(*memorycache.Store[K, Entry[V]])
+	c.memClk = c.mem != nil && c.mem.SameClock(c.o.Clock)
 	return c, nil
 }
 
@@ -148,9 +152,19 @@ func (c *Cache[K, V]) freshNow(e *Entry[V]) bool { return e.Fresh == 0 || c.now(
 // get reads one entry: straight from the store of a local cache, through
 // the backend otherwise.
 func (c *Cache[K, V]) get(ctx context.Context, key K) (Entry[V], bool, error) {
+	return c.getAt(ctx, key, nil)
+}
+
+// getAt is get that, from a memorycache store on the cache's clock, also
+// hands back in *now the clock reading the store took to check the entry's
+// expiry (left untouched when it took none).
+func (c *Cache[K, V]) getAt(ctx context.Context, key K, now *int64) (Entry[V], bool, error) {
 	if c.mem != nil {
 		var e Entry[V]
-		ok := c.mem.GetInto(key, &e)
+		if !c.memClk {
+			now = nil
+		}
+		ok := c.mem.GetIntoAt(key, &e, now)
 		return e, ok, nil
 	}
 	if c.local != nil {
@@ -172,8 +186,12 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (value V, ok bool, err err
 	}
 	if c.mem != nil { // fast path: no interface call, no 40-byte Entry copies through layers
 		var e Entry[V]
-		ok := c.mem.GetInto(key, &e)
-		if !ok || e.Absent || (e.Fresh != 0 && c.now() >= e.Fresh) {
+		var now int64 // the store's clock reading, if it took one
+		ok := c.mem.GetIntoAt(key, &e, &now)
+		if ok && e.Fresh != 0 && (now == 0 || !c.memClk) {
+			now = c.now()
+		}
+		if !ok || e.Absent || (e.Fresh != 0 && now >= e.Fresh) {
 			c.st.misses.Add(1)
 			return value, false, nil
 		}

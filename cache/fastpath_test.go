@@ -3,6 +3,7 @@ package cache_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,5 +77,60 @@ func TestLocalGetPaths(t *testing.T) {
 				t.Fatalf("stats = %+v, want 4 hits, 4 misses (3 Get, 1 GetOrLoad)", st)
 			}
 		})
+	}
+}
+
+// countingClock counts Now calls.
+type countingClock struct {
+	*clock.Fake
+	reads atomic.Int64
+}
+
+func (c *countingClock) Now() time.Time { c.reads.Add(1); return c.Fake.Now() }
+
+// A hit on a local memorycache that shares the cache's clock reads the
+// clock once for an entry with a TTL (the store's expiry check and the
+// cache's freshness check share the reading) and not at all without one,
+// through Get and GetOrLoad alike.
+func TestLocalHitReadsClockOnce(t *testing.T) {
+	clk := &countingClock{Fake: clock.NewFake(t0)}
+	s, err := memorycache.New(&memorycache.Options[string, cache.Entry[int]]{MaxEntries: 100, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.NewLocal(s, &cache.Options[string, int]{Clock: clk, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Set(ctx, "ttl", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetTTL(ctx, "forever", 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	load := func(context.Context, string) (int, error) { return 0, errors.New("loader called on a hit") }
+	for _, tc := range []struct {
+		key  string
+		want int64
+	}{{"ttl", 1}, {"forever", 0}} {
+		before := clk.reads.Load()
+		if _, ok, _ := c.Get(ctx, tc.key); !ok {
+			t.Fatalf("Get(%s) missed", tc.key)
+		}
+		if got := clk.reads.Load() - before; got != tc.want {
+			t.Errorf("Get(%s) read the clock %d times, want %d", tc.key, got, tc.want)
+		}
+		before = clk.reads.Load()
+		if _, err := c.GetOrLoad(ctx, tc.key, load); err != nil {
+			t.Fatalf("GetOrLoad(%s): %v", tc.key, err)
+		}
+		if got := clk.reads.Load() - before; got != tc.want {
+			t.Errorf("GetOrLoad(%s) read the clock %d times, want %d", tc.key, got, tc.want)
+		}
+	}
+	clk.Advance(time.Minute)
+	if _, ok, _ := c.Get(ctx, "ttl"); ok {
+		t.Fatal("stale entry served")
 	}
 }

@@ -49,7 +49,8 @@ func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, loader LoaderFunc[K,
 		c.st.guardRejects.Add(1)
 		return zero, ErrNotFound
 	}
-	e, ok, err := c.get(ctx, key)
+	var now int64 // a local store's clock reading, if it took one
+	e, ok, err := c.getAt(ctx, key, &now)
 	if err != nil {
 		c.st.storeErrors.Add(1)
 		ok = false
@@ -57,9 +58,9 @@ func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, loader LoaderFunc[K,
 	var stale *Entry[V]
 	if ok {
 		// An entry without expiry is always fresh and never refreshed
-		// early or served stale, so it needs no clock read.
-		var now int64
-		if e.Fresh != 0 {
+		// early or served stale, so it needs no clock read; one with an
+		// expiry needs one, which a local store may already have taken.
+		if e.Fresh != 0 && now == 0 {
 			now = c.now()
 		}
 		if e.Absent {

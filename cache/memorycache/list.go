@@ -2,13 +2,18 @@ package memorycache
 
 import "sync/atomic"
 
-// node is one entry. key, value, expire and cost change only under the
-// shard's write lock; freq is updated by readers holding the read lock.
+// node is one entry. key and hash never change once the node is published
+// in its shard's index; value and expire change only in place under vseq
+// (see inplace.go) or not at all (a Set over an existing key publishes a
+// new node); cost is used only under the shard's mutex. The policy fields
+// (prev, next, idx, seq, queue) are used only under the shard's mutex;
+// freq is updated by lock-free readers with atomics.
 type node[K comparable, V any] struct {
 	key    K
 	value  V
 	hash   uint64
-	expire int64 // unix nanoseconds; 0 means no expiry
+	vseq   atomic.Uint32 // odd while value and expire are being rewritten
+	expire atomic.Int64  // unix nanoseconds; 0 means no expiry
 	cost   int64
 	freq   atomic.Int32
 	prev   *node[K, V]
@@ -40,12 +45,30 @@ func (l *list[K, V]) pushFront(n *node[K, V]) {
 	l.n++
 }
 
+func (l *list[K, V]) pushBack(n *node[K, V]) {
+	n.next = &l.root
+	n.prev = l.root.prev
+	l.root.prev.next = n
+	l.root.prev = n
+	l.cost += n.cost
+	l.n++
+}
+
 func (l *list[K, V]) remove(n *node[K, V]) {
 	n.prev.next = n.next
 	n.next.prev = n.prev
 	n.prev, n.next = nil, nil
 	l.cost -= n.cost
 	l.n--
+}
+
+// replace puts n in old's place (n.cost may differ from old's).
+func (l *list[K, V]) replace(old, n *node[K, V]) {
+	n.prev, n.next = old.prev, old.next
+	n.prev.next = n
+	n.next.prev = n
+	old.prev, old.next = nil, nil
+	l.cost += n.cost - old.cost
 }
 
 func (l *list[K, V]) moveToFront(n *node[K, V]) {

@@ -13,9 +13,14 @@ type Policy int
 const (
 	// S3FIFO is the default: a small probationary FIFO (10% of capacity)
 	// in front of a main FIFO with second chance, plus a ghost queue of
-	// recently evicted keys that admits returning keys straight to main.
-	// One-hit wonders leave quickly, so it resists scans; hits only bump
-	// a saturating counter, so reads never take an exclusive lock.
+	// recently evicted keys that admits returning keys to main. One-hit
+	// wonders leave quickly, so it resists scans. Two additions to the
+	// published S3-FIFO: once main is full, a returning key enters it only
+	// if a TinyLFU frequency sketch rates it above main's next victim, and
+	// while main has room the small queue's overflow moves into it; both
+	// let a loop over more keys than fit keep a stable share (≈ 60% hits
+	// on a loop 1.5× the capacity, where LRU and FIFO get none). Hits only
+	// bump saturating per-entry counters, and take no lock.
 	S3FIFO Policy = iota
 	// LRU evicts the least recently used entry. Hits reorder a list, so
 	// reads take the shard's exclusive lock.
@@ -56,13 +61,14 @@ func (p Policy) String() string {
 }
 
 // policy orders the entries of one shard. Every method except hit is
-// called under the shard's exclusive lock; hit is called under the read
-// lock when concurrentHit reports true.
+// called under the shard's mutex; hit is called without any lock when
+// concurrentHit reports true.
 type policy[K comparable, V any] interface {
 	add(n *node[K, V])
 	hit(n *node[K, V])
 	remove(n *node[K, V])
-	update(n *node[K, V], oldCost int64) // value replaced; counts as a use
+	replace(old, n *node[K, V])          // n (same key, new value) takes old's place; counts as a use
+	update(n *node[K, V], oldCost int64) // n's value was rewritten in place; counts as a use
 	victim() *node[K, V]                 // unlinks and returns the next entry to evict
 	concurrentHit() bool
 }
@@ -70,7 +76,7 @@ type policy[K comparable, V any] interface {
 func newPolicy[K comparable, V any](p Policy, capacity int64, ghostSize int) (policy[K, V], error) {
 	switch p {
 	case S3FIFO:
-		s := &s3fifo[K, V]{capacity: capacity, ghost: newGhost(ghostSize)}
+		s := &s3fifo[K, V]{capacity: capacity, ghost: newGhost(ghostSize), sketch: newFreqSketch(ghostSize)}
 		s.small.init()
 		s.main.init()
 		return s, nil
@@ -88,36 +94,114 @@ func newPolicy[K comparable, V any](p Policy, capacity int64, ghostSize int) (po
 
 // ---- S3-FIFO ----
 
+// An S3-FIFO node's freq packs two saturating counters, both bumped by a
+// hit: the low two bits are the queue credit (0..3; a main-queue entry
+// with credit gets another lap), bits 2..5 the hits not yet folded into
+// the shard's frequency sketch (0..15). A hit on a node whose counters
+// are both saturated writes nothing, so hot entries are read-only.
 const (
-	maxFreq      = 3
-	queueSmall   = 1
-	queueMain    = 2
-	promoteAbove = 0 // a small-queue entry read at least once moves to main
+	creditMask    = 3
+	pendingShift  = 2
+	maxPending    = 15
+	freqSaturated = creditMask | maxPending<<pendingShift
+	queueSmall    = 1
+	queueMain     = 2
 )
+
+// bumpFreq returns f after one more hit.
+func bumpFreq(f int32) int32 {
+	c, p := f&creditMask, f>>pendingShift
+	if c < creditMask {
+		c++
+	}
+	if p < maxPending {
+		p++
+	}
+	return c | p<<pendingShift
+}
+
+// s3fifoHit records a hit; safe without the lock. It writes only when a
+// counter is below saturation, and a lost race just loses one count.
+func s3fifoHit[K comparable, V any](n *node[K, V]) {
+	if f := n.freq.Load(); f != freqSaturated {
+		n.freq.CompareAndSwap(f, bumpFreq(f))
+	}
+}
 
 type s3fifo[K comparable, V any] struct {
 	capacity    int64
 	small, main list[K, V]
 	ghost       *ghost
+	sketch      *freqSketch
 }
 
 func (s *s3fifo[K, V]) concurrentHit() bool { return true }
 
-func (s *s3fifo[K, V]) hit(n *node[K, V]) {
-	if f := n.freq.Load(); f < maxFreq {
-		n.freq.CompareAndSwap(f, f+1)
+func (s *s3fifo[K, V]) hit(n *node[K, V]) { s3fifoHit(n) }
+
+// fold moves n's unfolded hits into the sketch and returns its credit,
+// which it sets to credit (-1: unchanged).
+func (s *s3fifo[K, V]) fold(n *node[K, V], credit int32) int32 {
+	for {
+		f := n.freq.Load()
+		c := f & creditMask
+		nc := c
+		if credit >= 0 {
+			nc = credit
+		}
+		if n.freq.CompareAndSwap(f, nc) {
+			s.sketch.add(n.hash, int(f>>pendingShift))
+			return c
+		}
 	}
 }
 
+// add inserts a new key. A key the ghost remembers (evicted from the small
+// queue not long ago) goes straight to the main queue — if main still has
+// room, or if the sketch says it is used more often than the entry main
+// would evict next (TinyLFU admission). Otherwise it starts in the small
+// queue. Without the frequency check a loop over more keys than fit
+// churns main endlessly; with it main keeps a stable part of the loop.
 func (s *s3fifo[K, V]) add(n *node[K, V]) {
 	n.freq.Store(0)
-	if s.ghost.take(n.hash) {
+	s.sketch.add(n.hash, 1)
+	if s.ghost.take(n.hash) && s.admitMain(n) {
 		n.queue = queueMain
 		s.main.pushFront(n)
 		return
 	}
 	n.queue = queueSmall
 	s.small.pushFront(n)
+}
+
+func (s *s3fifo[K, V]) admitMain(n *node[K, V]) bool {
+	if (s.main.cost+n.cost)*10 <= s.capacity*9 {
+		return true
+	}
+	v := s.mainVictim()
+	if v == nil {
+		return true
+	}
+	return s.sketch.estimate(n.hash) > s.sketch.estimate(v.hash)
+}
+
+// mainVictim gives main-queue entries with credit another lap (one credit
+// each) until the oldest has none, and returns it, still linked. Readers
+// bump credits without the lock, even during the sweep, so after more laps
+// than a credit can hold it takes the oldest entry regardless.
+func (s *s3fifo[K, V]) mainVictim() *node[K, V] {
+	for steps := (creditMask + 1) * (s.main.n + 1); ; steps-- {
+		t := s.main.back()
+		if t == nil {
+			return nil
+		}
+		c := s.fold(t, -1)
+		if c == 0 || steps <= 0 {
+			return t
+		}
+		s.fold(t, c-1)
+		s.main.moveToFront(t)
+	}
 }
 
 func (s *s3fifo[K, V]) remove(n *node[K, V]) {
@@ -134,7 +218,18 @@ func (s *s3fifo[K, V]) update(n *node[K, V], oldCost int64) {
 	} else {
 		s.main.cost += n.cost - oldCost
 	}
-	s.hit(n)
+	s3fifoHit(n)
+}
+
+func (s *s3fifo[K, V]) replace(old, n *node[K, V]) {
+	n.queue = old.queue
+	n.freq.Store(old.freq.Load())
+	if n.queue == queueSmall {
+		s.small.replace(old, n)
+	} else {
+		s.main.replace(old, n)
+	}
+	s3fifoHit(n)
 }
 
 func (s *s3fifo[K, V]) victim() *node[K, V] {
@@ -142,23 +237,25 @@ func (s *s3fifo[K, V]) victim() *node[K, V] {
 		if s.small.n > 0 && (s.small.cost*10 >= s.capacity || s.main.n == 0) {
 			t := s.small.back()
 			s.small.remove(t)
-			if t.freq.Load() > promoteAbove {
-				t.freq.Store(0)
+			// Read while in the small queue, or main not yet full (a
+			// cache still warming up keeps what it has, which is what a
+			// loop over more keys than fit needs): move it to main.
+			if s.fold(t, 0) > 0 {
 				t.queue = queueMain
 				s.main.pushFront(t)
+				continue
+			}
+			if (s.main.cost+t.cost)*10 <= s.capacity*9 {
+				t.queue = queueMain
+				s.main.pushBack(t) // unread: first to go once main is full
 				continue
 			}
 			s.ghost.add(t.hash)
 			return t
 		}
-		t := s.main.back()
+		t := s.mainVictim()
 		if t == nil {
 			return nil
-		}
-		if f := t.freq.Load(); f > 0 {
-			t.freq.Store(f - 1)
-			s.main.moveToFront(t)
-			continue
 		}
 		s.main.remove(t)
 		return t
@@ -184,6 +281,11 @@ func (p *listPolicy[K, V]) hit(n *node[K, V]) {
 
 func (p *listPolicy[K, V]) update(n *node[K, V], oldCost int64) {
 	p.l.cost += n.cost - oldCost
+	p.hit(n)
+}
+
+func (p *listPolicy[K, V]) replace(old, n *node[K, V]) {
+	p.l.replace(old, n)
 	p.hit(n)
 }
 
@@ -255,6 +357,13 @@ func (p *lfu[K, V]) hit(n *node[K, V]) {
 
 func (p *lfu[K, V]) update(n *node[K, V], _ int64) { p.hit(n) }
 
+func (p *lfu[K, V]) replace(old, n *node[K, V]) {
+	n.idx, n.seq = old.idx, old.seq
+	n.freq.Store(old.freq.Load())
+	p.h[n.idx] = n
+	p.hit(n)
+}
+
 func (p *lfu[K, V]) remove(n *node[K, V]) { heap.Remove(&p.h, n.idx) }
 
 func (p *lfu[K, V]) victim() *node[K, V] {
@@ -274,6 +383,11 @@ func (p *randomPolicy[K, V]) concurrentHit() bool { return true }
 func (p *randomPolicy[K, V]) hit(*node[K, V])     {}
 
 func (p *randomPolicy[K, V]) update(*node[K, V], int64) {}
+
+func (p *randomPolicy[K, V]) replace(old, n *node[K, V]) {
+	n.idx = old.idx
+	p.nodes[n.idx] = n
+}
 
 func (p *randomPolicy[K, V]) add(n *node[K, V]) {
 	n.idx = len(p.nodes)

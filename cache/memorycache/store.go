@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -49,9 +50,11 @@ type Options[K comparable, V any] struct {
 // are kept as they are (not serialised). It implements driver.Local.
 //
 // A Store is safe for concurrent use. With the S3FIFO, FIFO, LIFO and
-// Random policies a hit takes only the shard's read lock and, for S3FIFO,
-// a saturating atomic counter bump; LRU, MRU and LFU take the shard's
-// exclusive lock on a hit. Expired entries are never returned; they are
+// Random policies a read takes no lock: each shard's index is a hash table
+// read with atomic loads and written under the shard's mutex, and an
+// S3FIFO hit bumps the entry's saturating counters only while they are
+// below saturation (a hot entry is read without any write). LRU, MRU and
+// LFU reorder on every hit and take the shard's mutex. Expired entries are never returned; they are
 // removed when read, when evicted, or by Cleanup. The zero value is not
 // usable: call New.
 type Store[K comparable, V any] struct {
@@ -61,17 +64,23 @@ type Store[K comparable, V any] struct {
 	weigher func(K, V) int64
 	clk     clock.Clock
 	realClk bool
+	conc    bool // hits need no lock
+	s3      bool // hits bump S3-FIFO counters
+	words   int  // > 0: V is updated in place, this many 64-bit words
 	evicted atomic.Uint64
 }
 
+// shard keeps the table pointer its readers load on a cache line of its
+// own, away from the mutex and counters its writers dirty.
 type shard[K comparable, V any] struct {
-	mu       sync.RWMutex
-	m        map[K]*node[K, V]
+	tab      atomic.Pointer[table[K, V]]
+	_        [56]byte
+	x        index[K, V]
+	mu       sync.Mutex
 	pol      policy[K, V]
-	conc     bool
 	cost     int64
 	capacity int64
-	_        [40]byte // keep hot shard locks on separate cache lines
+	_        [56]byte
 }
 
 // New returns an empty Store.
@@ -120,6 +129,7 @@ func New[K comparable, V any](opts *Options[K, V]) (*Store[K, V], error) {
 		weigher: weigher,
 		clk:     clock.Or(o.Clock),
 		realClk: o.Clock == nil,
+		words:   inplaceWords[V](),
 	}
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -136,8 +146,9 @@ func New[K comparable, V any](opts *Options[K, V]) (*Store[K, V], error) {
 			return nil, err
 		}
 		sh.pol = p
-		sh.conc = p.concurrentHit()
-		sh.m = make(map[K]*node[K, V])
+		s.conc = p.concurrentHit()
+		s.s3 = o.Policy == S3FIFO
+		sh.x.init(&sh.tab, minTableSize)
 	}
 	return s, nil
 }
@@ -159,35 +170,61 @@ func (s *Store[K, V]) Get(key K) (value V, ok bool) {
 // on a miss). For a large V it saves the copies of returning it by value,
 // which is what the cache.Cache front uses on its hit path.
 func (s *Store[K, V]) GetInto(key K, dst *V) bool {
+	return s.GetIntoAt(key, dst, nil)
+}
+
+// GetIntoAt is GetInto that also reports the time it read: when the entry
+// has an expiry, the store reads its clock once to check it and, if now is
+// not nil, stores that reading (unix nanoseconds) in *now; otherwise *now
+// is left untouched. A caller that checks its own freshness stamp on the
+// same clock reuses the reading instead of taking a second one.
+func (s *Store[K, V]) GetIntoAt(key K, dst *V, now *int64) bool {
 	h := s.hash(key)
 	sh := &s.shards[h&s.mask]
-	if sh.conc {
-		sh.mu.RLock()
-		n := sh.m[key]
+	if s.conc {
+		n := sh.tab.Load().get(h, key)
 		if n == nil {
-			sh.mu.RUnlock()
 			return false
 		}
-		if n.expire != 0 && s.now() >= n.expire {
-			sh.mu.RUnlock()
-			s.removeExpired(sh, key)
-			return false
+		var v V
+		var exp int64
+		if s.words > 0 {
+			exp = loadSeq(n, &v, s.words)
+		} else {
+			exp, v = n.expire.Load(), n.value
 		}
-		*dst = n.value
-		sh.pol.hit(n)
-		sh.mu.RUnlock()
+		if exp != 0 {
+			t := s.now()
+			if t >= exp {
+				s.removeExpired(sh, n)
+				return false
+			}
+			if now != nil {
+				*now = t
+			}
+		}
+		*dst = v
+		if s.s3 {
+			s3fifoHit(n)
+		}
 		return true
 	}
 	sh.mu.Lock()
-	n := sh.m[key]
+	n := sh.tab.Load().get(h, key)
 	if n == nil {
 		sh.mu.Unlock()
 		return false
 	}
-	if n.expire != 0 && s.now() >= n.expire {
-		sh.removeLocked(n)
-		sh.mu.Unlock()
-		return false
+	if exp := n.expire.Load(); exp != 0 {
+		t := s.now()
+		if t >= exp {
+			sh.removeLocked(n)
+			sh.mu.Unlock()
+			return false
+		}
+		if now != nil {
+			*now = t
+		}
 	}
 	*dst = n.value
 	sh.pol.hit(n)
@@ -195,32 +232,50 @@ func (s *Store[K, V]) GetInto(key K, dst *V) bool {
 	return true
 }
 
+// SameClock reports whether the store reads time from clk (nil and
+// clock.Real() both mean the real clock; any other clock must be the very
+// value given in Options.Clock), so that a reading GetIntoAt reports can
+// stand in for one from clk.
+func (s *Store[K, V]) SameClock(clk clock.Clock) bool {
+	if s.realClk {
+		return clk == nil || clk == clock.Real()
+	}
+	if clk == nil || !reflect.TypeOf(clk).Comparable() {
+		return false
+	}
+	return clk == s.clk
+}
+
 // Expiry returns when key expires (zero time: never) and whether it is
 // present and live.
 func (s *Store[K, V]) Expiry(key K) (time.Time, bool) {
-	sh := &s.shards[s.hash(key)&s.mask]
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	n := sh.m[key]
-	if n == nil || (n.expire != 0 && s.now() >= n.expire) {
+	h := s.hash(key)
+	n := s.shards[h&s.mask].tab.Load().get(h, key)
+	if n == nil {
 		return time.Time{}, false
 	}
-	if n.expire == 0 {
+	exp := n.expire.Load()
+	if exp != 0 && s.now() >= exp {
+		return time.Time{}, false
+	}
+	if exp == 0 {
 		return time.Time{}, true
 	}
-	return time.Unix(0, n.expire), true
+	return time.Unix(0, exp), true
 }
 
-func (s *Store[K, V]) removeExpired(sh *shard[K, V], key K) {
+// removeExpired removes n if it is still the entry of its key and still
+// expired (an in-place Set may have renewed it meanwhile).
+func (s *Store[K, V]) removeExpired(sh *shard[K, V], n *node[K, V]) {
 	sh.mu.Lock()
-	if n := sh.m[key]; n != nil && n.expire != 0 && s.now() >= n.expire {
+	if exp := n.expire.Load(); sh.tab.Load().get(n.hash, n.key) == n && exp != 0 && s.now() >= exp {
 		sh.removeLocked(n)
 	}
 	sh.mu.Unlock()
 }
 
 func (sh *shard[K, V]) removeLocked(n *node[K, V]) {
-	delete(sh.m, n.key)
+	sh.x.remove(n)
 	sh.pol.remove(n)
 	sh.cost -= n.cost
 }
@@ -258,27 +313,41 @@ func (s *Store[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) 
 	if ttl > 0 {
 		expire = s.now() + int64(ttl)
 	}
+	var n *node[K, V]
+	if s.words == 0 {
+		n = &node[K, V]{key: key, value: value, hash: h, cost: cost}
+		n.expire.Store(expire)
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if n := sh.m[key]; n != nil {
-		live := n.expire == 0 || s.now() < n.expire
-		if onlyIfAbsent && live {
+	if old := sh.tab.Load().get(h, key); old != nil {
+		if exp := old.expire.Load(); onlyIfAbsent && (exp == 0 || s.now() < exp) {
 			return false, nil
 		}
-		// Update in place: the entry keeps its queue position and counts
-		// as a use.
-		n.value = value
-		n.expire = expire
-		sh.cost += cost - n.cost
-		old := n.cost
-		n.cost = cost
-		sh.pol.update(n, old)
+		if s.words > 0 {
+			// In place: same node, same queue position; counts as a use.
+			storeSeq(old, &value, expire, s.words)
+			sh.cost += cost - old.cost
+			oldCost := old.cost
+			old.cost = cost
+			sh.pol.update(old, oldCost)
+			s.evictLocked(sh, 0)
+			return true, nil
+		}
+		// Replace: the new node takes the old one's queue position and
+		// the write counts as a use. Readers see either node, whole.
+		sh.x.replace(old, n)
+		sh.cost += cost - old.cost
+		sh.pol.replace(old, n)
 		s.evictLocked(sh, 0)
 		return true, nil
 	}
+	if n == nil {
+		n = &node[K, V]{key: key, value: value, hash: h, cost: cost}
+		n.expire.Store(expire)
+	}
 	s.evictLocked(sh, cost)
-	n := &node[K, V]{key: key, value: value, hash: h, expire: expire, cost: cost}
-	sh.m[key] = n
+	sh.x.insert(n)
 	sh.cost += cost
 	sh.pol.add(n)
 	return true, nil
@@ -292,7 +361,7 @@ func (s *Store[K, V]) evictLocked(sh *shard[K, V], extra int64) {
 		if v == nil {
 			break
 		}
-		delete(sh.m, v.key)
+		sh.x.remove(v)
 		sh.cost -= v.cost
 		evicted++
 	}
@@ -303,9 +372,10 @@ func (s *Store[K, V]) evictLocked(sh *shard[K, V], extra int64) {
 
 // Delete removes key.
 func (s *Store[K, V]) Delete(key K) {
-	sh := &s.shards[s.hash(key)&s.mask]
+	h := s.hash(key)
+	sh := &s.shards[h&s.mask]
 	sh.mu.Lock()
-	if n := sh.m[key]; n != nil {
+	if n := sh.tab.Load().get(h, key); n != nil {
 		sh.removeLocked(n)
 	}
 	sh.mu.Unlock()
@@ -317,9 +387,9 @@ func (s *Store[K, V]) Len() int {
 	total := 0
 	for i := range s.shards {
 		sh := &s.shards[i]
-		sh.mu.RLock()
-		total += len(sh.m)
-		sh.mu.RUnlock()
+		sh.mu.Lock()
+		total += sh.x.live
+		sh.mu.Unlock()
 	}
 	return total
 }
@@ -330,9 +400,9 @@ func (s *Store[K, V]) Cost() int64 {
 	var total int64
 	for i := range s.shards {
 		sh := &s.shards[i]
-		sh.mu.RLock()
+		sh.mu.Lock()
 		total += sh.cost
-		sh.mu.RUnlock()
+		sh.mu.Unlock()
 	}
 	return total
 }
@@ -348,12 +418,12 @@ func (s *Store[K, V]) Cleanup() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for _, n := range sh.m {
-			if n.expire != 0 && now >= n.expire {
+		sh.x.each(func(n *node[K, V]) {
+			if exp := n.expire.Load(); exp != 0 && now >= exp {
 				sh.removeLocked(n)
 				removed++
 			}
-		}
+		})
 		sh.mu.Unlock()
 	}
 	return removed
@@ -364,9 +434,7 @@ func (s *Store[K, V]) Clear() {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for _, n := range sh.m {
-			sh.removeLocked(n)
-		}
+		sh.x.each(sh.removeLocked)
 		sh.mu.Unlock()
 	}
 }
