@@ -270,19 +270,22 @@ func (d *Driver) cleanDedup(ctx context.Context) {
 	}
 }
 
-const receiveSQL = `WITH c AS (
-	SELECT m.prio_rank, m.seq FROM scalekit_queue_msgs m
-	WHERE m.sub_id = $1 AND m.not_before <= now() AND (m.lease_until IS NULL OR m.lease_until <= now())
-	  AND (m.key = '' OR NOT EXISTS (
-		SELECT 1 FROM scalekit_queue_msgs p
-		WHERE p.sub_id = m.sub_id AND p.key = m.key AND p.key <> '' AND (p.seq < m.seq OR p.lease_until > now())))
-	ORDER BY m.prio_rank, m.seq
-	LIMIT $2
-	FOR UPDATE SKIP LOCKED
-)
-UPDATE scalekit_queue_msgs m
+// receiveSQL picks, locks and leases up to $2 ready rows in one
+// statement: the sub-select walks the primary key in delivery order and
+// locks with SKIP LOCKED; the UPDATE then reaches exactly those rows by
+// their physical address (a TID scan), never by a join the planner could
+// turn into a scan of the whole table.
+const receiveSQL = `UPDATE scalekit_queue_msgs m
 SET deliveries = m.deliveries + 1, lease_until = now() + $3 * interval '1 microsecond'
-FROM c WHERE m.sub_id = $1 AND m.prio_rank = c.prio_rank AND m.seq = c.seq
+WHERE m.ctid = ANY(ARRAY(
+	SELECT c.ctid FROM scalekit_queue_msgs c
+	WHERE c.sub_id = $1 AND c.not_before <= now() AND c.lease_until <= now()
+	  AND (c.key = '' OR NOT EXISTS (
+		SELECT 1 FROM scalekit_queue_msgs p
+		WHERE p.sub_id = c.sub_id AND p.key = c.key AND p.key <> '' AND (p.seq < c.seq OR p.lease_until > now())))
+	ORDER BY c.prio_rank, c.seq
+	LIMIT $2
+	FOR UPDATE SKIP LOCKED))
 RETURNING m.seq, m.id, m.body, m.headers, m.key, -m.prio_rank, m.not_before, m.published_at, m.deliveries, m.last_error`
 
 type row struct {
@@ -389,12 +392,22 @@ func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) e
 	if len(seqs) == 0 {
 		return nil
 	}
+	slices.Sort(ranks)
+	ranks = slices.Compact(ranks)
 	_, err = d.pool.Exec(ctx, ackSQL, sid, seqs, ns, ranks)
 	return err
 }
 
-const ackSQL = `DELETE FROM scalekit_queue_msgs m USING unnest($2::bigint[], $3::int[], $4::smallint[]) h(seq, n, r)
-WHERE m.sub_id = $1 AND m.prio_rank = h.r AND m.seq = h.seq AND m.deliveries = h.n AND m.lease_until > now()`
+// ackSQL deletes the rows of a batch of handles. The primary key is
+// probed with = ANY arrays, which is an index scan whatever the
+// statistics say (a join with the handles is not: the planner turns it
+// into a scan of the table or a quadratic loop); each row found then
+// checks its delivery count against its own handle's. Every condition is
+// rechecked if a row changed under the statement (a concurrent Extend),
+// so an ack is not lost to a race.
+const ackSQL = `DELETE FROM scalekit_queue_msgs m
+WHERE m.sub_id = $1 AND m.prio_rank = ANY($4::smallint[]) AND m.seq = ANY($2::bigint[])
+	AND m.lease_until > now() AND m.deliveries = ($3::int[])[array_position($2::bigint[], m.seq)]`
 
 // leased matches the row of a live lease: $1 sub, $2 seq, $3 deliveries,
 // $6 rank.
@@ -413,7 +426,7 @@ func (d *Driver) Nack(ctx context.Context, topic, sub, handle string, n driver.N
 	var tag pgconn.CommandTag
 	switch n.Action {
 	case driver.ActionRetry:
-		tag, err = d.pool.Exec(ctx, `UPDATE scalekit_queue_msgs SET lease_until = NULL, last_error = $4,
+		tag, err = d.pool.Exec(ctx, `UPDATE scalekit_queue_msgs SET lease_until = '-infinity', last_error = $4,
 	not_before = now() + $5 * interval '1 microsecond' WHERE `+leased, sid, seq, cnt, n.Error, n.Delay.Microseconds(), rank)
 		if err == nil && tag.RowsAffected() > 0 && n.Delay <= 0 && !d.opts.PollOnly {
 			_, _ = d.pool.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, topic)
