@@ -273,13 +273,14 @@ func (d *Driver) cleanDedup(ctx context.Context) {
 // receiveSQL picks, locks and leases up to $2 ready rows in one
 // statement: the sub-select walks the primary key in delivery order and
 // locks with SKIP LOCKED; the UPDATE then reaches exactly those rows by
-// their physical address (a TID scan), never by a join the planner could
-// turn into a scan of the whole table.
+// their physical address (a TID scan), never by a join that the planner
+// could turn into a scan of the whole table. The lease changes no indexed
+// column, so it is a HOT update: no index entry is written.
 const receiveSQL = `UPDATE scalekit_queue_msgs m
 SET deliveries = m.deliveries + 1, lease_until = now() + $3 * interval '1 microsecond'
 WHERE m.ctid = ANY(ARRAY(
 	SELECT c.ctid FROM scalekit_queue_msgs c
-	WHERE c.sub_id = $1 AND c.not_before <= now() AND c.lease_until <= now()
+	WHERE c.sub_id = $1 AND c.not_before <= now() AND (c.lease_until IS NULL OR c.lease_until <= now())
 	  AND (c.key = '' OR NOT EXISTS (
 		SELECT 1 FROM scalekit_queue_msgs p
 		WHERE p.sub_id = c.sub_id AND p.key = c.key AND p.key <> '' AND (p.seq < c.seq OR p.lease_until > now())))
@@ -401,10 +402,10 @@ func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) e
 // ackSQL deletes the rows of a batch of handles. The primary key is
 // probed with = ANY arrays, which is an index scan whatever the
 // statistics say (a join with the handles is not: the planner turns it
-// into a scan of the table or a quadratic loop); each row found then
-// checks its delivery count against its own handle's. Every condition is
-// rechecked if a row changed under the statement (a concurrent Extend),
-// so an ack is not lost to a race.
+// into a scan of the table or a loop quadratic in the batch); each row
+// found then checks its delivery count against its own handle's. Every
+// condition is rechecked if a row changed under the statement (a
+// concurrent Extend), so an ack is not lost to a race.
 const ackSQL = `DELETE FROM scalekit_queue_msgs m
 WHERE m.sub_id = $1 AND m.prio_rank = ANY($4::smallint[]) AND m.seq = ANY($2::bigint[])
 	AND m.lease_until > now() AND m.deliveries = ($3::int[])[array_position($2::bigint[], m.seq)]`
@@ -426,7 +427,7 @@ func (d *Driver) Nack(ctx context.Context, topic, sub, handle string, n driver.N
 	var tag pgconn.CommandTag
 	switch n.Action {
 	case driver.ActionRetry:
-		tag, err = d.pool.Exec(ctx, `UPDATE scalekit_queue_msgs SET lease_until = '-infinity', last_error = $4,
+		tag, err = d.pool.Exec(ctx, `UPDATE scalekit_queue_msgs SET lease_until = NULL, last_error = $4,
 	not_before = now() + $5 * interval '1 microsecond' WHERE `+leased, sid, seq, cnt, n.Error, n.Delay.Microseconds(), rank)
 		if err == nil && tag.RowsAffected() > 0 && n.Delay <= 0 && !d.opts.PollOnly {
 			_, _ = d.pool.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, topic)

@@ -15,15 +15,10 @@ const schemaLock = 0x5ca1e_0001
 // Tables. Each subscription has a small integer id; its messages are rows
 // of scalekit_queue_msgs ordered by seq (a per-table identity), its dead
 // letters rows of scalekit_queue_dead. The message table has a single
-// index for the hot path, scalekit_queue_msgs_ready (sub_id, prio_rank,
-// seq, not_before, lease_until): its first three columns are the delivery
-// order and the address of a lease (the handle carries all three); the
-// last two let a receive skip delayed and leased rows inside the index,
-// without visiting the heap (a row that is not leased has lease_until
-// -infinity, never NULL, so that "ready" is a plain index condition).
-// Without them every receive would walk, row by row through the heap, past
-// all the messages that consumers hold, and that work grows with the
-// number in flight. Keyed messages have a second, partial index.
+// index for the hot path, its primary key (sub_id, prio_rank, seq): the
+// delivery order, and the address of a lease (the handle carries all
+// three), so that an insert maintains one index only. Keyed messages
+// have a second, partial index.
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS scalekit_queue_subs (
 	id    serial PRIMARY KEY,
@@ -43,20 +38,9 @@ var schema = []string{
 	published_at timestamptz NOT NULL,
 	deliveries   int NOT NULL DEFAULT 0,
 	last_error   text NOT NULL DEFAULT '',
-	lease_until  timestamptz NOT NULL DEFAULT '-infinity'
+	lease_until  timestamptz,
+	PRIMARY KEY (sub_id, prio_rank, seq)
 ) WITH (fillfactor = 80)`,
-	// Tables created by an earlier version had a primary key on
-	// (sub_id, prio_rank, seq) and NULL for "not leased".
-	`DO $$ BEGIN
-	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'scalekit_queue_msgs'::regclass
-		AND attname = 'lease_until' AND NOT attnotnull) THEN
-		UPDATE scalekit_queue_msgs SET lease_until = '-infinity' WHERE lease_until IS NULL;
-		ALTER TABLE scalekit_queue_msgs ALTER COLUMN lease_until SET DEFAULT '-infinity',
-			ALTER COLUMN lease_until SET NOT NULL;
-	END IF;
-END $$`,
-	`CREATE INDEX IF NOT EXISTS scalekit_queue_msgs_ready ON scalekit_queue_msgs (sub_id, prio_rank, seq, not_before, lease_until)`,
-	`ALTER TABLE scalekit_queue_msgs DROP CONSTRAINT IF EXISTS scalekit_queue_msgs_pkey`,
 	`CREATE INDEX IF NOT EXISTS scalekit_queue_msgs_key ON scalekit_queue_msgs (sub_id, key, seq) WHERE key <> ''`,
 	`CREATE TABLE IF NOT EXISTS scalekit_queue_dead (
 	sub_id       int NOT NULL,

@@ -326,14 +326,10 @@ func TestLongTransactionDegradesThenRecovers(t *testing.T) {
 	if held.deadAfter < n {
 		t.Errorf("n_dead_tup after VACUUM under the long transaction %d, want ≥ %d", held.deadAfter, n)
 	}
-	// Receive cost: higher while the snapshot is held (the first index
-	// entry of every deleted message, from before its lease, still sends
-	// the scan to the heap), back near the baseline after. The entries of
-	// the leased versions say lease_until > now() and are skipped inside
-	// the index, so the rise is far below what it was when the index held
-	// only (sub_id, prio_rank, seq): 535 → 12 607 buffers then.
-	if held.probe <= base.probe {
-		t.Errorf("receive touched %d buffers under the long transaction, baseline %d; want more", held.probe, base.probe)
+	// Receive cost: several times the baseline while the snapshot is held,
+	// back near the baseline after.
+	if held.probe < 4*base.probe {
+		t.Errorf("receive touched %d buffers under the long transaction, baseline %d; want ≥ 4×", held.probe, base.probe)
 	}
 	if after.probe > 2*base.probe+10 {
 		t.Errorf("receive touched %d buffers after recovery, baseline %d; want ≤ 2× + 10", after.probe, base.probe)
