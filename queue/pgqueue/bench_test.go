@@ -26,6 +26,22 @@ const (
 
 var benchBody = []byte("0123456789abcdef0123456789abcdef")
 
+// benchConcurrency is the handlers per Consume loop.
+const benchConcurrency = 4
+
+// benchPrefetch is the Prefetch of each Consume loop: by default such that
+// a loop holds at most benchBatch leased messages (Concurrency +
+// Prefetch), the bound of a raw worker, which leases benchBatch rows and
+// deletes them before leasing more; BENCH_PREFETCH overrides it (the
+// figures in the README before this bound was matched used 200). The
+// messages held are the rows every lease walks past, on both sides.
+func benchPrefetch() int {
+	if v, err := strconv.Atoi(os.Getenv("BENCH_PREFETCH")); err == nil && v > 0 {
+		return v
+	}
+	return benchBatch - benchConcurrency
+}
+
 // scalekitRound publishes benchRound messages and consumes them with
 // benchWorkers Consume loops; it returns when all are handled.
 func scalekitRound(b *testing.B, q *queue.Queue, subs []*queue.Subscription) {
@@ -43,7 +59,7 @@ func scalekitRound(b *testing.B, q *queue.Queue, subs []*queue.Subscription) {
 					close(done)
 				}
 				return nil
-			}, &queue.ConsumeOptions{Concurrency: 4, Prefetch: 2 * benchBatch, AckBatch: benchBatch})
+			}, &queue.ConsumeOptions{Concurrency: benchConcurrency, Prefetch: benchPrefetch(), AckBatch: benchBatch})
 		}()
 	}
 	msgs := make([]queue.Message, benchPublish)
@@ -319,4 +335,15 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*benchPublish)/time.Since(t0).Seconds(), "msgs/s")
+}
+
+// BenchmarkScalekitRound runs scalekit rounds alone (for profiling the
+// client side: go test -bench ScalekitRound -cpuprofile …).
+func BenchmarkScalekitRound(b *testing.B) {
+	_, q, subs := benchSetup(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		scalekitRound(b, q, subs)
+	}
+	b.ReportMetric(float64(b.N*benchRound)/b.Elapsed().Seconds(), "msgs/s")
 }

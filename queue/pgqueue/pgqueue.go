@@ -289,11 +289,6 @@ WHERE m.ctid = ANY(ARRAY(
 	FOR UPDATE SKIP LOCKED))
 RETURNING m.seq, m.id, m.body, m.headers, m.key, -m.prio_rank, m.not_before, m.published_at, m.deliveries, m.last_error`
 
-type row struct {
-	seq int64
-	d   driver.Delivery
-}
-
 // Receive implements driver.Queue.
 func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis time.Duration) ([]driver.Delivery, error) {
 	sid, err := d.subID(ctx, topic, sub)
@@ -322,13 +317,16 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	if err != nil {
 		return nil, err
 	}
-	var got []row
+	out := make([]driver.Delivery, 0, max)
+	seqs := make([]int64, 0, max)
+	var hb []byte
 	for rows.Next() {
-		var r row
+		var d driver.Delivery
+		var seq int64
 		var hdr []byte
 		var prio int16
-		m := &r.d.Message
-		if err := rows.Scan(&r.seq, &m.ID, &m.Body, &hdr, &m.Key, &prio, &m.NotBefore, &m.PublishedAt, &r.d.Deliveries, &r.d.LastError); err != nil {
+		m := &d.Message
+		if err := rows.Scan(&seq, &m.ID, &m.Body, &hdr, &m.Key, &prio, &m.NotBefore, &m.PublishedAt, &d.Deliveries, &d.LastError); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -339,8 +337,14 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 				return nil, err
 			}
 		}
-		r.d.Handle = strconv.FormatInt(r.seq, 10) + "." + strconv.Itoa(r.d.Deliveries) + "." + strconv.Itoa(-m.Priority)
-		got = append(got, r)
+		hb = strconv.AppendInt(hb[:0], seq, 10)
+		hb = append(hb, '.')
+		hb = strconv.AppendInt(hb, int64(d.Deliveries), 10)
+		hb = append(hb, '.')
+		hb = strconv.AppendInt(hb, int64(-m.Priority), 10)
+		d.Handle = string(hb)
+		out = append(out, d)
+		seqs = append(seqs, seq)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -349,28 +353,61 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	if _, err := br.Exec(); err != nil { // COMMIT
 		return nil, err
 	}
-	slices.SortFunc(got, func(a, b row) int {
-		if a.d.Priority != b.d.Priority {
-			return b.d.Priority - a.d.Priority
-		}
-		return int(a.seq - b.seq)
-	})
-	out := make([]driver.Delivery, len(got))
-	for i := range got {
-		out[i] = got[i].d
-	}
+	sortDeliveries(out, seqs)
 	return out, nil
+}
+
+// sortDeliveries puts ds (with their seqs) in delivery order: priority
+// first, then publication. RETURNING gives rows in physical order, which
+// is usually that order already.
+func sortDeliveries(ds []driver.Delivery, seqs []int64) {
+	less := func(i, j int) bool {
+		if ds[i].Priority != ds[j].Priority {
+			return ds[i].Priority > ds[j].Priority
+		}
+		return seqs[i] < seqs[j]
+	}
+	sorted := true
+	for i := 1; i < len(ds) && sorted; i++ {
+		sorted = !less(i, i-1)
+	}
+	if sorted {
+		return
+	}
+	idx := make([]int, len(ds))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		switch {
+		case less(a, b):
+			return -1
+		case less(b, a):
+			return 1
+		}
+		return 0
+	})
+	tmp := make([]driver.Delivery, len(ds))
+	for i, j := range idx {
+		tmp[i] = ds[j]
+	}
+	copy(ds, tmp)
 }
 
 // parseHandle splits "seq.deliveries.rank".
 func parseHandle(h string) (seq int64, n int32, rank int16, ok bool) {
-	f := strings.Split(h, ".")
-	if len(f) != 3 {
+	i := strings.IndexByte(h, '.')
+	if i < 0 {
 		return 0, 0, 0, false
 	}
-	s, err1 := strconv.ParseInt(f[0], 10, 64)
-	c, err2 := strconv.ParseInt(f[1], 10, 32)
-	r, err3 := strconv.ParseInt(f[2], 10, 16)
+	j := strings.IndexByte(h[i+1:], '.')
+	if j < 0 {
+		return 0, 0, 0, false
+	}
+	j += i + 1
+	s, err1 := strconv.ParseInt(h[:i], 10, 64)
+	c, err2 := strconv.ParseInt(h[i+1:j], 10, 32)
+	r, err3 := strconv.ParseInt(h[j+1:], 10, 16)
 	return s, int32(c), int16(r), err1 == nil && err2 == nil && err3 == nil
 }
 
