@@ -248,7 +248,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	pool, q, subs := benchSetup(b)
 	cpu := newCPUMeter(pool)
 	var tS, tN, tM []time.Duration // wall time per round
-	var cS, cN, cM cpuTime          // CPU time, summed over the rounds
+	var cS, cN, cM cpuTime         // CPU time, summed over the rounds
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// Rotate the order so that no side always runs first or warm.

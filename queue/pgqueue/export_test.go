@@ -3,3 +3,5 @@ package pgqueue
 const ReceiveSQLForTest = receiveSQL
 
 const AckSQLForTest = ackSQL
+
+const ReceiveSettingsForTest = receiveSettings

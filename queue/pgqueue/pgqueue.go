@@ -1,6 +1,7 @@
 package pgqueue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -270,6 +271,10 @@ func (d *Driver) cleanDedup(ctx context.Context) {
 	}
 }
 
+// receiveSettings rules out, for the transaction of one receive, the
+// plans that read the whole backlog (see Receive).
+const receiveSettings = "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"
+
 // receiveSQL picks, locks and leases up to $2 ready rows in one
 // statement: the sub-select walks the primary key in delivery order and
 // locks with SKIP LOCKED; the UPDATE then reaches exactly those rows by
@@ -303,7 +308,7 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	// those out.
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue("SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)")
+	b.Queue(receiveSettings)
 	b.Queue(receiveSQL, sid, max, vis.Microseconds())
 	b.Queue("COMMIT")
 	br := d.pool.SendBatch(ctx, b)
@@ -417,18 +422,35 @@ func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) e
 	if err != nil {
 		return err
 	}
-	seqs := make([]int64, 0, len(handles))
-	ns := make([]int32, 0, len(handles))
-	ranks := make([]int16, 0, len(handles))
+	type hd struct {
+		seq  int64
+		n    int32
+		rank int16
+	}
+	hs := make([]hd, 0, len(handles))
 	for _, h := range handles {
 		if s, n, r, ok := parseHandle(h); ok {
-			seqs = append(seqs, s)
-			ns = append(ns, n)
-			ranks = append(ranks, r)
+			hs = append(hs, hd{s, n, r})
 		}
 	}
-	if len(seqs) == 0 {
+	if len(hs) == 0 {
 		return nil
+	}
+	// One handle per message: the statement looks a row's delivery count
+	// up by its seq. Of two handles of one message only the later
+	// delivery can still hold the lease; the earlier one is stale.
+	slices.SortFunc(hs, func(a, b hd) int {
+		if a.seq != b.seq {
+			return cmp.Compare(a.seq, b.seq)
+		}
+		return cmp.Compare(b.n, a.n)
+	})
+	hs = slices.CompactFunc(hs, func(a, b hd) bool { return a.seq == b.seq })
+	seqs := make([]int64, len(hs))
+	ns := make([]int32, len(hs))
+	ranks := make([]int16, len(hs))
+	for i, h := range hs {
+		seqs[i], ns[i], ranks[i] = h.seq, h.n, h.rank
 	}
 	slices.Sort(ranks)
 	ranks = slices.Compact(ranks)

@@ -1,0 +1,216 @@
+package pgqueue_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scalekit-go/scalekit/queue/driver"
+	"github.com/scalekit-go/scalekit/queue/pgqueue"
+)
+
+// ackEnv is a driver on a fresh database with topic "t", subscription
+// "s", and n messages published at priorities cycling through prios.
+func ackEnv(t *testing.T, n int, prios ...int) (*pgqueue.Driver, context.Context) {
+	t.Helper()
+	return ackEnvAt(t, dbURL(t), n, prios...)
+}
+
+func ackEnvAt(t *testing.T, url string, n int, prios ...int) (*pgqueue.Driver, context.Context) {
+	t.Helper()
+	ctx := context.Background()
+	d := open(t, url, &pgqueue.Options{PollOnly: true})
+	if err := d.Subscribe(ctx, "t", "s"); err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([]driver.Message, n)
+	for i := range msgs {
+		msgs[i] = driver.Message{ID: strconv.Itoa(i), Body: []byte{byte(i)}}
+		if len(prios) > 0 {
+			msgs[i].Priority = prios[i%len(prios)]
+		}
+	}
+	if err := d.Publish(ctx, "t", msgs); err != nil {
+		t.Fatal(err)
+	}
+	return d, ctx
+}
+
+func handles(ds []driver.Delivery) []string {
+	hs := make([]string, len(ds))
+	for i := range ds {
+		hs[i] = ds[i].Handle
+	}
+	return hs
+}
+
+func backlog(t *testing.T, d *pgqueue.Driver, ctx context.Context) int64 {
+	t.Helper()
+	st, err := d.Stats(ctx, "t", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Backlog
+}
+
+// TestAckBatchMixedPriorities acks one batch spanning several priorities
+// (the statement probes the key with = ANY on rank and seq) and checks
+// that exactly those rows go, and that Receive returned them in delivery
+// order.
+func TestAckBatchMixedPriorities(t *testing.T) {
+	d, ctx := ackEnv(t, 30, 0, 5, -3)
+	ds, err := d.Receive(ctx, "t", "s", 20, time.Minute)
+	if err != nil || len(ds) != 20 {
+		t.Fatalf("Receive: %d, %v", len(ds), err)
+	}
+	for i := 1; i < len(ds); i++ {
+		if ds[i].Priority > ds[i-1].Priority {
+			t.Fatalf("delivery %d has priority %d after %d", i, ds[i].Priority, ds[i-1].Priority)
+		}
+	}
+	if err := d.Ack(ctx, "t", "s", handles(ds)); err != nil {
+		t.Fatal(err)
+	}
+	if n := backlog(t, d, ctx); n != 10 {
+		t.Fatalf("backlog %d after acking 20 of 30, want 10", n)
+	}
+}
+
+// TestAckStaleHandleAfterRedelivery: a handle from an expired lease must
+// not delete the message once it has been delivered again, even in a
+// batch with live handles; the live ones go.
+func TestAckStaleHandleAfterRedelivery(t *testing.T) {
+	d, ctx := ackEnv(t, 4)
+	first, err := d.Receive(ctx, "t", "s", 2, 50*time.Millisecond)
+	if err != nil || len(first) != 2 {
+		t.Fatalf("Receive: %d, %v", len(first), err)
+	}
+	// Lease the other two for long, then wait (polling, bounded) until
+	// the first leases have expired and those two come again, now with
+	// delivery count 2.
+	if ds, err := d.Receive(ctx, "t", "s", 4, time.Minute); err != nil || len(ds) != 2 {
+		t.Fatalf("Receive of the other two: %d, %v", len(ds), err)
+	}
+	var again []driver.Delivery
+	deadline := time.Now().Add(10 * time.Second)
+	for len(again) < 2 && time.Now().Before(deadline) {
+		ds, err := d.Receive(ctx, "t", "s", 4, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range ds {
+			if x.ID != first[0].ID && x.ID != first[1].ID || x.Deliveries != 2 {
+				t.Fatalf("redelivered %s (delivery %d), want one of the first two", x.ID, x.Deliveries)
+			}
+			again = append(again, x)
+		}
+	}
+	if len(again) != 2 {
+		t.Fatalf("redelivered %d of 2", len(again))
+	}
+	// Stale handles plus one live one: only the live one is deleted.
+	if err := d.Ack(ctx, "t", "s", append(handles(first), again[0].Handle, "garbage", "1.2", "x.y.z")); err != nil {
+		t.Fatal(err)
+	}
+	if n := backlog(t, d, ctx); n != 3 {
+		t.Fatalf("backlog %d, want 3 (stale handles must not delete)", n)
+	}
+	if err := d.Extend(ctx, "t", "s", again[1].Handle, time.Minute); err != nil {
+		t.Fatalf("the message of a stale handle lost its live lease: %v", err)
+	}
+}
+
+// TestAckRacesExtend runs Ack and Extend of the same leases at once: the
+// ack's conditions are rechecked on the version Extend wrote, so every
+// ack deletes its row whichever commits first.
+func TestAckRacesExtend(t *testing.T) {
+	const n = 200
+	d, ctx := ackEnv(t, n)
+	ds, err := d.Receive(ctx, "t", "s", n, time.Minute)
+	if err != nil || len(ds) != n {
+		t.Fatalf("Receive: %d, %v", len(ds), err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for _, x := range ds {
+			err := d.Extend(ctx, "t", "s", x.Handle, time.Minute)
+			if err != nil && err != driver.ErrNotLeased {
+				t.Error(err)
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		hs := handles(ds)
+		for len(hs) > 0 {
+			k := min(len(hs), 10)
+			if err := d.Ack(ctx, "t", "s", hs[:k]); err != nil {
+				t.Error(err)
+			}
+			hs = hs[k:]
+		}
+	}()
+	wg.Wait()
+	if b := backlog(t, d, ctx); b != 0 {
+		t.Fatalf("backlog %d after acking all %d under concurrent Extend, want 0", b, n)
+	}
+}
+
+// TestReceivePlanIsBounded checks the shape of the lease statement's plan
+// on a table whose statistics say every row is leased: the ordered walk of
+// the primary key that stops after the limit, and a TID scan for the
+// update; never a scan of the whole table, a sort or a hash join.
+func TestReceivePlanIsBounded(t *testing.T) {
+	url := dbURL(t)
+	_, ctx := ackEnvAt(t, url, 0)
+	p := pool(t, url)
+	if _, err := p.Exec(ctx, `INSERT INTO scalekit_queue_msgs (sub_id, id, body, not_before, published_at, lease_until)
+		SELECT 1, g::text, '\x00', now(), now(), now() + interval '1 hour' FROM generate_series(1, 5000) g`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Exec(ctx, "ANALYZE scalekit_queue_msgs"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Exec(ctx, "UPDATE scalekit_queue_msgs SET lease_until = NULL"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := p.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, pgqueue.ReceiveSettingsForTest); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF) "+pgqueue.ReceiveSQLForTest, 1, 100, time.Minute.Microseconds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(plan, "\n")
+	for _, bad := range []string{"Seq Scan on scalekit_queue_msgs", "Sort", "Hash Join", "Bitmap"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("plan has %q:\n%s", bad, text)
+		}
+	}
+	for _, want := range []string{"Index Scan using scalekit_queue_msgs_pkey", "Tid Scan", "rows=100 loops=1"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("plan lacks %q:\n%s", want, text)
+		}
+	}
+}
