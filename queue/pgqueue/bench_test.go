@@ -14,6 +14,7 @@ import (
 
 	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/queue"
+	"github.com/scalekit-go/scalekit/queue/driver"
 	"github.com/scalekit-go/scalekit/queue/pgqueue"
 )
 
@@ -346,4 +347,67 @@ func BenchmarkScalekitRound(b *testing.B) {
 		scalekitRound(b, q, subs)
 	}
 	b.ReportMetric(float64(b.N*benchRound)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkReceiveDeepBacklog leases and acks batches of benchBatch
+// (driver calls, no Consume loop) from a backlog of deepBacklog messages:
+// the cost of a receive must not grow with the backlog. One op is one
+// Receive of benchBatch plus its Ack; b.N is capped by the backlog.
+func BenchmarkReceiveDeepBacklog(b *testing.B) {
+	const deepBacklog = 100_000
+	ctx := context.Background()
+	url := testenv.PostgresURL(b)
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	d, err := pgqueue.Open(ctx, pool, &pgqueue.Options{PollOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = d.Close() })
+	if err := d.Subscribe(ctx, "deep", "s"); err != nil {
+		b.Fatal(err)
+	}
+	// Statistics as a queue table often has them: taken while it was
+	// empty (BENCH_FRESH_STATS=1 analyzes after the backlog is in).
+	if _, err := pool.Exec(ctx, "ALTER TABLE scalekit_queue_msgs SET (autovacuum_enabled = off); ANALYZE scalekit_queue_msgs"); err != nil {
+		b.Fatal(err)
+	}
+	msgs := make([]driver.Message, 1000)
+	for i := range msgs {
+		msgs[i].Body = benchBody
+	}
+	for n := 0; n < deepBacklog; n += len(msgs) {
+		for i := range msgs {
+			msgs[i].ID = strconv.Itoa(n + i)
+		}
+		if err := d.Publish(ctx, "deep", msgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if os.Getenv("BENCH_FRESH_STATS") != "" {
+		if _, err := pool.Exec(ctx, "VACUUM ANALYZE scalekit_queue_msgs"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if b.N*benchBatch > deepBacklog {
+		b.Fatalf("-benchtime %dx would drain more than the backlog of %d", b.N, deepBacklog)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ds, err := d.Receive(ctx, "deep", "s", benchBatch, time.Minute)
+		if err != nil || len(ds) != benchBatch {
+			b.Fatalf("Receive: %d, %v", len(ds), err)
+		}
+		hs := make([]string, len(ds))
+		for j := range ds {
+			hs[j] = ds[j].Handle
+		}
+		if err := d.Ack(ctx, "deep", "s", hs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "msgs/s")
 }
