@@ -214,3 +214,73 @@ func TestReceivePlanIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentAcksShareDeletes acks 400 leases from 40 goroutines at
+// once: every Ack returns only after its rows are gone (checked right
+// after it returns), whether it sent the DELETE or waited for another
+// caller's.
+func TestConcurrentAcksShareDeletes(t *testing.T) {
+	const n, callers = 400, 40
+	url := dbURL(t)
+	d, ctx := ackEnvAt(t, url, n)
+	ds, err := d.Receive(ctx, "t", "s", n, time.Minute)
+	if err != nil || len(ds) != n {
+		t.Fatalf("Receive: %d, %v", len(ds), err)
+	}
+	p := pool(t, url)
+	s0 := pgqueue.AckStatements(d)
+	per := n / callers
+	var wg sync.WaitGroup
+	for c := 0; c < callers; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := ds[c*per : (c+1)*per]
+			if err := d.Ack(ctx, "t", "s", handles(mine)); err != nil {
+				t.Error(err)
+				return
+			}
+			// Durable on return: none of these rows is left.
+			seqs := make([]int64, len(mine))
+			for i := range mine {
+				seqs[i], _ = strconv.ParseInt(strings.SplitN(mine[i].Handle, ".", 2)[0], 10, 64)
+			}
+			var left int
+			if err := p.QueryRow(ctx, "SELECT count(*) FROM scalekit_queue_msgs WHERE seq = ANY($1)", seqs).Scan(&left); err != nil {
+				t.Error(err)
+			} else if left != 0 {
+				t.Errorf("Ack returned with %d of its %d rows still there", left, len(mine))
+			}
+		}()
+	}
+	wg.Wait()
+	if b := backlog(t, d, ctx); b != 0 {
+		t.Fatalf("backlog %d after all acks, want 0", b)
+	}
+	// How many DELETEs the 40 calls took depends on the scheduling; it is
+	// logged, not asserted.
+	t.Logf("%d Acks took %d DELETE statements", callers, pgqueue.AckStatements(d)-s0)
+}
+
+// TestAckCancelledWhileQueued: an Ack whose context ends while it waits
+// behind another returns the context's error, and later Acks still work.
+func TestAckCancelledWhileQueued(t *testing.T) {
+	d, ctx := ackEnv(t, 10)
+	ds, err := d.Receive(ctx, "t", "s", 10, time.Minute)
+	if err != nil || len(ds) != 10 {
+		t.Fatalf("Receive: %d, %v", len(ds), err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	// Whether it led or waited, a cancelled Ack must not hang.
+	_ = d.Ack(cctx, "t", "s", handles(ds[:5]))
+	if err := d.Ack(ctx, "t", "s", handles(ds[5:])); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Ack(ctx, "t", "s", handles(ds[:5])); err != nil {
+		t.Fatal(err)
+	}
+	if b := backlog(t, d, ctx); b != 0 {
+		t.Fatalf("backlog %d, want 0", b)
+	}
+}
