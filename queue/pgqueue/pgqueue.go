@@ -1,6 +1,7 @@
 package pgqueue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,10 +62,9 @@ type Driver struct {
 	mu   sync.RWMutex
 	subs map[[2]string]int32
 
-	lis  *listener
-	acks ackGroups
-	ops  sync.Mutex // serialises the occasional dedup clean-up
-	pub  int64
+	lis *listener
+	ops sync.Mutex // serialises the occasional dedup clean-up
+	pub int64
 }
 
 // Open creates the schema (under an advisory lock, so that processes may
@@ -414,6 +414,48 @@ func parseHandle(h string) (seq int64, n int32, rank int16, ok bool) {
 	c, err2 := strconv.ParseInt(h[i+1:j], 10, 32)
 	r, err3 := strconv.ParseInt(h[j+1:], 10, 16)
 	return s, int32(c), int16(r), err1 == nil && err2 == nil && err3 == nil
+}
+
+// Ack implements driver.Queue: one DELETE for the whole batch.
+func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) error {
+	sid, err := d.subID(ctx, topic, sub)
+	if err != nil {
+		return err
+	}
+	type hd struct {
+		seq  int64
+		n    int32
+		rank int16
+	}
+	hs := make([]hd, 0, len(handles))
+	for _, h := range handles {
+		if s, n, r, ok := parseHandle(h); ok {
+			hs = append(hs, hd{s, n, r})
+		}
+	}
+	if len(hs) == 0 {
+		return nil
+	}
+	// One handle per message: the statement looks a row's delivery count
+	// up by its seq. Of two handles of one message only the later
+	// delivery can still hold the lease; the earlier one is stale.
+	slices.SortFunc(hs, func(a, b hd) int {
+		if a.seq != b.seq {
+			return cmp.Compare(a.seq, b.seq)
+		}
+		return cmp.Compare(b.n, a.n)
+	})
+	hs = slices.CompactFunc(hs, func(a, b hd) bool { return a.seq == b.seq })
+	seqs := make([]int64, len(hs))
+	ns := make([]int32, len(hs))
+	ranks := make([]int16, len(hs))
+	for i, h := range hs {
+		seqs[i], ns[i], ranks[i] = h.seq, h.n, h.rank
+	}
+	slices.Sort(ranks)
+	ranks = slices.Compact(ranks)
+	_, err = d.pool.Exec(ctx, ackSQL, sid, seqs, ns, ranks)
+	return err
 }
 
 // ackSQL deletes the rows of a batch of handles. The primary key is
