@@ -214,3 +214,76 @@ func TestReceivePlanIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentAcksAreDurableOnReturn acks 400 leases from 40
+// goroutines at once; each checks, right after its Ack returns, that its
+// rows are gone.
+func TestConcurrentAcksAreDurableOnReturn(t *testing.T) {
+	const n, callers = 400, 40
+	url := dbURL(t)
+	d, ctx := ackEnvAt(t, url, n)
+	ds, err := d.Receive(ctx, "t", "s", n, time.Minute)
+	if err != nil || len(ds) != n {
+		t.Fatalf("Receive: %d, %v", len(ds), err)
+	}
+	p := pool(t, url)
+	per := n / callers
+	var wg sync.WaitGroup
+	for c := 0; c < callers; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := ds[c*per : (c+1)*per]
+			if err := d.Ack(ctx, "t", "s", handles(mine)); err != nil {
+				t.Error(err)
+				return
+			}
+			seqs := make([]int64, len(mine))
+			for i := range mine {
+				seqs[i], _ = strconv.ParseInt(strings.SplitN(mine[i].Handle, ".", 2)[0], 10, 64)
+			}
+			var left int
+			if err := p.QueryRow(ctx, "SELECT count(*) FROM scalekit_queue_msgs WHERE seq = ANY($1)", seqs).Scan(&left); err != nil {
+				t.Error(err)
+			} else if left != 0 {
+				t.Errorf("Ack returned with %d of its %d rows still there", left, len(mine))
+			}
+		}()
+	}
+	wg.Wait()
+	if b := backlog(t, d, ctx); b != 0 {
+		t.Fatalf("backlog %d after all acks, want 0", b)
+	}
+}
+
+// TestAckMixedDeliveryCounts acks, in one call, handles of first and of
+// second deliveries (one statement per count) and checks that all go.
+func TestAckMixedDeliveryCounts(t *testing.T) {
+	d, ctx := ackEnv(t, 6)
+	ds, err := d.Receive(ctx, "t", "s", 3, time.Minute)
+	if err != nil || len(ds) != 3 {
+		t.Fatalf("Receive: %d, %v", len(ds), err)
+	}
+	for _, x := range ds {
+		if err := d.Nack(ctx, "t", "s", x.Handle, driver.Nack{Action: driver.ActionRetry}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := d.Receive(ctx, "t", "s", 6, time.Minute)
+	if err != nil || len(all) != 6 {
+		t.Fatalf("Receive: %d, %v", len(all), err)
+	}
+	counts := map[int]int{}
+	for _, x := range all {
+		counts[x.Deliveries]++
+	}
+	if counts[1] != 3 || counts[2] != 3 {
+		t.Fatalf("delivery counts %v, want three of 1 and three of 2", counts)
+	}
+	if err := d.Ack(ctx, "t", "s", handles(all)); err != nil {
+		t.Fatal(err)
+	}
+	if b := backlog(t, d, ctx); b != 0 {
+		t.Fatalf("backlog %d, want 0", b)
+	}
+}

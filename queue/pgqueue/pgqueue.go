@@ -436,9 +436,8 @@ func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) e
 	if len(hs) == 0 {
 		return nil
 	}
-	// One handle per message: the statement looks a row's delivery count
-	// up by its seq. Of two handles of one message only the later
-	// delivery can still hold the lease; the earlier one is stale.
+	// One handle per message: of two handles of one message only the
+	// later delivery can still hold the lease; the earlier one is stale.
 	slices.SortFunc(hs, func(a, b hd) int {
 		if a.seq != b.seq {
 			return cmp.Compare(a.seq, b.seq)
@@ -446,28 +445,44 @@ func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) e
 		return cmp.Compare(b.n, a.n)
 	})
 	hs = slices.CompactFunc(hs, func(a, b hd) bool { return a.seq == b.seq })
-	seqs := make([]int64, len(hs))
-	ns := make([]int32, len(hs))
-	ranks := make([]int16, len(hs))
-	for i, h := range hs {
-		seqs[i], ns[i], ranks[i] = h.seq, h.n, h.rank
+	// One statement per delivery count (almost always a single one), so
+	// that the count is a constant of the statement: an exact check that
+	// costs the same per row however large the batch.
+	slices.SortStableFunc(hs, func(a, b hd) int { return cmp.Compare(a.n, b.n) })
+	b := &pgx.Batch{}
+	for len(hs) > 0 {
+		k := 1
+		for k < len(hs) && hs[k].n == hs[0].n {
+			k++
+		}
+		seqs := make([]int64, k)
+		ranks := make([]int16, k)
+		for i, h := range hs[:k] {
+			seqs[i], ranks[i] = h.seq, h.rank
+		}
+		slices.Sort(ranks)
+		ranks = slices.Compact(ranks)
+		b.Queue(ackSQL, sid, seqs, hs[0].n, ranks)
+		hs = hs[k:]
 	}
-	slices.Sort(ranks)
-	ranks = slices.Compact(ranks)
-	_, err = d.pool.Exec(ctx, ackSQL, sid, seqs, ns, ranks)
-	return err
+	if b.Len() == 1 {
+		q := b.QueuedQueries[0]
+		_, err = d.pool.Exec(ctx, q.SQL, q.Arguments...)
+		return err
+	}
+	return d.pool.SendBatch(ctx, b).Close()
 }
 
-// ackSQL deletes the rows of a batch of handles. The primary key is
-// probed with = ANY arrays, which is an index scan whatever the
-// statistics say (a join with the handles is not: the planner turns it
-// into a scan of the table or a loop quadratic in the batch); each row
-// found then checks its delivery count against its own handle's. Every
-// condition is rechecked if a row changed under the statement (a
-// concurrent Extend), so an ack is not lost to a race.
+// ackSQL deletes the rows of the handles of one delivery count. The
+// primary key is probed with = ANY arrays, which is an index scan whatever
+// the statistics say (a join with the handles is not: the planner turns
+// it into a scan of the table or a loop quadratic in the batch, and so
+// does looking each row's count up in an array). Every condition is
+// rechecked if a row changed under the statement (a concurrent Extend),
+// so an ack is not lost to a race.
 const ackSQL = `DELETE FROM scalekit_queue_msgs m
 WHERE m.sub_id = $1 AND m.prio_rank = ANY($4::smallint[]) AND m.seq = ANY($2::bigint[])
-	AND m.lease_until > now() AND m.deliveries = ($3::int[])[array_position($2::bigint[], m.seq)]`
+	AND m.deliveries = $3 AND m.lease_until > now()`
 
 // leased matches the row of a live lease: $1 sub, $2 seq, $3 deliveries,
 // $6 rank.
