@@ -26,9 +26,9 @@
 // sorts, because with the stale statistics a queue table always has the
 // planner otherwise reads and sorts the whole backlog (759 ms instead of
 // 1 ms for 20 000 rows in one measurement; TestReceivePlanIsBounded
-// checks the plan). Ack deletes a batch with one DELETE that probes the
-// key with = ANY arrays and checks each row's delivery count against its
-// handle, so a stale handle deletes nothing.
+// checks the plan). Ack deletes a batch with one DELETE per delivery
+// count among its handles (almost always one) that probes the key with =
+// ANY arrays and requires that count, so a stale handle deletes nothing.
 //
 // Ack is synchronous: it returns once the DELETE has committed. The
 // batching of completions happens above it, in queue's Consume (AckBatch,
