@@ -30,11 +30,14 @@
 // count among its handles (almost always one) that probes the key with =
 // ANY arrays and requires that count, so a stale handle deletes nothing.
 //
-// Ack is synchronous: it returns once the DELETE has committed. The
-// batching of completions happens above it, in queue's Consume (AckBatch,
-// AckDelay): a handler's return does not wait for the DELETE, and if the
-// process dies before the batch is flushed the message is delivered
-// again when its lease expires — at least once, never lost.
+// Ack is synchronous: it returns once the DELETE has committed.
+// Concurrent Acks of one subscription share DELETEs (group commit: while
+// one runs, the next collects every caller that arrives, and each caller
+// returns when the statement holding its handles has committed). Above
+// that, queue's Consume batches completions (AckBatch, AckDelay): a
+// handler's return does not wait for the DELETE, and if the process dies
+// before the batch is flushed the message is delivered again when its
+// lease expires — at least once, never lost.
 //
 // Publish sends a NOTIFY on Channel and consumers LISTEN as a wake-up, with
 // polling as the fallback: notifications are lost on disconnect and do not

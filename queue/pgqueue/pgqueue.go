@@ -1,7 +1,6 @@
 package pgqueue
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,9 +61,10 @@ type Driver struct {
 	mu   sync.RWMutex
 	subs map[[2]string]int32
 
-	lis *listener
-	ops sync.Mutex // serialises the occasional dedup clean-up
-	pub int64
+	lis  *listener
+	acks ackGroups
+	ops  sync.Mutex // serialises the occasional dedup clean-up
+	pub  int64
 }
 
 // Open creates the schema (under an advisory lock, so that processes may
@@ -414,63 +414,6 @@ func parseHandle(h string) (seq int64, n int32, rank int16, ok bool) {
 	c, err2 := strconv.ParseInt(h[i+1:j], 10, 32)
 	r, err3 := strconv.ParseInt(h[j+1:], 10, 16)
 	return s, int32(c), int16(r), err1 == nil && err2 == nil && err3 == nil
-}
-
-// Ack implements driver.Queue: one DELETE for the whole batch.
-func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) error {
-	sid, err := d.subID(ctx, topic, sub)
-	if err != nil {
-		return err
-	}
-	type hd struct {
-		seq  int64
-		n    int32
-		rank int16
-	}
-	hs := make([]hd, 0, len(handles))
-	for _, h := range handles {
-		if s, n, r, ok := parseHandle(h); ok {
-			hs = append(hs, hd{s, n, r})
-		}
-	}
-	if len(hs) == 0 {
-		return nil
-	}
-	// One handle per message: of two handles of one message only the
-	// later delivery can still hold the lease; the earlier one is stale.
-	slices.SortFunc(hs, func(a, b hd) int {
-		if a.seq != b.seq {
-			return cmp.Compare(a.seq, b.seq)
-		}
-		return cmp.Compare(b.n, a.n)
-	})
-	hs = slices.CompactFunc(hs, func(a, b hd) bool { return a.seq == b.seq })
-	// One statement per delivery count (almost always a single one), so
-	// that the count is a constant of the statement: an exact check that
-	// costs the same per row however large the batch.
-	slices.SortStableFunc(hs, func(a, b hd) int { return cmp.Compare(a.n, b.n) })
-	b := &pgx.Batch{}
-	for len(hs) > 0 {
-		k := 1
-		for k < len(hs) && hs[k].n == hs[0].n {
-			k++
-		}
-		seqs := make([]int64, k)
-		ranks := make([]int16, k)
-		for i, h := range hs[:k] {
-			seqs[i], ranks[i] = h.seq, h.rank
-		}
-		slices.Sort(ranks)
-		ranks = slices.Compact(ranks)
-		b.Queue(ackSQL, sid, seqs, hs[0].n, ranks)
-		hs = hs[k:]
-	}
-	if b.Len() == 1 {
-		q := b.QueuedQueries[0]
-		_, err = d.pool.Exec(ctx, q.SQL, q.Arguments...)
-		return err
-	}
-	return d.pool.SendBatch(ctx, b).Close()
 }
 
 // ackSQL deletes the rows of the handles of one delivery count. The
