@@ -61,9 +61,10 @@ type Driver struct {
 	mu   sync.RWMutex
 	subs map[[2]string]int32
 
-	lis *listener
-	ops sync.Mutex // serialises the occasional dedup clean-up
-	pub int64
+	lis  *listener
+	acks ackGroups
+	ops  sync.Mutex // serialises the occasional dedup clean-up
+	pub  int64
 }
 
 // Open creates the schema (under an advisory lock, so that processes may
@@ -270,25 +271,28 @@ func (d *Driver) cleanDedup(ctx context.Context) {
 	}
 }
 
-const receiveSQL = `WITH c AS (
-	SELECT m.prio_rank, m.seq FROM scalekit_queue_msgs m
-	WHERE m.sub_id = $1 AND m.not_before <= now() AND (m.lease_until IS NULL OR m.lease_until <= now())
-	  AND (m.key = '' OR NOT EXISTS (
-		SELECT 1 FROM scalekit_queue_msgs p
-		WHERE p.sub_id = m.sub_id AND p.key = m.key AND p.key <> '' AND (p.seq < m.seq OR p.lease_until > now())))
-	ORDER BY m.prio_rank, m.seq
-	LIMIT $2
-	FOR UPDATE SKIP LOCKED
-)
-UPDATE scalekit_queue_msgs m
-SET deliveries = m.deliveries + 1, lease_until = now() + $3 * interval '1 microsecond'
-FROM c WHERE m.sub_id = $1 AND m.prio_rank = c.prio_rank AND m.seq = c.seq
-RETURNING m.seq, m.id, m.body, m.headers, m.key, -m.prio_rank, m.not_before, m.published_at, m.deliveries, m.last_error`
+// receiveSettings rules out, for the transaction of one receive, the
+// plans that read the whole backlog (see Receive).
+const receiveSettings = "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"
 
-type row struct {
-	seq int64
-	d   driver.Delivery
-}
+// receiveSQL picks, locks and leases up to $2 ready rows in one
+// statement: the sub-select walks the primary key in delivery order and
+// locks with SKIP LOCKED; the UPDATE then reaches exactly those rows by
+// their physical address (a TID scan), never by a join that the planner
+// could turn into a scan of the whole table. The lease changes no indexed
+// column, so it is a HOT update: no index entry is written.
+const receiveSQL = `UPDATE scalekit_queue_msgs m
+SET deliveries = m.deliveries + 1, lease_until = now() + $3 * interval '1 microsecond'
+WHERE m.ctid = ANY(ARRAY(
+	SELECT c.ctid FROM scalekit_queue_msgs c
+	WHERE c.sub_id = $1 AND c.not_before <= now() AND (c.lease_until IS NULL OR c.lease_until <= now())
+	  AND (c.key = '' OR NOT EXISTS (
+		SELECT 1 FROM scalekit_queue_msgs p
+		WHERE p.sub_id = c.sub_id AND p.key = c.key AND p.key <> '' AND (p.seq < c.seq OR p.lease_until > now())))
+	ORDER BY c.prio_rank, c.seq
+	LIMIT $2
+	FOR UPDATE SKIP LOCKED))
+RETURNING m.seq, m.id, m.body, m.headers, m.key, -m.prio_rank, m.not_before, m.published_at, m.deliveries, m.last_error`
 
 // Receive implements driver.Queue.
 func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis time.Duration) ([]driver.Delivery, error) {
@@ -304,7 +308,7 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	// those out.
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue("SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)")
+	b.Queue(receiveSettings)
 	b.Queue(receiveSQL, sid, max, vis.Microseconds())
 	b.Queue("COMMIT")
 	br := d.pool.SendBatch(ctx, b)
@@ -318,13 +322,16 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	if err != nil {
 		return nil, err
 	}
-	var got []row
+	out := make([]driver.Delivery, 0, max)
+	seqs := make([]int64, 0, max)
+	var hb []byte
 	for rows.Next() {
-		var r row
+		var d driver.Delivery
+		var seq int64
 		var hdr []byte
 		var prio int16
-		m := &r.d.Message
-		if err := rows.Scan(&r.seq, &m.ID, &m.Body, &hdr, &m.Key, &prio, &m.NotBefore, &m.PublishedAt, &r.d.Deliveries, &r.d.LastError); err != nil {
+		m := &d.Message
+		if err := rows.Scan(&seq, &m.ID, &m.Body, &hdr, &m.Key, &prio, &m.NotBefore, &m.PublishedAt, &d.Deliveries, &d.LastError); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -335,8 +342,14 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 				return nil, err
 			}
 		}
-		r.d.Handle = strconv.FormatInt(r.seq, 10) + "." + strconv.Itoa(r.d.Deliveries) + "." + strconv.Itoa(-m.Priority)
-		got = append(got, r)
+		hb = strconv.AppendInt(hb[:0], seq, 10)
+		hb = append(hb, '.')
+		hb = strconv.AppendInt(hb, int64(d.Deliveries), 10)
+		hb = append(hb, '.')
+		hb = strconv.AppendInt(hb, int64(-m.Priority), 10)
+		d.Handle = string(hb)
+		out = append(out, d)
+		seqs = append(seqs, seq)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -345,56 +358,74 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	if _, err := br.Exec(); err != nil { // COMMIT
 		return nil, err
 	}
-	slices.SortFunc(got, func(a, b row) int {
-		if a.d.Priority != b.d.Priority {
-			return b.d.Priority - a.d.Priority
-		}
-		return int(a.seq - b.seq)
-	})
-	out := make([]driver.Delivery, len(got))
-	for i := range got {
-		out[i] = got[i].d
-	}
+	sortDeliveries(out, seqs)
 	return out, nil
+}
+
+// sortDeliveries puts ds (with their seqs) in delivery order: priority
+// first, then publication. RETURNING gives rows in physical order, which
+// is usually that order already.
+func sortDeliveries(ds []driver.Delivery, seqs []int64) {
+	less := func(i, j int) bool {
+		if ds[i].Priority != ds[j].Priority {
+			return ds[i].Priority > ds[j].Priority
+		}
+		return seqs[i] < seqs[j]
+	}
+	sorted := true
+	for i := 1; i < len(ds) && sorted; i++ {
+		sorted = !less(i, i-1)
+	}
+	if sorted {
+		return
+	}
+	idx := make([]int, len(ds))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		switch {
+		case less(a, b):
+			return -1
+		case less(b, a):
+			return 1
+		}
+		return 0
+	})
+	tmp := make([]driver.Delivery, len(ds))
+	for i, j := range idx {
+		tmp[i] = ds[j]
+	}
+	copy(ds, tmp)
 }
 
 // parseHandle splits "seq.deliveries.rank".
 func parseHandle(h string) (seq int64, n int32, rank int16, ok bool) {
-	f := strings.Split(h, ".")
-	if len(f) != 3 {
+	i := strings.IndexByte(h, '.')
+	if i < 0 {
 		return 0, 0, 0, false
 	}
-	s, err1 := strconv.ParseInt(f[0], 10, 64)
-	c, err2 := strconv.ParseInt(f[1], 10, 32)
-	r, err3 := strconv.ParseInt(f[2], 10, 16)
+	j := strings.IndexByte(h[i+1:], '.')
+	if j < 0 {
+		return 0, 0, 0, false
+	}
+	j += i + 1
+	s, err1 := strconv.ParseInt(h[:i], 10, 64)
+	c, err2 := strconv.ParseInt(h[i+1:j], 10, 32)
+	r, err3 := strconv.ParseInt(h[j+1:], 10, 16)
 	return s, int32(c), int16(r), err1 == nil && err2 == nil && err3 == nil
 }
 
-// Ack implements driver.Queue: one DELETE for the whole batch.
-func (d *Driver) Ack(ctx context.Context, topic, sub string, handles []string) error {
-	sid, err := d.subID(ctx, topic, sub)
-	if err != nil {
-		return err
-	}
-	seqs := make([]int64, 0, len(handles))
-	ns := make([]int32, 0, len(handles))
-	ranks := make([]int16, 0, len(handles))
-	for _, h := range handles {
-		if s, n, r, ok := parseHandle(h); ok {
-			seqs = append(seqs, s)
-			ns = append(ns, n)
-			ranks = append(ranks, r)
-		}
-	}
-	if len(seqs) == 0 {
-		return nil
-	}
-	_, err = d.pool.Exec(ctx, ackSQL, sid, seqs, ns, ranks)
-	return err
-}
-
-const ackSQL = `DELETE FROM scalekit_queue_msgs m USING unnest($2::bigint[], $3::int[], $4::smallint[]) h(seq, n, r)
-WHERE m.sub_id = $1 AND m.prio_rank = h.r AND m.seq = h.seq AND m.deliveries = h.n AND m.lease_until > now()`
+// ackSQL deletes the rows of the handles of one delivery count. The
+// primary key is probed with = ANY arrays, which is an index scan whatever
+// the statistics say (a join with the handles is not: the planner turns
+// it into a scan of the table or a loop quadratic in the batch, and so
+// does looking each row's count up in an array). Every condition is
+// rechecked if a row changed under the statement (a concurrent Extend),
+// so an ack is not lost to a race.
+const ackSQL = `DELETE FROM scalekit_queue_msgs m
+WHERE m.sub_id = $1 AND m.prio_rank = ANY($4::smallint[]) AND m.seq = ANY($2::bigint[])
+	AND m.deliveries = $3 AND m.lease_until > now()`
 
 // leased matches the row of a live lease: $1 sub, $2 seq, $3 deliveries,
 // $6 rank.

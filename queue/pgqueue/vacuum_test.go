@@ -154,7 +154,7 @@ func (e *vacuumEnv) probe() int64 {
 		e.t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback(e.ctx) }()
-	if _, err := tx.Exec(e.ctx, "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"); err != nil {
+	if _, err := tx.Exec(e.ctx, pgqueue.ReceiveSettingsForTest); err != nil {
 		e.t.Fatal(err)
 	}
 	var js []byte
