@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/scalekit-go/scalekit/resilience"
+
+	"github.com/scalekit-go/scalekit/internal/mix"
 )
 
 // Errors callers branch on.
@@ -295,14 +297,5 @@ func hashString(s string) uint64 {
 		h ^= uint64(s[i])
 		h *= 1099511628211
 	}
-	return mix64(h)
-}
-
-func mix64(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
+	return mix.Murmur64(h)
 }

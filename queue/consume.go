@@ -170,21 +170,7 @@ func (c *consumer) fetchLoop(stop context.Context) {
 		}
 		w.reset()
 		s.q.tel.delivered(int64(len(ds)), ds, s.add)
-		batch = batch[:0]
-		var slab []Delivery
-		for i := range ds {
-			if s.poisoned(fctx, &ds[i]) {
-				continue
-			}
-			if len(slab) == 0 {
-				slab = make([]Delivery, min(deliverySlab, len(ds)-i))
-			}
-			d := &slab[0]
-			slab = slab[1:]
-			s.fill(d, &ds[i])
-			d.owner = c
-			batch = append(batch, d)
-		}
+		batch = s.wrap(fctx, batch[:0], ds, c)
 		if s.q.into != nil {
 			clear(ds) // keep no bodies alive through the reused array
 			buf = ds[:0]

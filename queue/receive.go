@@ -46,20 +46,7 @@ func (s *Subscription) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, 
 		}
 		if len(ds) > 0 {
 			s.q.tel.delivered(int64(len(ds)), ds, s.add)
-			var out []*Delivery
-			var slab []Delivery
-			for i := range ds {
-				if s.poisoned(ctx, &ds[i]) {
-					continue
-				}
-				if len(slab) == 0 {
-					slab = make([]Delivery, min(deliverySlab, len(ds)-i))
-				}
-				d := &slab[0]
-				slab = slab[1:]
-				s.fill(d, &ds[i])
-				out = append(out, d)
-			}
+			out := s.wrap(ctx, nil, ds, nil)
 			if len(out) > 0 {
 				s.hb.trackAll(out)
 				return out, nil

@@ -81,6 +81,27 @@ type Delivery struct {
 // allocation (a Delivery kept by the caller keeps at most its slab alive).
 const deliverySlab = 32
 
+// wrap appends to out a Delivery for each of ds that is not poisoned
+// (see poisoned), owned by c (nil for Receive), allocated in slabs of
+// deliverySlab.
+func (s *Subscription) wrap(ctx context.Context, out []*Delivery, ds []driver.Delivery, c *consumer) []*Delivery {
+	var slab []Delivery
+	for i := range ds {
+		if s.poisoned(ctx, &ds[i]) {
+			continue
+		}
+		if len(slab) == 0 {
+			slab = make([]Delivery, min(deliverySlab, len(ds)-i))
+		}
+		d := &slab[0]
+		slab = slab[1:]
+		s.fill(d, &ds[i])
+		d.owner = c
+		out = append(out, d)
+	}
+	return out
+}
+
 // fill sets the fields of the zero Delivery out from d.
 func (s *Subscription) fill(out *Delivery, d *driver.Delivery) {
 	out.ID, out.Body, out.Headers, out.Key, out.Priority = d.ID, d.Body, d.Headers, d.Key, d.Priority

@@ -1,6 +1,10 @@
 package shard
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"github.com/scalekit-go/scalekit/internal/mix"
+)
 
 // Hash is the 64-bit key hash every strategy of this package uses: FNV-1a
 // over the key's bytes followed by the SplitMix64 finalizer, which spreads
@@ -13,21 +17,11 @@ func Hash(key string) uint64 {
 		h ^= uint64(key[i])
 		h *= 1099511628211
 	}
-	return mix64(h)
-}
-
-// mix64 is the SplitMix64 finalizer, a bijection on uint64.
-func mix64(z uint64) uint64 {
-	z ^= z >> 30
-	z *= 0xbf58476d1ce4e5b9
-	z ^= z >> 27
-	z *= 0x94d049bb133111eb
-	z ^= z >> 31
-	return z
+	return mix.SplitMix64(h)
 }
 
 // hash2 combines a key hash with a per-node seed (rendezvous scores).
 func hash2(a, b uint64) uint64 {
 	hi, lo := bits.Mul64(a^0x9e3779b97f4a7c15, b|1)
-	return mix64(hi ^ lo ^ b)
+	return mix.SplitMix64(hi ^ lo ^ b)
 }

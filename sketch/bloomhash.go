@@ -3,6 +3,8 @@ package sketch
 import (
 	"encoding/binary"
 	"math/bits"
+
+	"github.com/scalekit-go/scalekit/internal/mix"
 )
 
 // Bloom's bit positions must be those of bits-and-blooms/bloom/v3, since
@@ -71,7 +73,7 @@ func murmurFinish(h1, h2 uint64, tail *[16]byte, t, n int) (uint64, uint64) {
 	h2 ^= uint64(n)
 	h1 += h2
 	h2 += h1
-	h1, h2 = murmurFmix(h1), murmurFmix(h2)
+	h1, h2 = mix.Murmur64(h1), mix.Murmur64(h2)
 	h1 += h2
 	h2 += h1
 	return h1, h2
@@ -94,14 +96,4 @@ func murmurBlock(h1, h2, k1, k2 uint64) (uint64, uint64) {
 	h2 += h1
 	h2 = h2*5 + 0x38495ab5
 	return h1, h2
-}
-
-// murmurFmix is MurmurHash3's 64-bit finaliser.
-func murmurFmix(k uint64) uint64 {
-	k ^= k >> 33
-	k *= 0xff51afd7ed558ccd
-	k ^= k >> 33
-	k *= 0xc4ceb9fe1a85ec53
-	k ^= k >> 33
-	return k
 }

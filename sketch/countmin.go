@@ -7,6 +7,8 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+
+	"github.com/scalekit-go/scalekit/internal/mix"
 )
 
 // MaxCountMinCells is the largest width×depth of a Count-Min sketch
@@ -45,7 +47,7 @@ type cmTable struct {
 // Each row mixes h with its row number and maps the result onto the row
 // by multiply-shift.
 func (t *cmTable) cell(h, i uint64) uint64 {
-	g := fmix64(h + i*hashK0)
+	g := mix.SplitMix64(h + i*hashK0)
 	col, _ := bits.Mul64(g, t.width)
 	return i*t.width + col
 }

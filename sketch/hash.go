@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"unsafe"
+
+	"github.com/scalekit-go/scalekit/internal/mix"
 )
 
 // The Count-Min and Top-K sketches hash keys with hash64, a small
@@ -25,16 +27,6 @@ func fold(a, b uint64) uint64 {
 	return hi ^ lo
 }
 
-// fmix64 is a 64-bit finaliser: every input bit affects every output bit.
-func fmix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= hashK1
-	x ^= x >> 27
-	x *= hashK2
-	x ^= x >> 31
-	return x
-}
-
 // hash64 returns the 64-bit hash of b.
 func hash64(b []byte) uint64 {
 	h := uint64(len(b)) * hashK0
@@ -53,7 +45,7 @@ func hash64(b []byte) uint64 {
 		}
 		h = fold(h^t^hashK2, hashK1)
 	}
-	return fmix64(h)
+	return mix.SplitMix64(h)
 }
 
 // hashString is hash64 of the bytes of s, without copying them.

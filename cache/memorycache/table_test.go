@@ -5,10 +5,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/scalekit-go/scalekit/internal/mix"
 )
 
 func testNode(k int) *node[int, int] {
-	return &node[int, int]{key: k, value: k, hash: mix64(uint64(k))}
+	return &node[int, int]{key: k, value: k, hash: mix.SplitMix64(uint64(k))}
 }
 
 // The index against a map model under random inserts, replacements and
@@ -22,7 +24,7 @@ func TestIndexModel(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for op := range 20000 {
 		k := r.IntN(300)
-		cur := tab.Load().get(mix64(uint64(k)), k)
+		cur := tab.Load().get(mix.SplitMix64(uint64(k)), k)
 		if cur != model[k] {
 			t.Fatalf("op %d: get(%d) = %p, model %p", op, k, cur, model[k])
 		}
@@ -77,7 +79,7 @@ func TestIndexStableKeysVisibleDuringChurn(t *testing.T) {
 			defer wg.Done()
 			for i := 0; !stop.Load(); i++ {
 				k := (i + g*7) % stable
-				if n := tab.Load().get(mix64(uint64(k)), k); n == nil || n.key != k {
+				if n := tab.Load().get(mix.SplitMix64(uint64(k)), k); n == nil || n.key != k {
 					misses.Add(1)
 				}
 			}

@@ -214,18 +214,7 @@ func (d *Driver) Publish(ctx context.Context, topicName string, msgs []driver.Me
 
 // Receive implements driver.Queue.
 func (d *Driver) Receive(ctx context.Context, topicName, name string, max int, vis time.Duration) ([]driver.Delivery, error) {
-	if err := d.fault("receive"); err != nil {
-		return nil, err
-	}
-	sl, err := d.sub(topicName, name)
-	if err != nil {
-		return nil, err
-	}
-	now := d.clk.Now()
-	sl.mu.Lock()
-	out := sl.s.receive(nil, max, vis, now)
-	sl.mu.Unlock()
-	return out, nil
+	return d.ReceiveInto(ctx, topicName, name, nil, max, vis)
 }
 
 // ReceiveInto implements driver.ReceiverInto: Receive appending to
