@@ -268,3 +268,19 @@ func (c *counter) count(id string) int {
 	defer c.mu.Unlock()
 	return c.seen[id]
 }
+
+// consumeResult waits (in the suite's time) up to 10 s for the error a
+// Consume call sends on errc.
+func (s *suite) consumeResult(t *testing.T, errc <-chan error) error {
+	t.Helper()
+	var err error
+	s.eventually(t, 10*time.Second, "Consume returned", func() bool {
+		select {
+		case err = <-errc:
+			return true
+		default:
+			return false
+		}
+	})
+	return err
+}

@@ -328,15 +328,7 @@ func (s *suite) testShutdownDeadline(t *testing.T) {
 	}()
 	s.eventually(t, 5*time.Second, "handler running", func() bool { return started.Load() == 1 })
 	cancel()
-	var err error
-	s.eventually(t, 10*time.Second, "Consume returned", func() bool {
-		select {
-		case err = <-errc:
-			return true
-		default:
-			return false
-		}
-	})
+	err := s.consumeResult(t, errc)
 	if !errors.Is(err, queue.ErrDrainTimeout) {
 		t.Errorf("Consume = %v, want ErrDrainTimeout", err)
 	}
