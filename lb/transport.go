@@ -69,7 +69,9 @@ type Transport struct {
 	// the endpoint). Default the global provider.
 	TracerProvider trace.TracerProvider
 
-	forProxy   bool          // set by NewReverseProxy: the default base does no gzip
+	forProxy   bool // set by NewReverseProxy: the default base does no gzip
+	sticky     bool // set by NewReverseProxy: requests may carry a pickNote
+	startOpts  []trace.SpanStartOption
 	seen       atomic.Uint64 // Balancer.removals when idle connections were last closed
 	baseOnce   sync.Once
 	own        http.RoundTripper
@@ -102,13 +104,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("lb: Transport without a Balancer")
 	}
-	t.tracerOnce.Do(func() { t.tracer = otelx.Tracer(t.TracerProvider, "lb") })
-	ctx, span := t.tracer.Start(req.Context(), "lb.RoundTrip", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(otelx.Name(t.Balancer.opts.Name, "lb"), attribute.String("http.request.method", req.Method)))
+	t.tracerOnce.Do(func() {
+		t.tracer = otelx.Tracer(t.TracerProvider, "lb")
+		// Built once: options passed per call would allocate per request
+		// even when nothing records the span.
+		t.startOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(otelx.Name(t.Balancer.opts.Name, "lb"))}
+	})
+	ctx, span := t.tracer.Start(req.Context(), "lb.RoundTrip", t.startOpts...)
 	if !span.IsRecording() {
 		span.End()
 		return t.roundTrip(req, nil)
 	}
+	span.SetAttributes(attribute.String("http.request.method", req.Method))
 	resp, err := t.roundTrip(req.WithContext(ctx), span)
 	if resp != nil {
 		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
@@ -150,7 +158,10 @@ func (t *Transport) roundTrip(req *http.Request, span trace.Span) (*http.Respons
 	if !replayable(req) {
 		attempts = 1
 	}
-	note, _ := req.Context().Value(noteKey{}).(*pickNote)
+	var note *pickNote
+	if t.sticky { // a context lookup walks the whole chain: only when needed
+		note, _ = req.Context().Value(noteKey{}).(*pickNote)
+	}
 	info := PickInfo{Request: req}
 	if t.Key != nil {
 		info.Key = t.Key(req)
