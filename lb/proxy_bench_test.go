@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -71,23 +70,6 @@ func benchProxyLoopback(b *testing.B, conns int) {
 		{"scalekit", benchServe(b, sk, "scalekit")},
 		{"baseline", benchServe(b, baselineProxy(be1, be2), "baseline")},
 		{"direct", be1},
-	}
-	if os.Getenv("LBBENCH_DIAG") != "" {
-		for _, d := range []struct {
-			name string
-			o    *lb.Options
-		}{
-			{"skrr", &lb.Options{Name: "d1", Policy: lb.RoundRobin()}},
-			{"skrr-outlier", &lb.Options{Name: "d2", Policy: lb.RoundRobin(), Outlier: &lb.OutlierOptions{FailureRate: 0.2}}},
-			{"skp2c", &lb.Options{Name: "d3", Policy: lb.LeastResponseTime(nil)}},
-		} {
-			bal, _ := lb.New([]lb.Endpoint{{Addr: be1}, {Addr: be2}}, d.o)
-			p, _ := lb.NewReverseProxy([]lb.Route{{Name: "/", PathPrefix: "/", Balancer: bal}}, nil)
-			variants = append(variants, struct {
-				name string
-				addr string
-			}{d.name, benchServe(b, p, d.name)})
-		}
 	}
 	clients := make([][]*benchConn, len(variants))
 	for i, v := range variants {
