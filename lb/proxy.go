@@ -170,11 +170,15 @@ func NewReverseProxy(routes []Route, o *ProxyOptions) (*ReverseProxy, error) {
 					pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 				}
 				pr.SetXForwarded()
-				pr.Out.Header.Del("X-Real-Ip")
-				pr.Out.Header.Del("True-Client-Ip")
 				if a := res.Addr(pr.In); a.IsValid() {
-					pr.Out.Header.Set("X-Real-Ip", a.String())
-					pr.Out.Header.Set("True-Client-Ip", a.String())
+					// One string and one slice for both headers: only the
+					// Transport reads them, and an Add would copy the slice.
+					v := []string{a.String()}
+					pr.Out.Header["X-Real-Ip"] = v
+					pr.Out.Header["True-Client-Ip"] = v
+				} else {
+					delete(pr.Out.Header, "X-Real-Ip")
+					delete(pr.Out.Header, "True-Client-Ip")
 				}
 				pr.Out.URL.Scheme = "http"
 				pr.Out.URL.Host = "upstream.invalid" // the Transport puts the endpoint here
@@ -185,15 +189,6 @@ func NewReverseProxy(routes []Route, o *ProxyOptions) (*ReverseProxy, error) {
 				if route.PreserveHost {
 					pr.Out.Host = pr.In.Host
 				}
-			},
-			ModifyResponse: func(resp *http.Response) error {
-				if route.Sticky == nil {
-					return nil
-				}
-				if n, _ := resp.Request.Context().Value(noteKey{}).(*pickNote); n != nil {
-					route.Sticky.Set(resp.Header, n.sticky, n.picked)
-				}
-				return nil
 			},
 			ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 				status := http.StatusBadGateway
@@ -208,6 +203,15 @@ func NewReverseProxy(routes []Route, o *ProxyOptions) (*ReverseProxy, error) {
 				}
 				w.WriteHeader(status)
 			},
+		}
+		if route.Sticky != nil {
+			tr.sticky = true
+			rp.ModifyResponse = func(resp *http.Response) error {
+				if n, _ := resp.Request.Context().Value(noteKey{}).(*pickNote); n != nil {
+					route.Sticky.Set(resp.Header, n.sticky, n.picked)
+				}
+				return nil
+			}
 		}
 		p.routes = append(p.routes, proxyRoute{Route: route, rp: rp})
 	}
@@ -224,8 +228,10 @@ func (p *ReverseProxy) Match(req *http.Request) *Route {
 
 func (p *ReverseProxy) match(req *http.Request) *proxyRoute {
 	host := req.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	if strings.IndexByte(host, ':') >= 0 { // SplitHostPort allocates its error
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
 	}
 	var best *proxyRoute
 	for i := range p.routes {

@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -69,7 +71,9 @@ type Transport struct {
 	// the endpoint). Default the global provider.
 	TracerProvider trace.TracerProvider
 
-	forProxy   bool          // set by NewReverseProxy: the default base does no gzip
+	forProxy   bool // set by NewReverseProxy: the default base does no gzip
+	sticky     bool // set by NewReverseProxy: requests may carry a pickNote
+	startOpts  []trace.SpanStartOption
 	seen       atomic.Uint64 // Balancer.removals when idle connections were last closed
 	baseOnce   sync.Once
 	own        http.RoundTripper
@@ -102,19 +106,38 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("lb: Transport without a Balancer")
 	}
-	t.tracerOnce.Do(func() { t.tracer = otelx.Tracer(t.TracerProvider, "lb") })
-	ctx, span := t.tracer.Start(req.Context(), "lb.RoundTrip", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(otelx.Name(t.Balancer.opts.Name, "lb"), attribute.String("http.request.method", req.Method)))
+	t.tracerOnce.Do(func() {
+		t.tracer = otelx.Tracer(t.TracerProvider, "lb")
+		// Built once: options passed per call would allocate per request
+		// even when nothing records the span.
+		t.startOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(otelx.Name(t.Balancer.opts.Name, "lb"))}
+	})
+	if t.TracerProvider == nil && globalTracingOff() {
+		return t.roundTrip(req, nil)
+	}
+	ctx, span := t.tracer.Start(req.Context(), "lb.RoundTrip", t.startOpts...)
 	if !span.IsRecording() {
 		span.End()
 		return t.roundTrip(req, nil)
 	}
+	span.SetAttributes(attribute.String("http.request.method", req.Method))
 	resp, err := t.roundTrip(req.WithContext(ctx), span)
 	if resp != nil {
 		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	}
 	otelx.End(span, err)
 	return resp, err
+}
+
+// globalTracingOff reports whether the global TracerProvider is still
+// OpenTelemetry's default, which records nothing until an SDK is installed
+// with otel.SetTracerProvider (its non-recording spans still cost three
+// allocations per request). It is checked per request, so installing a
+// provider later turns the spans on.
+func globalTracingOff() bool {
+	ty := reflect.TypeOf(otel.GetTracerProvider())
+	return ty != nil && ty.Kind() == reflect.Pointer && ty.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global"
 }
 
 // attemptEvent records one attempt on the span (nil when not recording).
@@ -150,7 +173,10 @@ func (t *Transport) roundTrip(req *http.Request, span trace.Span) (*http.Respons
 	if !replayable(req) {
 		attempts = 1
 	}
-	note, _ := req.Context().Value(noteKey{}).(*pickNote)
+	var note *pickNote
+	if t.sticky { // a context lookup walks the whole chain: only when needed
+		note, _ = req.Context().Value(noteKey{}).(*pickNote)
+	}
 	info := PickInfo{Request: req}
 	if t.Key != nil {
 		info.Key = t.Key(req)
@@ -173,7 +199,7 @@ func (t *Transport) roundTrip(req *http.Request, span trace.Span) (*http.Respons
 			r.Done(DoneInfo{})
 			return nil, err
 		}
-		resp, err := base.RoundTrip(out)
+		resp, err := base.RoundTrip(&out.req)
 		last := attempt >= attempts
 		if err != nil {
 			attemptEvent(span, attempt, r.Backend, 0, err)
@@ -201,7 +227,8 @@ func (t *Transport) roundTrip(req *http.Request, span trace.Span) (*http.Respons
 		if note != nil {
 			note.picked = r.Backend
 		}
-		db := &doneBody{rc: resp.Body, r: r, err: ferr}
+		db := &out.body // allocated with the request
+		db.rc, db.r, db.err = resp.Body, r, ferr
 		if rw, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 			// An upgraded connection (WebSocket): the proxy writes to the
 			// body too. The call stays in flight until it is closed.
@@ -228,7 +255,7 @@ func (t *Transport) dropIdle(base http.RoundTripper) {
 }
 
 // outbound builds the request of one attempt.
-func (t *Transport) outbound(req *http.Request, be *Backend, attempt int) (*http.Request, error) {
+func (t *Transport) outbound(req *http.Request, be *Backend, attempt int) (*outReq, error) {
 	// A shallow copy: only the URL, Host and Body change, so the headers
 	// (a map copy per request in req.Clone) are shared with req. http.Transport
 	// never writes to a request's headers.
@@ -251,13 +278,15 @@ func (t *Transport) outbound(req *http.Request, be *Backend, attempt int) (*http
 	if !t.PreserveHost {
 		out.Host = ""
 	}
-	return out, nil
+	return c, nil
 }
 
-// outReq is an outbound request and its URL in one allocation.
+// outReq is an outbound request, its URL and (once a response arrives) the
+// wrapper of the response body, in one allocation.
 type outReq struct {
-	req http.Request
-	url url.URL
+	req  http.Request
+	url  url.URL
+	body doneBody
 }
 
 func (t *Transport) isRetryStatus(s int) bool {

@@ -45,18 +45,21 @@ func upstreamTransport(proxy bool) *http.Transport {
 }
 
 // copyBuffers is the httputil.BufferPool of ReverseProxy: without one,
-// every proxied response allocates a fresh 32 KiB copy buffer.
+// every proxied response allocates a fresh 32 KiB copy buffer. The pool
+// holds array pointers, so that neither Get nor Put allocates (a pool of
+// *[]byte needs a new slice header on every Put).
 type copyBuffers struct{ p sync.Pool }
 
+const copyBufferSize = 32 << 10
+
 func newCopyBuffers() *copyBuffers {
-	return &copyBuffers{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &copyBuffers{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
-func (c *copyBuffers) Get() []byte { return *(c.p.Get().(*[]byte)) }
+func (c *copyBuffers) Get() []byte { return c.p.Get().(*[copyBufferSize]byte)[:] }
 
 func (c *copyBuffers) Put(b []byte) {
-	if cap(b) >= 32<<10 {
-		b = b[:32<<10]
-		c.p.Put(&b)
+	if cap(b) >= copyBufferSize {
+		c.p.Put((*[copyBufferSize]byte)(b[:copyBufferSize]))
 	}
 }
