@@ -8,12 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -113,7 +111,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.startOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(otelx.Name(t.Balancer.opts.Name, "lb"))}
 	})
-	if t.TracerProvider == nil && globalTracingOff() {
+	if !otelx.Tracing(t.TracerProvider) {
 		return t.roundTrip(req, nil)
 	}
 	ctx, span := t.tracer.Start(req.Context(), "lb.RoundTrip", t.startOpts...)
@@ -128,16 +126,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	otelx.End(span, err)
 	return resp, err
-}
-
-// globalTracingOff reports whether the global TracerProvider is still
-// OpenTelemetry's default, which records nothing until an SDK is installed
-// with otel.SetTracerProvider (its non-recording spans still cost three
-// allocations per request). It is checked per request, so installing a
-// provider later turns the spans on.
-func globalTracingOff() bool {
-	ty := reflect.TypeOf(otel.GetTracerProvider())
-	return ty != nil && ty.Kind() == reflect.Pointer && ty.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global"
 }
 
 // attemptEvent records one attempt on the span (nil when not recording).
