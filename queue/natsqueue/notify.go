@@ -1,0 +1,73 @@
+package natsqueue
+
+import (
+	"context"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/scalekit-go/scalekit/queue/driver"
+)
+
+var _ driver.Notifier = (*Driver)(nil)
+
+// Wake-ups. After a Publish (or a redrive, or a retry without delay) is
+// stored, the Driver publishes an empty core NATS message on the topic's
+// wake subject "<prefix>.wake.<topic>", which no stream takes; Notify
+// subscribes to it, so idle consumers in any process fetch at once
+// instead of at their next poll. A lost wake-up costs one poll interval.
+
+func (d *Driver) wakeSubj(topic string) string { return d.opts.Prefix + ".wake." + nident(topic) }
+
+// wake tells the topic's idle consumers that messages may be ready.
+func (d *Driver) wake(topic string) { _ = d.nc.Publish(d.wakeSubj(topic), nil) }
+
+// Notify implements driver.Notifier with a subscription to the topic's
+// wake subject (spurious for other subscriptions of the topic).
+func (d *Driver) Notify(ctx context.Context, topic, sub string) (<-chan struct{}, func(), error) {
+	ch := make(chan struct{}, 1)
+	s, err := d.nc.Subscribe(d.wakeSubj(topic), func(*nats.Msg) {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var once sync.Once
+	return ch, func() { once.Do(func() { _ = s.Unsubscribe() }) }, nil
+}
+
+// Pull replies. Each subscription's pull requests get their replies on
+// one inbox subscription of the Driver, made once, rather than a
+// subscription of their own per Receive (a SUB and an UNSUB the server
+// would process each time). JetStream delivers a message with its own
+// subject, so replies cannot be told apart by request: the requests of
+// one subscription take turns. A reply that comes after its request was
+// given up on (ctx) is not lost: the next request of the subscription
+// takes it.
+
+// puller is the inbox of one subscription's pull requests.
+type puller struct {
+	mu    sync.Mutex // held for a whole request
+	inbox string
+	sub   *nats.Subscription
+}
+
+// puller returns the puller of the consumer of c, making it if needed.
+func (d *Driver) puller(c *consumer) (*puller, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c.p != nil {
+		return c.p, nil
+	}
+	inbox := nats.NewInbox()
+	s, err := d.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	_ = s.SetPendingLimits(-1, -1)
+	c.p = &puller{inbox: inbox, sub: s}
+	return c.p, nil
+}
