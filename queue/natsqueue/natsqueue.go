@@ -289,14 +289,36 @@ func (d *Driver) Publish(ctx context.Context, topic string, msgs []driver.Messag
 // message costs the client little beyond what jetstream itself does.
 func (d *Driver) publish(ctx context.Context, topic, sub string, msgs []driver.Message, fixed []byte) error {
 	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
+	// One allocation each for the envelopes, the messages, the header
+	// values and their strings, rather than one per message.
 	var buf []byte
+	var ids string
 	if fixed == nil {
-		size := 0
+		size, idLen := 0, 0
 		for i := range msgs {
 			size += envelopeSize(&msgs[i])
+			if msgs[i].DedupID != "" {
+				idLen += 2 + len(msgs[i].DedupID)
+			} else {
+				idLen += 2 + len(msgs[i].ID)
+			}
 		}
 		buf = make([]byte, 0, size)
+		var sb strings.Builder
+		sb.Grow(idLen)
+		for i := range msgs {
+			if msgs[i].DedupID != "" {
+				sb.WriteString("d:")
+				sb.WriteString(msgs[i].DedupID)
+			} else {
+				sb.WriteString("i:")
+				sb.WriteString(msgs[i].ID)
+			}
+		}
+		ids = sb.String()
 	}
+	nms := make([]nats.Msg, len(msgs))
+	vals := make([]string, len(msgs))
 	subj := func(key string) string {
 		if sub != "" {
 			return d.subjTo(topic, sub, key)
@@ -316,14 +338,21 @@ func (d *Driver) publish(ctx context.Context, topic, sub string, msgs []driver.M
 		if m.Key != "" {
 			s = subj(m.Key)
 		}
-		nm := &nats.Msg{Subject: s, Data: data}
+		nm := &nms[i]
+		nm.Subject, nm.Data = s, data
 		switch {
+		case fixed == nil:
+			// The DedupID, or else the message id: a publish the client
+			// retries (a lost ack during a leader election) must not
+			// store the message twice.
+			n := 2 + len(m.ID)
+			if m.DedupID != "" {
+				n = 2 + len(m.DedupID)
+			}
+			vals[i], ids = ids[:n], ids[n:]
+			nm.Header = nats.Header{jetstream.MsgIDHeader: vals[i : i+1 : i+1]}
 		case m.DedupID != "":
 			nm.Header = nats.Header{jetstream.MsgIDHeader: []string{"d:" + m.DedupID}}
-		case fixed == nil:
-			// A publish the client retries (a lost ack during a leader
-			// election) must not store the message twice.
-			nm.Header = nats.Header{jetstream.MsgIDHeader: []string{"i:" + m.ID}}
 		}
 		f, err := d.js.PublishMsgAsync(nm)
 		if err != nil {
