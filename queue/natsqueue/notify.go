@@ -2,6 +2,7 @@ package natsqueue
 
 import (
 	"context"
+	"strconv"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -70,4 +71,36 @@ func (d *Driver) puller(c *consumer) (*puller, error) {
 	_ = s.SetPendingLimits(-1, -1)
 	c.p = &puller{inbox: inbox, sub: s}
 	return c.p, nil
+}
+
+// ackMeta reads the delivery count and stream sequence of a JetStream
+// message from its ack subject, as (*nats.Msg).Metadata does but without
+// allocating (Receive needs only these two):
+//
+//	v1: $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>
+//	v2: $JS.ACK.<domain>.<acc hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>[.<token>]
+func ackMeta(reply string) (delivered, sseq uint64, ok bool) {
+	var tok [12]string
+	n, start := 0, 0
+	for i := 0; i <= len(reply); i++ {
+		if i == len(reply) || reply[i] == '.' {
+			if n == len(tok) {
+				return 0, 0, false
+			}
+			tok[n] = reply[start:i]
+			n++
+			start = i + 1
+		}
+	}
+	if n < 9 || (n > 9 && n < 11) || tok[0] != "$JS" || tok[1] != "ACK" {
+		return 0, 0, false
+	}
+	d, s := tok[4], tok[5]
+	if n > 9 {
+		d, s = tok[6], tok[7]
+	}
+	var err1, err2 error
+	delivered, err1 = strconv.ParseUint(d, 10, 64)
+	sseq, err2 = strconv.ParseUint(s, 10, 64)
+	return delivered, sseq, err1 == nil && err2 == nil
 }

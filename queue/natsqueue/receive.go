@@ -119,8 +119,8 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 	ls := make([]lease, 0, len(msgs)) // the new leases, entered at the end under one lock
 	now := time.Now()
 	for _, m := range msgs {
-		md, err := m.Metadata()
-		if err != nil {
+		delivered, sseq, ok := ackMeta(m.Reply)
+		if !ok {
 			continue
 		}
 		var dl driver.Delivery
@@ -129,21 +129,21 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 			continue
 		}
 		var st msgState
-		if md.NumDelivered > 1 {
-			if st, _, err = d.getState(ctx, topic, sub, md.Sequence.Stream); err != nil {
+		if delivered > 1 {
+			if st, _, err = d.getState(ctx, topic, sub, sseq); err != nil {
 				_ = m.Nak()
 				continue
 			}
 		}
 		if dl.Key != "" {
-			head, err := d.gate(ctx, topic, sub, dl.Key, md.Sequence.Stream)
+			head, err := d.gate(ctx, topic, sub, dl.Key, sseq)
 			if err != nil {
 				_ = m.Nak()
 				continue
 			}
 			if !head {
 				st.skips++
-				if err := d.putState(ctx, topic, sub, md.Sequence.Stream, st); err != nil {
+				if err := d.putState(ctx, topic, sub, sseq, st); err != nil {
 					_ = m.Nak()
 					continue
 				}
@@ -153,17 +153,17 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 		}
 		if wait := dl.NotBefore.Sub(now); wait > 0 {
 			st.skips++
-			if err := d.putState(ctx, topic, sub, md.Sequence.Stream, st); err != nil {
+			if err := d.putState(ctx, topic, sub, sseq, st); err != nil {
 				_ = m.Nak()
 				continue
 			}
 			_ = m.NakWithDelay(wait)
 			continue
 		}
-		dl.Deliveries = int(md.NumDelivered) - st.skips
+		dl.Deliveries = int(delivered) - st.skips
 		dl.LastError = st.lastErr
 		dl.Handle = m.Reply
-		ls = append(ls, lease{msg: m, topic: topic, sub: sub, sseq: md.Sequence.Stream, n: dl.Deliveries,
+		ls = append(ls, lease{msg: m, topic: topic, sub: sub, sseq: sseq, n: dl.Deliveries,
 			key: dl.Key, blob: m.Data, deadline: now.Add(vis - margin), ackWait: vis})
 		out = append(out, dl)
 	}
