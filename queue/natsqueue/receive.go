@@ -96,7 +96,7 @@ func (d *Driver) ackWait(ctx context.Context, topic, sub string, c *consumer, vi
 	return nil
 }
 
-// Receive implements driver.Queue: one FetchNoWait on the subscription's
+// Receive implements driver.Queue: one no_wait pull on the subscription's
 // durable consumer, whose AckWait is the visibility. A message fetched
 // before its NotBefore goes back with NakWithDelay and counts as skipped.
 func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis time.Duration) ([]driver.Delivery, error) {
@@ -184,12 +184,12 @@ const pullWait = 30 * time.Second
 
 // pull asks the consumer for up to max messages that are available now
 // (a no_wait pull request) and reads the answer on the subscription's
-// inbox (see puller) until the server ends the request. jetstream's FetchNoWait gives up after one
-// second; a message the server hands to a request the client has given
-// up on is lost until its AckWait ends and then comes back with its
-// delivery count raised, which a loaded cluster does (seen in CI). Here
-// the client waits for the server's end of the request, bounded by ctx
-// and pullWait.
+// inbox (see puller) until the server ends the request. jetstream's
+// FetchNoWait gives up after one second; a message the server hands to a
+// request the client has given up on is lost until its AckWait ends and
+// then comes back with its delivery count raised, which a loaded cluster
+// does (seen in CI). Here the client waits for the server's end of the
+// request, bounded by ctx and pullWait.
 func (d *Driver) pull(ctx context.Context, c *consumer, stream, consumer string, max int) ([]*nats.Msg, error) {
 	p, err := d.puller(c)
 	if err != nil {
