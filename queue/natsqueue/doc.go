@@ -12,7 +12,8 @@
 // inbox (one subscription, made once) until the server ends it
 // (jetstream's FetchNoWait gives up after a second, and a message the
 // server hands to an abandoned request comes back only after its
-// AckWait, its delivery count raised; here the next request takes it).
+// AckWait, its delivery count raised; here the next request naks it, so
+// it comes back at once).
 // The Driver is a driver.Notifier: a stored Publish wakes idle consumers
 // through an empty message on a core NATS subject no stream takes. Acks are pipelined and flushed,
 // not confirmed one by one: the server applies them just after Ack

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -45,15 +46,33 @@ func (d *Driver) Notify(ctx context.Context, topic, sub string) (<-chan struct{}
 // subscription of their own per Receive (a SUB and an UNSUB the server
 // would process each time). JetStream delivers a message with its own
 // subject, so replies cannot be told apart by request: the requests of
-// one subscription take turns. A reply that comes after its request was
-// given up on (ctx) is not lost: the next request of the subscription
-// takes it.
+// one subscription take turns, and a request first clears what is left
+// on the inbox from one given up on (its ctx ended): the messages are
+// naked, so they come back at once rather than after their AckWait (as
+// a delivery, like an expired lease), and are never handed out late
+// with less of their lease left than Receive would think.
 
 // puller is the inbox of one subscription's pull requests.
 type puller struct {
 	mu    sync.Mutex // held for a whole request
 	inbox string
 	sub   *nats.Subscription
+	nc    *nats.Conn
+}
+
+// leftovers naks what the inbox holds before a request: replies to a
+// request given up on.
+func (p *puller) leftovers() {
+	n, _, _ := p.sub.Pending()
+	for ; n > 0; n-- {
+		m, err := p.sub.NextMsg(time.Millisecond)
+		if err != nil {
+			return
+		}
+		if m.Reply != "" {
+			_ = p.nc.Publish(m.Reply, []byte("-NAK"))
+		}
+	}
 }
 
 // puller returns the puller of the consumer of c, making it if needed.
@@ -69,7 +88,7 @@ func (d *Driver) puller(c *consumer) (*puller, error) {
 		return nil, err
 	}
 	_ = s.SetPendingLimits(-1, -1)
-	c.p = &puller{inbox: inbox, sub: s}
+	c.p = &puller{inbox: inbox, sub: s, nc: d.nc}
 	return c.p, nil
 }
 

@@ -45,9 +45,9 @@ func TestNotifyWakesOnPublish(t *testing.T) {
 }
 
 // TestReceiveAfterAbandonedPull checks that messages the server hands to
-// a pull request whose Receive gave up (its ctx ended) are returned by
-// the next Receive, with their first delivery, rather than held until
-// their AckWait ends.
+// a pull request whose Receive gave up (its ctx ended) come back at once
+// (the next request naks them, or takes them if they come during it)
+// rather than when their AckWait (30 s) ends.
 func TestReceiveAfterAbandonedPull(t *testing.T) {
 	url := startNATS(t, 1)
 	ctx := context.Background()
@@ -84,8 +84,10 @@ func TestReceiveAfterAbandonedPull(t *testing.T) {
 		t.Fatalf("got %v within 10s, want m0, m1, m2 (the abandoned request's messages were not taken)", got)
 	}
 	for id, n := range got {
-		if n != 1 {
-			t.Errorf("%s: Deliveries = %d, want 1", id, n)
+		// 2 when the replies to the abandoned request were there when the
+		// next began (naked), 1 when they came during it (taken as its own).
+		if n != 1 && n != 2 {
+			t.Errorf("%s: Deliveries = %d, want 1 or 2", id, n)
 		}
 	}
 }

@@ -197,6 +197,7 @@ func (d *Driver) pull(ctx context.Context, c *consumer, stream, consumer string,
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.leftovers()
 	req := []byte(`{"batch":` + strconv.Itoa(max) + `,"no_wait":true}`)
 	if err := d.nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+stream+"."+consumer, p.inbox, req); err != nil {
 		return nil, err
