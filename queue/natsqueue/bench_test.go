@@ -3,6 +3,10 @@ package natsqueue_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scalekit-go/scalekit/queue"
+	"github.com/scalekit-go/scalekit/queue/driver"
 	"github.com/scalekit-go/scalekit/queue/natsqueue"
 )
 
@@ -21,6 +26,13 @@ const (
 )
 
 var benchSeq atomic.Int64
+
+// benchConsume is the consumer of scalekitRound: 16 handlers and a
+// window of 2*benchConc leased messages (raw fetches up to 2*benchConc
+// at a time), as queue/redisqueue's benchmark uses; with a handler that
+// does nothing, more handler goroutines only add scheduling work on a
+// 2-core machine.
+var benchConsume = &queue.ConsumeOptions{Concurrency: 16, Prefetch: 2*benchConc - 16}
 
 // scalekitRound publishes n messages through package queue in batches and
 // consumes them with one Consume call.
@@ -52,7 +64,7 @@ func scalekitRound(b *testing.B, nc *nats.Conn, n int) time.Duration {
 				close(done)
 			}
 			return nil
-		}, &queue.ConsumeOptions{Concurrency: benchConc, Prefetch: benchConc})
+		}, benchConsume)
 	}()
 	for sent := 0; sent < n; sent += benchBatch {
 		for i := range batch {
@@ -127,20 +139,129 @@ func rawRound(b *testing.B, nc *nats.Conn, n int) time.Duration {
 	return time.Since(start)
 }
 
-// BenchmarkEndToEnd publishes and consumes (with ack) through package
-// queue on one embedded node and, in the same run, with raw JetStream
-// doing the same work; it reports both rates and their ratio.
+// driverRound does the work of rawRound through the Driver alone (no
+// package queue): Publish in batches, one Receive loop, Ack in batches
+// from an acker. It shows what the driver costs apart from Consume.
+func driverRound(b *testing.B, nc *nats.Conn, n int) time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	d, err := natsqueue.New(nc, &natsqueue.Options{Prefix: "BENCH"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	topic := fmt.Sprintf("d%d", benchSeq.Add(1))
+	if err := d.Subscribe(ctx, topic, "s"); err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, 64)
+	acks := make(chan []string, 64)
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { // receiver
+		for read := 0; read < n; {
+			ds, err := d.Receive(ctx, topic, "s", 2*benchConc, 30*time.Second)
+			if err != nil {
+				panic(err)
+			}
+			if len(ds) == 0 {
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			hs := make([]string, len(ds))
+			for i := range ds {
+				hs[i] = ds[i].Handle
+			}
+			read += len(hs)
+			acks <- hs
+		}
+		close(acks)
+	}()
+	go func() { // acker
+		for hs := range acks {
+			if err := d.Ack(ctx, topic, "s", hs); err != nil {
+				panic(err)
+			}
+		}
+		close(done)
+	}()
+	batch := make([]driver.Message, benchBatch)
+	for sent := 0; sent < n; sent += benchBatch {
+		now := time.Now()
+		for i := range batch {
+			batch[i] = driver.Message{ID: fmt.Sprintf("%032x", sent+i), Body: body, PublishedAt: now, NotBefore: now}
+		}
+		if err := d.Publish(ctx, topic, batch[:min(benchBatch, n-sent)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-done
+	return time.Since(start)
+}
+
+// procCPU returns the CPU time (user + system) of this process from
+// /proc, or -1 where there is no /proc.
+func procCPU() time.Duration {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:] // the command name may hold spaces
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return -1
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// BenchmarkEndToEnd publishes and consumes (with ack) n messages per
+// round three ways, one after the other in every round so that they
+// share the machine's load: through package queue (Publish, Consume),
+// through the Driver alone, and with raw jetstream doing the same work,
+// on one embedded node. It reports the three rates, the median over the
+// rounds of the per-round ratios to raw (with their min and max) and,
+// where /proc exists, the CPU time per message of this process, which
+// runs nats-server too (client + server).
 func BenchmarkEndToEnd(b *testing.B) {
 	url := startNATS(b, 1)
 	nc := connect(b, url)
-	var sk, raw time.Duration
+	type variant struct {
+		name   string
+		round  func(*testing.B, *nats.Conn, int) time.Duration
+		el     time.Duration
+		cpu    time.Duration
+		ratios []float64
+	}
+	vs := []*variant{{name: "scalekit", round: scalekitRound}, {name: "driver", round: driverRound}, {name: "raw", round: rawRound}}
 	msgs := 0
+	cpu := procCPU() >= 0
 	for b.Loop() {
-		sk += scalekitRound(b, nc, benchRound)
-		raw += rawRound(b, nc, benchRound)
+		var round [3]time.Duration
+		for i, v := range vs {
+			c0 := procCPU()
+			round[i] = v.round(b, nc, benchRound)
+			v.el += round[i]
+			v.cpu += procCPU() - c0
+		}
+		for i, v := range vs[:2] {
+			v.ratios = append(v.ratios, round[2].Seconds()/round[i].Seconds())
+		}
 		msgs += benchRound
 	}
-	b.ReportMetric(float64(msgs)/sk.Seconds(), "scalekit-msgs/s")
-	b.ReportMetric(float64(msgs)/raw.Seconds(), "raw-msgs/s")
-	b.ReportMetric(raw.Seconds()/sk.Seconds(), "ratio")
+	for _, v := range vs {
+		b.ReportMetric(float64(msgs)/v.el.Seconds(), v.name+"-msgs/s")
+		if cpu {
+			b.ReportMetric(float64(v.cpu.Microseconds())/float64(msgs), v.name+"-cpu-us/msg")
+		}
+		if v.ratios != nil {
+			slices.Sort(v.ratios)
+			b.ReportMetric(v.ratios[len(v.ratios)/2], v.name+"-ratio")
+			b.ReportMetric(v.ratios[0], v.name+"-ratio-min")
+			b.ReportMetric(v.ratios[len(v.ratios)-1], v.name+"-ratio-max")
+		}
+	}
 }

@@ -28,6 +28,15 @@ func encode(b []byte, m *driver.Message) []byte {
 	return append(b, m.Body...)
 }
 
+// envelopeSize bounds the length of m's envelope.
+func envelopeSize(m *driver.Message) int {
+	n := 1 + 3*binary.MaxVarintLen64 + 3*binary.MaxVarintLen64 + len(m.ID) + len(m.Key) + len(m.Body)
+	for k, v := range m.Headers {
+		n += 2*binary.MaxVarintLen64 + len(k) + len(v)
+	}
+	return n
+}
+
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
@@ -105,7 +114,7 @@ func (d *Driver) ensureDLQ(ctx context.Context, topic string) (jetstream.Stream,
 	}
 	s, err := d.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:     name,
-		Subjects: []string{d.opts.Prefix + ".dlq." + ident(topic) + ".>"},
+		Subjects: []string{d.opts.Prefix + ".dlq." + nident(topic) + ".>"},
 		Storage:  d.storage(),
 		Replicas: d.opts.Replicas,
 	})
@@ -339,7 +348,7 @@ func (d *Driver) Stats(ctx context.Context, topic, sub string) (driver.Stats, er
 	}
 	if st.Backlog > 0 {
 		if s, err := d.js.Stream(ctx, d.streamName(topic)); err == nil {
-			m, err := s.GetMsg(ctx, info.AckFloor.Stream+1, jetstream.WithGetMsgSubject(d.opts.Prefix+"."+ident(topic)+".>"))
+			m, err := s.GetMsg(ctx, info.AckFloor.Stream+1, jetstream.WithGetMsgSubject(d.opts.Prefix+"."+nident(topic)+".>"))
 			if err == nil {
 				var msg driver.Message
 				if decode(m.Data, &msg) == nil {

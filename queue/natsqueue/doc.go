@@ -8,10 +8,14 @@
 // every subscription has acked (or terminated) it, and one published to a
 // topic without subscriptions is dropped. Each subscription is a durable
 // pull consumer with explicit acks whose AckWait is the visibility;
-// Receive is one no_wait pull request, read until the server ends it
+// Receive is one no_wait pull request, read on the subscription's own
+// inbox (one subscription, made once) until the server ends it
 // (jetstream's FetchNoWait gives up after a second, and a message the
 // server hands to an abandoned request comes back only after its
-// AckWait, its delivery count raised). Acks are pipelined and flushed,
+// AckWait, its delivery count raised; here the next request naks it, so
+// it comes back at once).
+// The Driver is a driver.Notifier: a stored Publish wakes idle consumers
+// through an empty message on a core NATS subject no stream takes. Acks are pipelined and flushed,
 // not confirmed one by one: the server applies them just after Ack
 // returns (on a cluster, once the consumer's replicas agree), so Stats
 // may count an acked message for a few milliseconds more. Extend is InProgress (the server restarts

@@ -28,7 +28,7 @@ const GateDelay = 25 * time.Millisecond
 // count.
 
 func lockKey(topic, sub, key string) string {
-	return "L." + ident(topic) + "." + ident(sub) + "." + ident(key)
+	return "L." + nident(topic) + "." + nident(sub) + "." + ident(key)
 }
 
 // gate reports whether the message at seq is the head of its key in sub,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -59,6 +60,7 @@ type Driver struct {
 type consumer struct {
 	c       jetstream.Consumer
 	ackWait time.Duration
+	p       *puller // made on the first Receive
 }
 
 // lease is a delivery handed out by this Driver and not yet settled.
@@ -138,18 +140,41 @@ func ident(s string) string {
 	return hex.EncodeToString(h[:12])
 }
 
-func (d *Driver) streamName(topic string) string { return d.opts.Prefix + "_" + ident(topic) }
-func (d *Driver) dlqName(topic string) string    { return d.opts.Prefix + "_DLQ_" + ident(topic) }
+// names caches the digests of topic and subscription names (there are
+// few; keys and ids are not cached), up to maxNames of them.
+var (
+	names    sync.Map
+	numNames atomic.Int64
+)
+
+const maxNames = 4096
+
+// nident is ident for topic and subscription names, cached.
+func nident(s string) string {
+	if v, ok := names.Load(s); ok {
+		return v.(string)
+	}
+	id := ident(s)
+	if numNames.Load() < maxNames {
+		if _, loaded := names.LoadOrStore(s, id); !loaded {
+			numNames.Add(1)
+		}
+	}
+	return id
+}
+
+func (d *Driver) streamName(topic string) string { return d.opts.Prefix + "_" + nident(topic) }
+func (d *Driver) dlqName(topic string) string    { return d.opts.Prefix + "_DLQ_" + nident(topic) }
 
 // Subjects of a topic: "<prefix>.<topic>.all.<key>" for published
 // messages (every subscription's consumer takes them) and
 // "<prefix>.<topic>.to<sub>.<key>" for redriven ones (one subscription
 // only), where <key> is the ordering key's digest or "_" for none.
 func (d *Driver) subjAll(topic, key string) string {
-	return d.opts.Prefix + "." + ident(topic) + ".all." + keyToken(key)
+	return d.opts.Prefix + "." + nident(topic) + ".all." + keyToken(key)
 }
 func (d *Driver) subjTo(topic, sub, key string) string {
-	return d.opts.Prefix + "." + ident(topic) + ".to" + ident(sub) + "." + keyToken(key)
+	return d.opts.Prefix + "." + nident(topic) + ".to" + nident(sub) + "." + keyToken(key)
 }
 func keyToken(key string) string {
 	if key == "" {
@@ -158,12 +183,12 @@ func keyToken(key string) string {
 	return ident(key)
 }
 func (d *Driver) subjDead(topic, sub, id string) string {
-	return d.opts.Prefix + ".dlq." + ident(topic) + "." + ident(sub) + "." + ident(id)
+	return d.opts.Prefix + ".dlq." + nident(topic) + "." + nident(sub) + "." + ident(id)
 }
 func (d *Driver) subjDeadAll(topic, sub string) string {
-	return d.opts.Prefix + ".dlq." + ident(topic) + "." + ident(sub) + ".*"
+	return d.opts.Prefix + ".dlq." + nident(topic) + "." + nident(sub) + ".*"
 }
-func durable(sub string) string { return "c_" + ident(sub) }
+func durable(sub string) string { return "c_" + nident(sub) }
 
 func (d *Driver) storage() jetstream.StorageType {
 	if d.opts.MemoryStorage {
@@ -184,7 +209,7 @@ func (d *Driver) ensureStream(ctx context.Context, topic string) error {
 	}
 	_, err := d.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       d.streamName(topic),
-		Subjects:   []string{d.opts.Prefix + "." + ident(topic) + ".>"},
+		Subjects:   []string{d.opts.Prefix + "." + nident(topic) + ".>"},
 		Retention:  jetstream.InterestPolicy,
 		Storage:    d.storage(),
 		Replicas:   d.opts.Replicas,
@@ -226,7 +251,7 @@ func (d *Driver) consumer(ctx context.Context, topic, sub string, create bool) (
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		jc, err = d.js.CreateConsumer(ctx, d.streamName(topic), jetstream.ConsumerConfig{
 			Durable:        durable(sub),
-			FilterSubjects: []string{d.opts.Prefix + "." + ident(topic) + ".all.*", d.opts.Prefix + "." + ident(topic) + ".to" + ident(sub) + ".*"},
+			FilterSubjects: []string{d.opts.Prefix + "." + nident(topic) + ".all.*", d.opts.Prefix + "." + nident(topic) + ".to" + nident(sub) + ".*"},
 			AckPolicy:      jetstream.AckExplicitPolicy,
 			AckWait:        30 * time.Second,
 			MaxDeliver:     -1,
@@ -259,29 +284,75 @@ func (d *Driver) Publish(ctx context.Context, topic string, msgs []driver.Messag
 	return d.publish(ctx, topic, "", msgs, nil)
 }
 
-// publish sends msgs to every subscription, or to sub only.
+// publish sends msgs to every subscription, or to sub only. The
+// envelopes share one buffer and unkeyed messages one subject, so a
+// message costs the client little beyond what jetstream itself does.
 func (d *Driver) publish(ctx context.Context, topic, sub string, msgs []driver.Message, fixed []byte) error {
 	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
+	// One allocation each for the envelopes, the messages, the header
+	// values and their strings, rather than one per message.
 	var buf []byte
+	var ids string
+	if fixed == nil {
+		size, idLen := 0, 0
+		for i := range msgs {
+			size += envelopeSize(&msgs[i])
+			if msgs[i].DedupID != "" {
+				idLen += 2 + len(msgs[i].DedupID)
+			} else {
+				idLen += 2 + len(msgs[i].ID)
+			}
+		}
+		buf = make([]byte, 0, size)
+		var sb strings.Builder
+		sb.Grow(idLen)
+		for i := range msgs {
+			if msgs[i].DedupID != "" {
+				sb.WriteString("d:")
+				sb.WriteString(msgs[i].DedupID)
+			} else {
+				sb.WriteString("i:")
+				sb.WriteString(msgs[i].ID)
+			}
+		}
+		ids = sb.String()
+	}
+	nms := make([]nats.Msg, len(msgs))
+	vals := make([]string, len(msgs))
+	subj := func(key string) string {
+		if sub != "" {
+			return d.subjTo(topic, sub, key)
+		}
+		return d.subjAll(topic, key)
+	}
+	unkeyed := subj("")
 	for i := range msgs {
 		m := &msgs[i]
 		data := fixed
 		if data == nil {
-			buf = encode(buf[:0], m)
-			data = append([]byte(nil), buf...)
+			n := len(buf)
+			buf = encode(buf, m)
+			data = buf[n:len(buf):len(buf)]
 		}
-		subj := d.subjAll(topic, m.Key)
-		if sub != "" {
-			subj = d.subjTo(topic, sub, m.Key)
+		s := unkeyed
+		if m.Key != "" {
+			s = subj(m.Key)
 		}
-		nm := &nats.Msg{Subject: subj, Data: data}
+		nm := &nms[i]
+		nm.Subject, nm.Data = s, data
 		switch {
+		case fixed == nil:
+			// The DedupID, or else the message id: a publish the client
+			// retries (a lost ack during a leader election) must not
+			// store the message twice.
+			n := 2 + len(m.ID)
+			if m.DedupID != "" {
+				n = 2 + len(m.DedupID)
+			}
+			vals[i], ids = ids[:n], ids[n:]
+			nm.Header = nats.Header{jetstream.MsgIDHeader: vals[i : i+1 : i+1]}
 		case m.DedupID != "":
 			nm.Header = nats.Header{jetstream.MsgIDHeader: []string{"d:" + m.DedupID}}
-		case fixed == nil:
-			// A publish the client retries (a lost ack during a leader
-			// election) must not store the message twice.
-			nm.Header = nats.Header{jetstream.MsgIDHeader: []string{"i:" + m.ID}}
 		}
 		f, err := d.js.PublishMsgAsync(nm)
 		if err != nil {
@@ -289,9 +360,11 @@ func (d *Driver) publish(ctx context.Context, topic, sub string, msgs []driver.M
 		}
 		futs = append(futs, f)
 	}
+	stored := false
 	for _, f := range futs {
 		select {
 		case <-f.Ok():
+			stored = true
 		case err := <-f.Err():
 			if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) {
 				continue // no stream: the topic has no subscription, so it drops
@@ -300,6 +373,9 @@ func (d *Driver) publish(ctx context.Context, topic, sub string, msgs []driver.M
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	if stored {
+		d.wake(topic)
 	}
 	return nil
 }

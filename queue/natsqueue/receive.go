@@ -41,7 +41,7 @@ func (d *Driver) state(ctx context.Context) (jetstream.KeyValue, error) {
 }
 
 func stateKey(topic, sub string, seq uint64) string {
-	return ident(topic) + "." + ident(sub) + "." + strconv.FormatUint(seq, 10)
+	return nident(topic) + "." + nident(sub) + "." + strconv.FormatUint(seq, 10)
 }
 
 // msgState is a state entry: skipped deliveries and the last error.
@@ -96,7 +96,7 @@ func (d *Driver) ackWait(ctx context.Context, topic, sub string, c *consumer, vi
 	return nil
 }
 
-// Receive implements driver.Queue: one FetchNoWait on the subscription's
+// Receive implements driver.Queue: one no_wait pull on the subscription's
 // durable consumer, whose AckWait is the visibility. A message fetched
 // before its NotBefore goes back with NakWithDelay and counts as skipped.
 func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis time.Duration) ([]driver.Delivery, error) {
@@ -111,15 +111,16 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 		return nil, err
 	}
 	d.sweep()
-	msgs, err := d.pull(ctx, d.streamName(topic), durable(sub), max)
+	msgs, err := d.pull(ctx, c, d.streamName(topic), durable(sub), max)
 	if err != nil && len(msgs) == 0 {
 		return nil, err
 	}
-	var out []driver.Delivery
+	out := make([]driver.Delivery, 0, len(msgs))
+	ls := make([]lease, 0, len(msgs)) // the new leases, entered at the end under one lock
 	now := time.Now()
 	for _, m := range msgs {
-		md, err := m.Metadata()
-		if err != nil {
+		delivered, sseq, ok := ackMeta(m.Reply)
+		if !ok {
 			continue
 		}
 		var dl driver.Delivery
@@ -128,21 +129,21 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 			continue
 		}
 		var st msgState
-		if md.NumDelivered > 1 {
-			if st, _, err = d.getState(ctx, topic, sub, md.Sequence.Stream); err != nil {
+		if delivered > 1 {
+			if st, _, err = d.getState(ctx, topic, sub, sseq); err != nil {
 				_ = m.Nak()
 				continue
 			}
 		}
 		if dl.Key != "" {
-			head, err := d.gate(ctx, topic, sub, dl.Key, md.Sequence.Stream)
+			head, err := d.gate(ctx, topic, sub, dl.Key, sseq)
 			if err != nil {
 				_ = m.Nak()
 				continue
 			}
 			if !head {
 				st.skips++
-				if err := d.putState(ctx, topic, sub, md.Sequence.Stream, st); err != nil {
+				if err := d.putState(ctx, topic, sub, sseq, st); err != nil {
 					_ = m.Nak()
 					continue
 				}
@@ -152,21 +153,26 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 		}
 		if wait := dl.NotBefore.Sub(now); wait > 0 {
 			st.skips++
-			if err := d.putState(ctx, topic, sub, md.Sequence.Stream, st); err != nil {
+			if err := d.putState(ctx, topic, sub, sseq, st); err != nil {
 				_ = m.Nak()
 				continue
 			}
 			_ = m.NakWithDelay(wait)
 			continue
 		}
-		dl.Deliveries = int(md.NumDelivered) - st.skips
+		dl.Deliveries = int(delivered) - st.skips
 		dl.LastError = st.lastErr
 		dl.Handle = m.Reply
-		d.mu.Lock()
-		d.leases[dl.Handle] = &lease{msg: m, topic: topic, sub: sub, sseq: md.Sequence.Stream, n: dl.Deliveries,
-			key: dl.Key, blob: m.Data, deadline: now.Add(vis - margin), ackWait: vis}
-		d.mu.Unlock()
+		ls = append(ls, lease{msg: m, topic: topic, sub: sub, sseq: sseq, n: dl.Deliveries,
+			key: dl.Key, blob: m.Data, deadline: now.Add(vis - margin), ackWait: vis})
 		out = append(out, dl)
+	}
+	if len(ls) > 0 {
+		d.mu.Lock()
+		for i := range ls {
+			d.leases[ls[i].msg.Reply] = &ls[i]
+		}
+		d.mu.Unlock()
 	}
 	return out, nil
 }
@@ -177,29 +183,30 @@ func (d *Driver) Receive(ctx context.Context, topic, sub string, max int, vis ti
 const pullWait = 30 * time.Second
 
 // pull asks the consumer for up to max messages that are available now
-// (a no_wait pull request) and reads the answer on its own inbox until
-// the server ends the request. jetstream's FetchNoWait gives up after one
-// second; a message the server hands to a request the client has given
-// up on is lost until its AckWait ends and then comes back with its
-// delivery count raised, which a loaded cluster does (seen in CI). Here
-// the client waits for the server's end of the request, bounded by ctx
-// and pullWait.
-func (d *Driver) pull(ctx context.Context, stream, consumer string, max int) ([]*nats.Msg, error) {
-	inbox := nats.NewInbox()
-	s, err := d.nc.SubscribeSync(inbox)
+// (a no_wait pull request) and reads the answer on the subscription's
+// inbox (see puller) until the server ends the request. jetstream's
+// FetchNoWait gives up after one second; a message the server hands to a
+// request the client has given up on is lost until its AckWait ends and
+// then comes back with its delivery count raised, which a loaded cluster
+// does (seen in CI). Here the client waits for the server's end of the
+// request, bounded by ctx and pullWait.
+func (d *Driver) pull(ctx context.Context, c *consumer, stream, consumer string, max int) ([]*nats.Msg, error) {
+	p, err := d.puller(c)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = s.Unsubscribe() }()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.leftovers()
 	req := []byte(`{"batch":` + strconv.Itoa(max) + `,"no_wait":true}`)
-	if err := d.nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+stream+"."+consumer, inbox, req); err != nil {
+	if err := d.nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+stream+"."+consumer, p.inbox, req); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, pullWait)
 	defer cancel()
 	var out []*nats.Msg
 	for len(out) < max {
-		m, err := s.NextMsgWithContext(ctx)
+		m, err := p.sub.NextMsgWithContext(ctx)
 		if err != nil {
 			return out, err
 		}
@@ -353,7 +360,11 @@ func (d *Driver) Nack(ctx context.Context, topic, sub, handle string, n driver.N
 		if n.Delay > 0 {
 			return l.msg.NakWithDelay(n.Delay)
 		}
-		return l.msg.Nak()
+		if err := l.msg.Nak(); err != nil {
+			return err
+		}
+		d.wake(topic)
+		return nil
 	case driver.ActionDeadLetter:
 		if err := d.deadLetter(ctx, topic, sub, l, n); err != nil {
 			return err
