@@ -2,7 +2,7 @@
 #
 #   make test        install missing engines (as root), then vet, staticcheck
 #                    and go test -race on every module, with real engines
-#   make bench       side-by-side suite against peers, 5 interleaved rounds:
+#   make bench       side-by-side suite against peers, 5 interleaved rounds (~10 min):
 #                    writes docs/bench/{results.md,ratios.svg,queues.svg,raw.txt}
 #   make bench-short the same in a few minutes (3 rounds, 200ms each)
 #   make bench-proxy L7/L4 proxies vs nginx and HAProxy on loopback (installs
@@ -40,7 +40,7 @@ gotest:
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
 
 bench: backends bench-proxy
-	@cd bench && $(GO) run ./cmd/benchreport -rounds 5 -benchtime 1s -out ../docs/bench
+	@cd bench && $(GO) run ./cmd/benchreport -rounds 5 -benchtime 300ms -out ../docs/bench
 
 # nginx and HAProxy for bench-proxy only (never part of make test).
 proxy-peers:
