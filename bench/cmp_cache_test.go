@@ -127,10 +127,10 @@ func BenchmarkCmpHitRatio(b *testing.B) {
 		{"loop", func(c int) []uint64 { return loopTrace(c+c/2, m) }},
 	}
 	for _, t := range traces {
-		for _, pct := range []int{1, 10} {
-			capacity := space * pct / 100
+		for _, permille := range []int{1, 10, 50, 100} {
+			capacity := space * permille / 1000
 			trace := t.trace(capacity)
-			b.Run(fmt.Sprintf("%s/cap=%d%%", t.name, pct), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/cap=%g%%", t.name, float64(permille)/10), func(b *testing.B) {
 				for _, name := range []string{"scalekit-s3fifo", "otter", "golang-lru"} {
 					b.Run(name, func(b *testing.B) {
 						var r float64
