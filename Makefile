@@ -55,7 +55,7 @@ bench-proxy: proxy-peers
 	@cd bench && $(GO) run ./cmd/proxybench -duration 5s -rounds 3 -out ../docs/bench/proxy.md
 
 bench-short: backends
-	@cd bench && $(GO) run ./cmd/benchreport -rounds 3 -benchtime 200ms -bench 'Cmp(Snowflake|Sonyflake|Allow|Bloom|HyperLogLog|Pick|Jump|Cache|Redis|Queue|Shard|Saga)' -out ../docs/bench
+	@cd bench && $(GO) run ./cmd/benchreport -rounds 3 -benchtime 200ms -bench 'Cmp(Snowflake|Sonyflake|Allow|Bloom|HyperLogLog|Pick|Jump|Cache|Redis|Queue|Shard|Saga|LBSim|HTTPStack)' -out ../docs/bench
 
 bench-all:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run='^$$' -bench=. -benchmem ./...); done

@@ -29,7 +29,7 @@ func main() {
 	rounds := flag.Int("rounds", 5, "interleaved rounds")
 	bench := flag.String("bench", "^BenchmarkCmp", "benchmarks to run (-test.bench)")
 	benchtime := flag.String("benchtime", "1s", "-test.benchtime per benchmark and round")
-	out := flag.String("out", "../docs/bench", "directory for results.md, ratios.svg, queues.svg (when queue rows ran) and raw.txt")
+	out := flag.String("out", "../docs/bench", "directory for results.md, ratios.svg, raw.txt and, when their rows ran, queues.svg, lbsim.svg and hitratio.svg")
 	in := flag.String("in", "", "render this saved raw output instead of running")
 	flag.Parse()
 	if err := os.MkdirAll(*out, 0o755); err != nil {
@@ -80,6 +80,20 @@ func main() {
 			log.Fatal(err)
 		}
 		md.WriteString("Queue rows, messages per second published, consumed and acknowledged end to end: ![throughput per queue backend](queues.svg)\n\n")
+	}
+	var ls bytes.Buffer
+	if lbsimSVG(&ls, cmps) {
+		if err := os.WriteFile(filepath.Join(*out, "lbsim.svg"), ls.Bytes(), 0o644); err != nil {
+			log.Fatal(err)
+		}
+		md.WriteString("Load-balancer simulation, p99 latency by policy (10 endpoints, one 10× slower, one failing 20 % of calls; ns/op of these rows is the cost of simulating 120 s of traffic): ![p99 by lb policy](lbsim.svg)\n\n")
+	}
+	var hs bytes.Buffer
+	if hitRatioSVG(&hs, cmps) {
+		if err := os.WriteFile(filepath.Join(*out, "hitratio.svg"), hs.Bytes(), 0o644); err != nil {
+			log.Fatal(err)
+		}
+		md.WriteString("Cache hit ratio against capacity, per trace: ![hit ratio vs capacity](hitratio.svg)\n\n")
 	}
 	markdown(&md, cmps, *rounds)
 	if err := os.WriteFile(filepath.Join(*out, "results.md"), md.Bytes(), 0o644); err != nil {

@@ -82,3 +82,66 @@ BenchmarkCmpX/peer-2       	1000	 100.0 ns/op
 		t.Fatalf("queueSVG without queue rows wrote %q", sv.String())
 	}
 }
+
+func TestLBSimSVG(t *testing.T) {
+	const out = `BenchmarkCmpLBSim/scalekit-p2c-ewma-2   	1	 60000000 ns/op	0.05 err-%	10.0 p50-ms	 82.5 p99-ms
+BenchmarkCmpLBSim/round-robin-2         	1	 70000000 ns/op	1.95 err-%	10.3 p50-ms	146.6 p99-ms
+BenchmarkCmpLBSim/least-conn-2          	1	 60000000 ns/op	2.69 err-%	 9.9 p50-ms	102.9 p99-ms
+`
+	s := parse(strings.NewReader(out), 0)
+	s = append(s, parse(strings.NewReader(strings.ReplaceAll(out, "146.6 p99-ms", "150.0 p99-ms")), 1)...)
+	cmps := compare(s)
+	bars, errs := lbsimBars(cmps)
+	if len(bars) != 3 || !bars[0].base || bars[1].base || bars[1].contender != "round-robin" {
+		t.Fatalf("bars %+v", bars)
+	}
+	if bars[1].s.Median != 148.3 || bars[1].s.Max != 150 || errs[2].Median != 2.69 {
+		t.Fatalf("p99 %+v errs %+v", bars, errs)
+	}
+	var sv bytes.Buffer
+	if !lbsimSVG(&sv, cmps) || !strings.HasPrefix(sv.String(), "<svg") || strings.Count(sv.String(), "<rect") != 4 ||
+		!strings.Contains(sv.String(), "148 ms · err 1.95%") || !strings.Contains(sv.String(), "#1c7ed6") {
+		t.Fatalf("svg: %s", sv.String())
+	}
+	sv.Reset()
+	if lbsimSVG(&sv, compare(parse(strings.NewReader(sampleOut), 0))) || sv.Len() != 0 {
+		t.Fatalf("lbsimSVG without lbsim rows wrote %q", sv.String())
+	}
+}
+
+func TestHitRatioSVG(t *testing.T) {
+	const out = `BenchmarkCmpHitRatio/zipf0.99/cap=10%/scalekit-s3fifo-2 	1	1 ns/op	74.8 hit%
+BenchmarkCmpHitRatio/zipf0.99/cap=10%/otter-2           	1	1 ns/op	73.2 hit%
+BenchmarkCmpHitRatio/zipf0.99/cap=0.1%/scalekit-s3fifo-2 	1	1 ns/op	48.7 hit%
+BenchmarkCmpHitRatio/zipf0.99/cap=0.1%/otter-2          	1	1 ns/op	47.6 hit%
+BenchmarkCmpHitRatio/loop/cap=1%/scalekit-s3fifo-2      	1	1 ns/op	59.4 hit%
+BenchmarkCmpHitRatio/loop/cap=1%/otter-2                	1	1 ns/op	0 hit%
+BenchmarkCmpX/scalekit-2   	1000	  50.0 ns/op
+BenchmarkCmpX/peer-2       	1000	 100.0 ns/op
+`
+	cmps := compare(parse(strings.NewReader(out), 0))
+	pts := hitPoints(cmps)
+	if len(pts) != 6 || pts[0].trace != "zipf0.99" || pts[0].capacity != 10 || !pts[0].base ||
+		pts[3].capacity != 0.1 || pts[3].contender != "otter" || pts[5].s.Median != 0 {
+		t.Fatalf("points %+v", pts)
+	}
+	var sv bytes.Buffer
+	if !hitRatioSVG(&sv, cmps) {
+		t.Fatal("no chart")
+	}
+	got := sv.String()
+	// Two panels; zipf0.99 has a two-point line per contender, loop a
+	// single point (no polyline).
+	if !strings.HasPrefix(got, "<svg") || strings.Count(got, "<polyline") != 2 || strings.Count(got, "<circle") != 6 ||
+		!strings.Contains(got, ">zipf0.99<") || !strings.Contains(got, ">loop<") || !strings.Contains(got, ">0.1%<") {
+		t.Fatalf("svg: %s", got)
+	}
+	// Capacities ordered: 0.1% left of 10% in the zipf0.99 panel.
+	if strings.Index(got, ">0.1%<") > strings.Index(got, ">10%<") {
+		t.Fatalf("capacities out of order: %s", got)
+	}
+	sv.Reset()
+	if hitRatioSVG(&sv, compare(parse(strings.NewReader(sampleOut), 0))) || sv.Len() != 0 {
+		t.Fatalf("hitRatioSVG without hit-ratio rows wrote %q", sv.String())
+	}
+}
