@@ -19,8 +19,7 @@ import (
 // rest; a call takes 10 ms (log-normal, σ = 0.3) on eight endpoints,
 // 100 ms on the slow one, and the flaky one fails 20 % of its calls in
 // 1 ms. The balancer runs on a virtual clock, so a run takes a fraction of
-// a second. (The pickers' own random draws are not seeded here, so the
-// figures move a little between rounds.)
+// a second.
 const (
 	lbsimWorkers = 8
 	lbsimRate    = 400.0
@@ -207,19 +206,34 @@ func lbsimCases() []lbsimCase {
 
 func lbsimMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// BenchmarkCmpLBSim reports, per policy, the p99 and p50 latency (ms) and
-// the error rate (%) of the heterogeneous-backend simulation; ns/op is the
-// cost of simulating 120 s of traffic, not a request.
+// lbsimSeeds is how many simulations one benchmark operation runs (seeds
+// 1…lbsimSeeds of arrivals and service times). The pickers' own random
+// draws are not seeded, and about one run in ten of P2C with ejection
+// lands in a bad state (p99 ≈ 85 ms instead of ≈ 20 ms), so the
+// benchmark reports the median over all runs, and the worst.
+const lbsimSeeds = 5
+
+// BenchmarkCmpLBSim reports, per policy, the median p99 and p50 latency
+// (ms) over the simulation runs, the worst run's p99 (p99-worst-ms) and
+// the error rate (%) of all calls; ns/op is the cost of simulating
+// lbsimSeeds × 120 s of traffic, not a request.
 func BenchmarkCmpLBSim(b *testing.B) {
 	for _, c := range lbsimCases() {
 		b.Run(c.name, func(b *testing.B) {
-			var r lbsimResult
+			var p99, p50 []time.Duration
+			var errRate float64
 			for b.Loop() {
-				r = lbsimRun(b, c.policy, c.outlier, 42, lbsimSpan)
+				for seed := uint64(1); seed <= lbsimSeeds; seed++ {
+					r := lbsimRun(b, c.policy, c.outlier, seed, lbsimSpan)
+					p99 = append(p99, r.p99)
+					p50 = append(p50, r.p50)
+					errRate += r.errRate
+				}
 			}
-			b.ReportMetric(lbsimMS(r.p99), "p99-ms")
-			b.ReportMetric(lbsimMS(r.p50), "p50-ms")
-			b.ReportMetric(100*r.errRate, "err-%")
+			b.ReportMetric(lbsimMS(lbtest.Percentile(p99, 50)), "p99-ms")
+			b.ReportMetric(lbsimMS(lbtest.Percentile(p99, 100)), "p99-worst-ms")
+			b.ReportMetric(lbsimMS(lbtest.Percentile(p50, 50)), "p50-ms")
+			b.ReportMetric(100*errRate/float64(len(p99)), "err-%")
 		})
 	}
 }
