@@ -14,6 +14,9 @@ func markdown(w io.Writer, cmps []*comparison, rounds int) {
 	fmt.Fprintf(w, "| comparison | scalekit | peer | scalekit ns/op | peer ns/op | ratio (scalekit ÷ peer) [min–max] | allocs/op (scalekit / peer) | verdict |\n")
 	fmt.Fprintf(w, "|---|---|---|---:|---:|---|---|---|\n")
 	for _, c := range cmps {
+		if !timed(c) {
+			continue
+		}
 		b := summarize(c.Values[c.Base])
 		ba := summarize(c.Allocs[c.Base])
 		for _, p := range c.Peers {
@@ -37,6 +40,11 @@ func markdown(w io.Writer, cmps []*comparison, rounds int) {
 	fmt.Fprintf(w, "\nMedians of %d interleaved rounds; the ratio is taken within each round.\n", rounds)
 	extras(w, cmps)
 }
+
+// timed reports whether c's ns/op is what it compares. The load-balancer
+// simulation's is the cost of simulating, not a request's latency: its
+// figures are the p99 and error metrics (extras, lbsim.svg).
+func timed(c *comparison) bool { return c.Group != "BenchmarkCmpLBSim" }
 
 // extras writes the custom metrics (hit ratios, IDs per ms, p99) per
 // contender, medians with spread.
@@ -87,6 +95,9 @@ func svg(w io.Writer, title string, cmps []*comparison) {
 	}
 	var bars []bar
 	for _, c := range cmps {
+		if !timed(c) {
+			continue
+		}
 		for _, p := range c.Peers {
 			bars = append(bars, bar{strings.TrimPrefix(c.Group, "Benchmark") + " vs " + p, summarize(c.Ratios[p])})
 		}

@@ -145,3 +145,21 @@ BenchmarkCmpX/peer-2       	1000	 100.0 ns/op
 		t.Fatalf("hitRatioSVG without hit-ratio rows wrote %q", sv.String())
 	}
 }
+
+// The simulation's ns/op is not compared: its rows appear only among the
+// metrics.
+func TestLBSimNotInRatios(t *testing.T) {
+	const out = `BenchmarkCmpLBSim/scalekit-p2c-ewma-2   	1	 60000000 ns/op	0.05 err-%	10.0 p50-ms	 82.5 p99-ms
+BenchmarkCmpLBSim/round-robin-2         	1	 70000000 ns/op	1.95 err-%	10.3 p50-ms	146.6 p99-ms
+`
+	cmps := compare(parse(strings.NewReader(out), 0))
+	var md, sv strings.Builder
+	markdown(&md, cmps, 1)
+	svg(&sv, "t", cmps)
+	if strings.Contains(sv.String(), "LBSim") {
+		t.Error("ratios.svg has a bar for the simulation's ns/op")
+	}
+	if !strings.Contains(md.String(), "p99-ms") || strings.Contains(md.String(), "| CmpLBSim | scalekit-p2c-ewma | round-robin |") {
+		t.Errorf("results.md: want the simulation's metrics and no ns/op ratio row:\n%s", md.String())
+	}
+}
