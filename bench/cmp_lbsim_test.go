@@ -1,187 +1,31 @@
 package bench
 
 import (
-	"container/heap"
-	"errors"
-	"fmt"
-	"math/rand/v2"
 	"testing"
 	"time"
 
-	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/lb"
 	"github.com/scalekit-go/scalekit/lb/lbtest"
 )
 
-// The heterogeneous-backend simulation of lb/sim_test.go, rebuilt on the
-// public lb API: 10 endpoints serve a Poisson stream of 400 requests/s for
-// 120 s of virtual time. Each endpoint runs 8 calls at once and queues the
-// rest; a call takes 10 ms (log-normal, σ = 0.3) on eight endpoints,
-// 100 ms on the slow one, and the flaky one fails 20 % of its calls in
-// 1 ms. The balancer runs on a virtual clock, so a run takes a fraction of
-// a second.
-const (
-	lbsimWorkers = 8
-	lbsimRate    = 400.0
-	lbsimSpan    = 120 * time.Second
-)
+// The heterogeneous-backend simulation (lbtest.Simulate, which lb's own
+// TestSimulation runs too): 10 endpoints serve a Poisson stream of 400
+// requests/s for 120 s of virtual time; one is 10× slower, one fails 20 %
+// of its calls.
 
-var (
-	lbsimT0  = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	errLBSim = errors.New("lbsim: call failed")
-)
+// lbsimEjection is the simulation's outlier detection.
+var lbsimEjection = lbtest.SimEjection
 
-// lbsimClock is a virtual clock: AfterFunc callbacks (ejection periods)
-// run as events of the simulation, in order.
-type lbsimClock struct {
-	now time.Time
-	q   *lbsimQueue
-}
+type lbsimResult = lbtest.SimResult
 
-func (c *lbsimClock) Now() time.Time                  { return c.now }
-func (c *lbsimClock) Since(t time.Time) time.Duration { return c.now.Sub(t) }
-func (c *lbsimClock) NewTimer(time.Duration) clock.Timer {
-	panic("lbsim: NewTimer not supported")
-}
-func (c *lbsimClock) NewTicker(time.Duration) clock.Ticker {
-	panic("lbsim: NewTicker not supported")
-}
-func (c *lbsimClock) AfterFunc(d time.Duration, f func()) clock.Timer {
-	e := &lbsimEvent{at: c.now.Add(d), fn: f}
-	heap.Push(c.q, e)
-	return e
-}
-
-type lbsimEvent struct {
-	at        time.Time
-	seq       uint64
-	fn        func()
-	cancelled bool
-}
-
-func (e *lbsimEvent) C() <-chan time.Time      { return nil }
-func (e *lbsimEvent) Stop() bool               { was := !e.cancelled; e.cancelled = true; return was }
-func (e *lbsimEvent) Reset(time.Duration) bool { panic("lbsim: Reset not supported") }
-
-type lbsimQueue struct {
-	es  []*lbsimEvent
-	seq uint64
-}
-
-func (q *lbsimQueue) Len() int { return len(q.es) }
-func (q *lbsimQueue) Less(i, j int) bool {
-	if !q.es[i].at.Equal(q.es[j].at) {
-		return q.es[i].at.Before(q.es[j].at)
-	}
-	return q.es[i].seq < q.es[j].seq
-}
-func (q *lbsimQueue) Swap(i, j int) { q.es[i], q.es[j] = q.es[j], q.es[i] }
-func (q *lbsimQueue) Push(x any) {
-	e := x.(*lbsimEvent)
-	q.seq++
-	e.seq = q.seq
-	q.es = append(q.es, e)
-}
-func (q *lbsimQueue) Pop() any {
-	e := q.es[len(q.es)-1]
-	q.es = q.es[:len(q.es)-1]
-	return e
-}
-
-type lbsimEndpoint struct {
-	fake  *lbtest.Fake
-	busy  int
-	queue []func()
-}
-
-type lbsimResult struct {
-	p50, p99 time.Duration
-	errRate  float64
-	requests int
-}
-
-// lbsimRun simulates one policy and returns its latency percentiles and
-// error rate.
+// lbsimRun simulates one policy.
 func lbsimRun(tb testing.TB, policy lb.Policy, outlier *lb.OutlierOptions, seed uint64, span time.Duration) lbsimResult {
-	rng := rand.New(rand.NewPCG(seed, 2))
-	q := &lbsimQueue{}
-	clk := &lbsimClock{now: lbsimT0, q: q}
-	fakes := make([]*lbtest.Fake, 10)
-	for i := range fakes {
-		fakes[i] = &lbtest.Fake{Addr: fmt.Sprintf("10.0.0.%d:80", i+1), Latency: 10 * time.Millisecond, Jitter: 0.3}
-	}
-	fakes[0].Latency = 100 * time.Millisecond
-	fakes[1].FailRate = 0.2
-	fakes[1].FailLatency = time.Millisecond
-	bal, err := lb.New(lbtest.Endpoints(fakes), &lb.Options{Policy: policy, Outlier: outlier, Clock: clk})
+	r, err := lbtest.Simulate(policy, outlier, lbtest.SimOptions{Seed: seed, Span: span})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer bal.Close()
-	eps := map[string]*lbsimEndpoint{}
-	for _, f := range fakes {
-		eps[f.Addr] = &lbsimEndpoint{fake: f}
-	}
-	at := func(t time.Time, fn func()) { heap.Push(q, &lbsimEvent{at: t, fn: fn}) }
-	var lats []time.Duration
-	errs := 0
-	start := func(se *lbsimEndpoint, r lb.Result, arrived time.Time) {
-		se.busy++
-		d, failed := se.fake.Serve(rng)
-		at(clk.now.Add(d), func() {
-			se.busy--
-			var e error
-			if failed {
-				e = errLBSim
-				errs++
-			}
-			r.Done(lb.DoneInfo{Err: e})
-			lats = append(lats, clk.now.Sub(arrived))
-			if len(se.queue) > 0 {
-				next := se.queue[0]
-				se.queue = se.queue[1:]
-				next()
-			}
-		})
-	}
-	var arrive func()
-	arrive = func() {
-		if clk.now.Sub(lbsimT0) < span {
-			at(clk.now.Add(time.Duration(rng.ExpFloat64()/lbsimRate*float64(time.Second))), arrive)
-		}
-		r, err := bal.Pick(lb.PickInfo{Now: clk.now})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		se := eps[r.Backend.Addr()]
-		arrived := clk.now
-		if se.busy < lbsimWorkers {
-			start(se, r, arrived)
-		} else {
-			se.queue = append(se.queue, func() { start(se, r, arrived) })
-		}
-	}
-	at(lbsimT0, arrive)
-	for q.Len() > 0 {
-		e := heap.Pop(q).(*lbsimEvent)
-		if e.cancelled {
-			continue
-		}
-		clk.now = e.at
-		e.fn()
-	}
-	return lbsimResult{
-		p50:      lbtest.Percentile(lats, 50),
-		p99:      lbtest.Percentile(lats, 99),
-		errRate:  float64(errs) / float64(max(1, len(lats))),
-		requests: len(lats),
-	}
+	return r
 }
-
-// lbsimEjection: a failure rate over 10 % in a 10 s window ejects an
-// endpoint for 30 s (growing), as in lb/sim_test.go.
-var lbsimEjection = &lb.OutlierOptions{FailureRate: 0.1, MinRequests: 20, Window: 10 * time.Second,
-	BaseEjection: 30 * time.Second}
 
 type lbsimCase struct {
 	name    string
@@ -224,10 +68,10 @@ func BenchmarkCmpLBSim(b *testing.B) {
 			var errRate float64
 			for b.Loop() {
 				for seed := uint64(1); seed <= lbsimSeeds; seed++ {
-					r := lbsimRun(b, c.policy, c.outlier, seed, lbsimSpan)
-					p99 = append(p99, r.p99)
-					p50 = append(p50, r.p50)
-					errRate += r.errRate
+					r := lbsimRun(b, c.policy, c.outlier, seed, 120*time.Second)
+					p99 = append(p99, r.P99)
+					p50 = append(p50, r.P50)
+					errRate += r.ErrRate
 				}
 			}
 			b.ReportMetric(lbsimMS(lbtest.Percentile(p99, 50)), "p99-ms")
@@ -243,10 +87,10 @@ func BenchmarkCmpLBSim(b *testing.B) {
 func TestLBSimShort(t *testing.T) {
 	sk := lbsimRun(t, lb.LeastResponseTime(nil), lbsimEjection, 42, 20*time.Second)
 	rr := lbsimRun(t, lb.RoundRobin(), nil, 42, 20*time.Second)
-	if sk.requests < 1000 || rr.requests < 1000 {
-		t.Fatalf("requests %d, %d", sk.requests, rr.requests)
+	if sk.Requests < 1000 || rr.Requests < 1000 {
+		t.Fatalf("requests %d, %d", sk.Requests, rr.Requests)
 	}
-	if sk.p99 >= rr.p99 || sk.errRate >= rr.errRate {
-		t.Fatalf("p2c-ewma+ejection p99 %v err %.3f; round robin p99 %v err %.3f", sk.p99, sk.errRate, rr.p99, rr.errRate)
+	if sk.P99 >= rr.P99 || sk.ErrRate >= rr.ErrRate {
+		t.Fatalf("p2c-ewma+ejection p99 %v err %.3f; round robin p99 %v err %.3f", sk.P99, sk.ErrRate, rr.P99, rr.ErrRate)
 	}
 }
