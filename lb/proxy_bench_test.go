@@ -17,10 +17,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/lb"
 )
 
@@ -87,11 +87,11 @@ func benchProxyLoopback(b *testing.B, conns int) {
 	b.ResetTimer()
 	for range proxyRounds {
 		for i := range variants {
-			c0 := cpuTime()
+			c0 := testenv.CPUTime()
 			t0 := time.Now()
 			runSegment(b, clients[i], per, lat)
 			wall := time.Since(t0)
-			cpu := cpuTime() - c0
+			cpu := testenv.CPUTime() - c0
 			slices.Sort(lat)
 			res[i] = append(res[i], sample{
 				wall: float64(wall.Nanoseconds()) / float64(per),
@@ -268,12 +268,6 @@ func benchRead(br *bufio.Reader) error {
 	}
 	_, err = br.Discard(n)
 	return err
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkProxyOverhead isolates what lb.ReverseProxy adds to

@@ -74,3 +74,34 @@ func waitGone(pids []int) {
 		}
 	}
 }
+
+// CPUTime returns the user + system CPU time this process has used.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ProcCPUTime returns the user + system CPU time of process pid and its
+// parent pid from /proc/pid/stat; ok is false where there is no /proc or
+// no such process.
+func ProcCPUTime(pid int) (cpu time.Duration, ppid int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')') // comm may contain spaces and parentheses
+	if i < 0 || i+2 >= len(s) {
+		return 0, 0, false
+	}
+	// Fields after comm: state ppid … utime (12th) stime (13th).
+	f := strings.Fields(s[i+2:])
+	if len(f) < 13 {
+		return 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * 10 * time.Millisecond, ppid, true // USER_HZ is 100 on Linux
+}

@@ -3,10 +3,10 @@ package memqueue_test
 import (
 	"context"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/queue"
 	"github.com/scalekit-go/scalekit/queue/memqueue"
 )
@@ -31,7 +31,7 @@ func BenchmarkPublish(b *testing.B) {
 	b.ResetTimer()
 	var elapsed time.Duration
 	start := time.Now()
-	cpu0 := cpuTime()
+	cpu0 := testenv.CPUTime()
 	held := 0
 	for i := 0; i < b.N; i++ {
 		if held += len(batch); held > maxBacklog {
@@ -48,7 +48,7 @@ func BenchmarkPublish(b *testing.B) {
 	elapsed += time.Since(start)
 	b.ReportMetric(float64(b.N*len(batch))/elapsed.Seconds(), "msgs/s")
 	// Includes the (small) cost of replacing the backend.
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*len(batch)), "cpu-ns/msg")
+	b.ReportMetric(float64(testenv.CPUTime()-cpu0)/float64(b.N*len(batch)), "cpu-ns/msg")
 }
 
 // maxBacklog bounds the messages BenchmarkEndToEnd has published but not
@@ -74,7 +74,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
-	cpu0 := cpuTime()
+	cpu0 := testenv.CPUTime()
 	go func() {
 		_ = sub.Consume(cctx, func(context.Context, *queue.Delivery) error {
 			n := handled.Add(1)
@@ -113,14 +113,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 	// CPU time per message, which the load of a shared machine does not
 	// inflate: 2 cores / cpu-ns per message is the rate on an idle machine.
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/msg")
+	b.ReportMetric(float64(testenv.CPUTime()-cpu0)/float64(b.N), "cpu-ns/msg")
 	b.StopTimer()
 	cancel()
-}
-
-// cpuTime returns the process's user+system CPU time in nanoseconds.
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

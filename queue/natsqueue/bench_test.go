@@ -3,10 +3,6 @@ package natsqueue_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"slices"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/queue"
 	"github.com/scalekit-go/scalekit/queue/driver"
 	"github.com/scalekit-go/scalekit/queue/natsqueue"
@@ -198,26 +195,6 @@ func driverRound(b *testing.B, nc *nats.Conn, n int) time.Duration {
 	return time.Since(start)
 }
 
-// procCPU returns the CPU time (user + system) of this process from
-// /proc, or -1 where there is no /proc.
-func procCPU() time.Duration {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return -1
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		s = s[i+1:] // the command name may hold spaces
-	}
-	f := strings.Fields(s)
-	if len(f) < 13 {
-		return -1
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	k, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+k) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-}
-
 // BenchmarkEndToEnd publishes and consumes (with ack) n messages per
 // round three ways, one after the other in every round so that they
 // share the machine's load: through package queue (Publish, Consume),
@@ -238,14 +215,13 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 	vs := []*variant{{name: "scalekit", round: scalekitRound}, {name: "driver", round: driverRound}, {name: "raw", round: rawRound}}
 	msgs := 0
-	cpu := procCPU() >= 0
 	for b.Loop() {
 		var round [3]time.Duration
 		for i, v := range vs {
-			c0 := procCPU()
+			c0 := testenv.CPUTime()
 			round[i] = v.round(b, nc, benchRound)
 			v.el += round[i]
-			v.cpu += procCPU() - c0
+			v.cpu += testenv.CPUTime() - c0
 		}
 		for i, v := range vs[:2] {
 			v.ratios = append(v.ratios, round[2].Seconds()/round[i].Seconds())
@@ -254,14 +230,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 	for _, v := range vs {
 		b.ReportMetric(float64(msgs)/v.el.Seconds(), v.name+"-msgs/s")
-		if cpu {
-			b.ReportMetric(float64(v.cpu.Microseconds())/float64(msgs), v.name+"-cpu-us/msg")
-		}
-		if v.ratios != nil {
-			slices.Sort(v.ratios)
-			b.ReportMetric(v.ratios[len(v.ratios)/2], v.name+"-ratio")
-			b.ReportMetric(v.ratios[0], v.name+"-ratio-min")
-			b.ReportMetric(v.ratios[len(v.ratios)-1], v.name+"-ratio-max")
-		}
+		b.ReportMetric(float64(v.cpu.Microseconds())/float64(msgs), v.name+"-cpu-us/msg")
+		testenv.ReportSpread(b, v.ratios, v.name+"-ratio")
 	}
 }

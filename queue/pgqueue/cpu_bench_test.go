@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/scalekit-go/scalekit/internal/testenv"
 )
 
 // cpuMeter reads the CPU time spent so far by this process and by every
@@ -20,11 +20,10 @@ import (
 // rate is its inverse. Linux only; elsewhere it reports zero.
 type cpuMeter struct {
 	postmaster int
-	tick       time.Duration
 }
 
 func newCPUMeter(pool *pgxpool.Pool) *cpuMeter {
-	m := &cpuMeter{tick: 10 * time.Millisecond} // USER_HZ is 100 on Linux
+	m := &cpuMeter{}
 	var dir string
 	if err := pool.QueryRow(context.Background(), "SHOW data_directory").Scan(&dir); err != nil {
 		return m
@@ -39,9 +38,7 @@ func newCPUMeter(pool *pgxpool.Pool) *cpuMeter {
 
 // now returns the CPU time of this process and the server's.
 func (m *cpuMeter) now() cpuTime {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	c := cpuTime{client: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	c := cpuTime{client: testenv.CPUTime()}
 	if m.postmaster == 0 {
 		return c
 	}
@@ -51,23 +48,10 @@ func (m *cpuMeter) now() cpuTime {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
+		cpu, ppid, ok := testenv.ProcCPUTime(pid)
+		if ok && (pid == m.postmaster || ppid == m.postmaster) {
+			c.server += cpu
 		}
-		// Fields after the parenthesised command: state ppid … utime(14) stime(15).
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(f) < 13 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		if pid != m.postmaster && ppid != m.postmaster {
-			continue
-		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		c.server += time.Duration(u+st) * m.tick
 	}
 	return c
 }

@@ -3,10 +3,7 @@ package redisqueue_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -209,26 +206,6 @@ func driverRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 	return time.Since(start)
 }
 
-// procCPU returns the CPU time (user + system) of process pid ("self"
-// for this one) from /proc, or -1 where there is no /proc.
-func procCPU(pid string) time.Duration {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return -1
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		s = s[i+1:] // the command name may hold spaces
-	}
-	f := strings.Fields(s)
-	if len(f) < 13 {
-		return -1
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	k, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+k) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-}
-
 // BenchmarkEndToEnd publishes and consumes (with ack) n messages per
 // round three ways, one after the other in every round so that they
 // share the machine's load: through package queue (Publish, Consume),
@@ -239,9 +216,9 @@ func procCPU(pid string) time.Duration {
 // redis-server (srv).
 func BenchmarkEndToEnd(b *testing.B) {
 	c := testenv.RedisClient(b)
-	var srvPID string
+	var srvPID int
 	if m, err := c.InfoMap(context.Background(), "server").Result(); err == nil {
-		srvPID = m["Server"]["process_id"]
+		srvPID, _ = strconv.Atoi(m["Server"]["process_id"])
 	}
 	type variant struct {
 		name     string
@@ -252,15 +229,16 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 	vs := []*variant{{name: "scalekit", round: scalekitRound}, {name: "driver", round: driverRound}, {name: "raw", round: rawRound}}
 	msgs := 0
-	cpu := srvPID != "" && procCPU("self") >= 0 && procCPU(srvPID) >= 0
+	srvCPU := func() time.Duration { d, _, _ := testenv.ProcCPUTime(srvPID); return d }
+	_, _, cpu := testenv.ProcCPUTime(srvPID)
 	for b.Loop() {
 		var round [3]time.Duration
 		for i, v := range vs {
-			c0, s0 := procCPU("self"), procCPU(srvPID)
+			c0, s0 := testenv.CPUTime(), srvCPU()
 			round[i] = v.round(b, c, benchRound)
 			v.el += round[i]
-			v.cli += procCPU("self") - c0
-			v.srv += procCPU(srvPID) - s0
+			v.cli += testenv.CPUTime() - c0
+			v.srv += srvCPU() - s0
 		}
 		for i, v := range vs[:2] {
 			v.ratios = append(v.ratios, round[2].Seconds()/round[i].Seconds())
@@ -273,12 +251,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			b.ReportMetric(float64(v.cli.Microseconds())/float64(msgs), v.name+"-cli-us/msg")
 			b.ReportMetric(float64(v.srv.Microseconds())/float64(msgs), v.name+"-srv-us/msg")
 		}
-		if v.ratios != nil {
-			slices.Sort(v.ratios)
-			b.ReportMetric(v.ratios[len(v.ratios)/2], v.name+"-ratio")
-			b.ReportMetric(v.ratios[0], v.name+"-ratio-min")
-			b.ReportMetric(v.ratios[len(v.ratios)-1], v.name+"-ratio-max")
-		}
+		testenv.ReportSpread(b, v.ratios, v.name+"-ratio")
 	}
 }
 
