@@ -61,13 +61,20 @@ func (l *Log) FailNext(errs ...error) {
 	l.mu.Unlock()
 }
 
-func (l *Log) injectedLocked() error {
-	if len(l.fail) == 0 {
-		return nil
+// enter begins an operation: it fails with ctx's error or the next
+// injected fault (the lock is then not held), or returns with l.mu held.
+func (l *Log) enter(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	err := l.fail[0]
-	l.fail = l.fail[1:]
-	return err
+	l.mu.Lock()
+	if len(l.fail) > 0 {
+		err := l.fail[0]
+		l.fail = l.fail[1:]
+		l.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 func clone(r driver.Record) driver.Record {
@@ -78,14 +85,10 @@ func clone(r driver.Record) driver.Record {
 
 // Create implements driver.Log.
 func (l *Log) Create(ctx context.Context, rec driver.Record) error {
-	if err := ctx.Err(); err != nil {
+	if err := l.enter(ctx); err != nil {
 		return err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.injectedLocked(); err != nil {
-		return err
-	}
 	if _, ok := l.sagas[rec.ID]; ok {
 		return driver.ErrExists
 	}
@@ -99,14 +102,10 @@ func (l *Log) Create(ctx context.Context, rec driver.Record) error {
 
 // Update implements driver.Log.
 func (l *Log) Update(ctx context.Context, rec driver.Record) error {
-	if err := ctx.Err(); err != nil {
+	if err := l.enter(ctx); err != nil {
 		return err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.injectedLocked(); err != nil {
-		return err
-	}
 	cur, ok := l.sagas[rec.ID]
 	if !ok {
 		return driver.ErrNotFound
@@ -123,14 +122,10 @@ func (l *Log) Update(ctx context.Context, rec driver.Record) error {
 
 // Get implements driver.Log.
 func (l *Log) Get(ctx context.Context, id string) (driver.Record, error) {
-	if err := ctx.Err(); err != nil {
+	if err := l.enter(ctx); err != nil {
 		return driver.Record{}, err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.injectedLocked(); err != nil {
-		return driver.Record{}, err
-	}
 	r, ok := l.sagas[id]
 	if !ok {
 		return driver.Record{}, driver.ErrNotFound
@@ -140,14 +135,10 @@ func (l *Log) Get(ctx context.Context, id string) (driver.Record, error) {
 
 // List implements driver.Log.
 func (l *Log) List(ctx context.Context, f driver.Filter) ([]driver.Record, error) {
-	if err := ctx.Err(); err != nil {
+	if err := l.enter(ctx); err != nil {
 		return nil, err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.injectedLocked(); err != nil {
-		return nil, err
-	}
 	var out []driver.Record
 	for _, r := range l.sagas {
 		if len(f.States) > 0 && !slices.Contains(f.States, r.State) {
@@ -174,14 +165,10 @@ func limit(n int) int {
 
 // Begin implements driver.TxLog.
 func (l *Log) Begin(ctx context.Context, tx driver.Tx) error {
-	if err := ctx.Err(); err != nil {
+	if err := l.enter(ctx); err != nil {
 		return err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.injectedLocked(); err != nil {
-		return err
-	}
 	if _, ok := l.txs[tx.ID]; ok {
 		return driver.ErrExists
 	}
@@ -196,14 +183,10 @@ func (l *Log) Begin(ctx context.Context, tx driver.Tx) error {
 
 // Decide implements driver.TxLog.
 func (l *Log) Decide(ctx context.Context, id string, d driver.Decision) (driver.Decision, error) {
-	if err := ctx.Err(); err != nil {
+	if err := l.enter(ctx); err != nil {
 		return driver.None, err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.injectedLocked(); err != nil {
-		return driver.None, err
-	}
 	tx, ok := l.txs[id]
 	if !ok {
 		if d == driver.Commit {
@@ -224,14 +207,10 @@ func (l *Log) Decide(ctx context.Context, id string, d driver.Decision) (driver.
 
 // Finish implements driver.TxLog.
 func (l *Log) Finish(ctx context.Context, id string) error {
-	if err := ctx.Err(); err != nil {
+	if err := l.enter(ctx); err != nil {
 		return err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.injectedLocked(); err != nil {
-		return err
-	}
 	tx, ok := l.txs[id]
 	if !ok {
 		return nil
@@ -245,14 +224,10 @@ func (l *Log) Finish(ctx context.Context, id string) error {
 
 // GetTx implements driver.TxLog.
 func (l *Log) GetTx(ctx context.Context, id string) (driver.Tx, error) {
-	if err := ctx.Err(); err != nil {
+	if err := l.enter(ctx); err != nil {
 		return driver.Tx{}, err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.injectedLocked(); err != nil {
-		return driver.Tx{}, err
-	}
 	tx, ok := l.txs[id]
 	if !ok {
 		return driver.Tx{}, driver.ErrNotFound
@@ -263,14 +238,10 @@ func (l *Log) GetTx(ctx context.Context, id string) (driver.Tx, error) {
 
 // ListTx implements driver.TxLog.
 func (l *Log) ListTx(ctx context.Context, f driver.TxFilter) ([]driver.Tx, error) {
-	if err := ctx.Err(); err != nil {
+	if err := l.enter(ctx); err != nil {
 		return nil, err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.injectedLocked(); err != nil {
-		return nil, err
-	}
 	var out []driver.Tx
 	for _, tx := range l.txs {
 		if f.Unfinished && tx.Finished {
