@@ -77,13 +77,8 @@ func startStandby(bins pgBins, basebackup string, primary *Server) (*Server, err
 		return nil, fmt.Errorf("pg_basebackup: %v\n%s", err, out)
 	}
 	s.argv = func(port int) []string {
-		return []string{bins.postgres, "-D", data,
-			"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-k", s.dir,
-			"-c", "fsync=off", "-c", "full_page_writes=off",
-			"-c", "max_connections=300", "-c", "shared_buffers=32MB",
-			"-c", "log_min_messages=warning", "-c", "max_prepared_transactions=64",
-			"-c", "hot_standby=on", "-c", "wal_receiver_status_interval=1s",
-		}
+		return postgresArgv(bins.postgres, data, s.dir, port,
+			"-c", "hot_standby=on", "-c", "wal_receiver_status_interval=1s")
 	}
 	s.ready = func(ctx context.Context, s *Server) error {
 		s.URL = "postgres://postgres@" + s.Addr + "/postgres?sslmode=disable"

@@ -155,14 +155,7 @@ func startPostgres(bins pgBins) (*Server, error) {
 		_ = os.RemoveAll(s.dir)
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	s.argv = func(port int) []string {
-		return []string{bins.postgres, "-D", data,
-			"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-k", s.dir,
-			"-c", "fsync=off", "-c", "full_page_writes=off",
-			"-c", "max_connections=300", "-c", "shared_buffers=32MB",
-			"-c", "log_min_messages=warning", "-c", "max_prepared_transactions=64",
-		}
-	}
+	s.argv = func(port int) []string { return postgresArgv(bins.postgres, data, s.dir, port) }
 	s.ready = func(ctx context.Context, s *Server) error {
 		c, err := pgx.Connect(ctx, s.URL)
 		if err != nil {
@@ -182,4 +175,17 @@ func startPostgres(bins pgBins) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// postgresArgv is the command line of a throwaway server in data,
+// listening on 127.0.0.1:port and a socket in dir, tuned for tests
+// (no fsync) and for the suites' needs (connections, prepared
+// transactions), plus extra.
+func postgresArgv(postgres, data, dir string, port int, extra ...string) []string {
+	return append([]string{postgres, "-D", data,
+		"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-k", dir,
+		"-c", "fsync=off", "-c", "full_page_writes=off",
+		"-c", "max_connections=300", "-c", "shared_buffers=32MB",
+		"-c", "log_min_messages=warning", "-c", "max_prepared_transactions=64",
+	}, extra...)
 }

@@ -9,10 +9,7 @@ import (
 
 // DeadLetters implements driver.Queue.
 func (d *Driver) DeadLetters(ctx context.Context, topicName, name, after string, limit int) ([]driver.DeadLetter, error) {
-	if err := d.fault("deadletters"); err != nil {
-		return nil, err
-	}
-	sl, err := d.sub(topicName, name)
+	sl, err := d.enter("deadletters", topicName, name)
 	if err != nil {
 		return nil, err
 	}
@@ -40,10 +37,7 @@ func (d *Driver) DeadLetters(ctx context.Context, topicName, name, after string,
 
 // DeadLetter implements driver.Queue.
 func (d *Driver) DeadLetter(ctx context.Context, topicName, name, id string) (driver.DeadLetter, error) {
-	if err := d.fault("deadletter"); err != nil {
-		return driver.DeadLetter{}, err
-	}
-	sl, err := d.sub(topicName, name)
+	sl, err := d.enter("deadletter", topicName, name)
 	if err != nil {
 		return driver.DeadLetter{}, err
 	}
@@ -58,10 +52,7 @@ func (d *Driver) DeadLetter(ctx context.Context, topicName, name, id string) (dr
 
 // Redrive implements driver.Queue.
 func (d *Driver) Redrive(ctx context.Context, topicName, name string, ids []string) (int, error) {
-	if err := d.fault("redrive"); err != nil {
-		return 0, err
-	}
-	sl, err := d.sub(topicName, name)
+	sl, err := d.enter("redrive", topicName, name)
 	if err != nil {
 		return 0, err
 	}
@@ -90,10 +81,7 @@ func (d *Driver) Redrive(ctx context.Context, topicName, name string, ids []stri
 
 // Purge implements driver.Queue.
 func (d *Driver) Purge(ctx context.Context, topicName, name string, ids []string) (int, error) {
-	if err := d.fault("purge"); err != nil {
-		return 0, err
-	}
-	sl, err := d.sub(topicName, name)
+	sl, err := d.enter("purge", topicName, name)
 	if err != nil {
 		return 0, err
 	}
@@ -118,10 +106,7 @@ func (d *Driver) Purge(ctx context.Context, topicName, name string, ids []string
 
 // Stats implements driver.Queue.
 func (d *Driver) Stats(ctx context.Context, topicName, name string) (driver.Stats, error) {
-	if err := d.fault("stats"); err != nil {
-		return driver.Stats{}, err
-	}
-	sl, err := d.sub(topicName, name)
+	sl, err := d.enter("stats", topicName, name)
 	if err != nil {
 		return driver.Stats{}, err
 	}

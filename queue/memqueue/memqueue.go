@@ -114,6 +114,15 @@ func (d *Driver) topic(name string, create bool) *topic {
 	return t
 }
 
+// enter begins operation op on a subscription: the injected fault for op
+// if one is set, else the subscription.
+func (d *Driver) enter(op, topicName, name string) (*subLock, error) {
+	if err := d.fault(op); err != nil {
+		return nil, err
+	}
+	return d.sub(topicName, name)
+}
+
 func (d *Driver) sub(topicName, name string) (*subLock, error) {
 	t := d.topic(topicName, false)
 	if t == nil {
@@ -220,10 +229,7 @@ func (d *Driver) Receive(ctx context.Context, topicName, name string, max int, v
 // ReceiveInto implements driver.ReceiverInto: Receive appending to
 // buf[:0].
 func (d *Driver) ReceiveInto(ctx context.Context, topicName, name string, buf []driver.Delivery, max int, vis time.Duration) ([]driver.Delivery, error) {
-	if err := d.fault("receive"); err != nil {
-		return nil, err
-	}
-	sl, err := d.sub(topicName, name)
+	sl, err := d.enter("receive", topicName, name)
 	if err != nil {
 		return nil, err
 	}
@@ -236,10 +242,7 @@ func (d *Driver) ReceiveInto(ctx context.Context, topicName, name string, buf []
 
 // Ack implements driver.Queue.
 func (d *Driver) Ack(ctx context.Context, topicName, name string, handles []string) error {
-	if err := d.fault("ack"); err != nil {
-		return err
-	}
-	sl, err := d.sub(topicName, name)
+	sl, err := d.enter("ack", topicName, name)
 	if err != nil {
 		return err
 	}
@@ -260,10 +263,7 @@ func (d *Driver) Ack(ctx context.Context, topicName, name string, handles []stri
 
 // Nack implements driver.Queue.
 func (d *Driver) Nack(ctx context.Context, topicName, name, handle string, n driver.Nack) error {
-	if err := d.fault("nack"); err != nil {
-		return err
-	}
-	sl, err := d.sub(topicName, name)
+	sl, err := d.enter("nack", topicName, name)
 	if err != nil {
 		return err
 	}
@@ -280,10 +280,7 @@ func (d *Driver) Nack(ctx context.Context, topicName, name, handle string, n dri
 
 // Extend implements driver.Queue.
 func (d *Driver) Extend(ctx context.Context, topicName, name, handle string, vis time.Duration) error {
-	if err := d.fault("extend"); err != nil {
-		return err
-	}
-	sl, err := d.sub(topicName, name)
+	sl, err := d.enter("extend", topicName, name)
 	if err != nil {
 		return err
 	}
