@@ -129,9 +129,13 @@ func TestHitRatio(t *testing.T) {
 // traces not behind it.
 func TestHitRatioTraces(t *testing.T) {
 	const space = 1 << 18
-	m := 400_000
+	m, noise := 400_000, 0.0
 	if raceEnabled {
-		m /= 8
+		// Slower by ~10× under the race detector: half the trace, and
+		// otter's randomised admission then moves its ratio by up to about
+		// a point between runs (seen 38.8 vs 39.6% on scan at 1% with an
+		// eighth of the trace), so the margins widen by that much.
+		m, noise = m/2, 0.01
 	}
 	traces := []struct {
 		name  string
@@ -149,8 +153,8 @@ func TestHitRatioTraces(t *testing.T) {
 			sk := hitRatio(newSim(t, "scalekit-s3fifo", capacity), trace)
 			ot := hitRatio(newSim(t, "otter", capacity), trace)
 			fmt.Printf("%-9s cap=%2d%%  scalekit %6.2f%%  otter %6.2f%%\n", tr.name, pct, 100*sk, 100*ot)
-			if sk < ot-tr.slack {
-				t.Errorf("%s at %d%%: default policy %.2f%%, otter %.2f%% (allowed %.1f points below)", tr.name, pct, 100*sk, 100*ot, 100*tr.slack)
+			if sk < ot-tr.slack-noise {
+				t.Errorf("%s at %d%%: default policy %.2f%%, otter %.2f%% (allowed %.1f points below)", tr.name, pct, 100*sk, 100*ot, 100*(tr.slack+noise))
 			}
 		}
 	}
