@@ -75,8 +75,13 @@ func TestNodeLeaseRenewsInBackground(t *testing.T) {
 	fc := clock.NewFake(time.Unix(1_000_000, 0))
 	d := memidgen.NewNodeIDs(fc)
 	l := acquire(t, d, fc)
-	for range 20 { // 24s: eight TTLs
-		if !step(t, fc, l, 1200*time.Millisecond) {
+	// 24s (eight TTLs) in steps of 200ms. The step must stay well below the
+	// lease's safety margin (TTL - RenewEvery = 2s, minus up to 1.1s between
+	// renewals): the loop checks validity when it runs, and a coarse step
+	// lets fake time jump past a renewal it has not processed yet, which the
+	// lease rightly treats as a stalled process (seen with 1.2s steps).
+	for range 120 {
+		if !step(t, fc, l, 200*time.Millisecond) {
 			t.Fatalf("lease ended while the engine was healthy: %v", l.Err())
 		}
 	}
