@@ -182,8 +182,11 @@ func TestNewTransportDefaultTimeouts(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := clk.BlockUntil(ctx, 1); err != nil {
-		t.Fatal("no timer armed: NewTransport has no default timeout")
+	// Two timers: the call's DefaultTimeout, then the attempt's
+	// DefaultAttemptTimeout. Advancing after only the first is armed would
+	// leave the attempt's timer 10s in the fake future (failed in CI).
+	if err := clk.BlockUntil(ctx, 2); err != nil {
+		t.Fatalf("%d timers armed, want the call's and the attempt's: NewTransport lacks a default timeout", clk.Waiters())
 	}
 	clk.Advance(DefaultAttemptTimeout)
 	select {
