@@ -52,7 +52,7 @@ func runLoad(c testpb.TestServiceClient, n, workers int) ([]time.Duration, int) 
 }
 
 // TestP2CEWMACutsTailLatency runs the lb simulation's shape on real gRPC
-// servers: two fast backends, one slow (40 ms) and one failing
+// servers: two fast backends, one slow (80 ms) and one failing
 // (Unavailable at once). Round robin sends a quarter of the calls to each;
 // P2C-EWMA learns the latencies from DoneInfo and ejects the failing one.
 func TestP2CEWMACutsTailLatency(t *testing.T) {
@@ -62,7 +62,7 @@ func TestP2CEWMACutsTailLatency(t *testing.T) {
 	fast1, fast2, slow, failing := startBackend(t), startBackend(t), startBackend(t), startBackend(t)
 	slow.set(func(ctx context.Context) error {
 		select {
-		case <-time.After(40 * time.Millisecond):
+		case <-time.After(80 * time.Millisecond): // above a -race scheduling stall's typical length
 		case <-ctx.Done():
 		}
 		return nil
@@ -72,7 +72,7 @@ func TestP2CEWMACutsTailLatency(t *testing.T) {
 
 	// p99 on a shared, loaded machine is noisy: each policy runs three
 	// rounds and keeps its best p99 (scheduling stalls hit both policies;
-	// the slow backend's 40 ms hits only the calls sent to it).
+	// the slow backend's 80 ms hits only the calls sent to it).
 	measure := func(policy string) (p99 time.Duration, failed int, slowShare float64) {
 		cc := dial(t, policy, bs)
 		c := testpb.NewTestServiceClient(cc)
@@ -91,7 +91,7 @@ func TestP2CEWMACutsTailLatency(t *testing.T) {
 	p2cP99, p2cFailed, p2cSlow := measure(grpcx.P2CEWMAName)
 	t.Logf("round robin: p99 %v, %.1f%% to the slow backend, %d/900 failed; P2C-EWMA: p99 %v, %.1f%% slow, %d/900 failed",
 		rrP99, 100*rrSlow, rrFailed, p2cP99, 100*p2cSlow, p2cFailed)
-	// The p99 of round robin is the slow backend's 40 ms; P2C-EWMA sends
+	// The p99 of round robin is the slow backend's 80 ms; P2C-EWMA sends
 	// it about 1% of the calls or less, so its p99 is a fast call's. (On
 	// a loaded machine a stalled fast call raises that backend's peak
 	// EWMA for a while, and the slow one gets a few more calls: the bound

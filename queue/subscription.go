@@ -325,10 +325,14 @@ func (h *heartbeat) dropOwner(c *consumer) {
 
 func (h *heartbeat) run() {
 	s := h.s
-	t := s.q.clk.NewTicker(s.opts.HeartbeatEvery)
+	// A one-shot timer re-armed after each beat rather than a ticker: a
+	// beat that ran long is not followed at once by another, and a fake
+	// clock's BlockUntil sees the loop park again before time moves on.
+	t := s.q.clk.NewTimer(s.opts.HeartbeatEvery)
 	defer t.Stop()
 	var batch []*Delivery
-	for range t.C() {
+	for ; ; t.Reset(s.opts.HeartbeatEvery) {
+		<-t.C()
 		batch = batch[:0]
 		h.mu.Lock()
 		if h.n == 0 {

@@ -39,7 +39,7 @@ func TestNodeIDsConformanceRedis(t *testing.T) {
 			}
 			return mustNodes(locknodes.New(d, nil))
 		},
-		TTL:  300 * time.Millisecond,
+		TTL:  time.Second, // each Renew must land within TTL/2 of a sleep: 150ms was tight under load
 		Wait: func(_ *testing.T, d time.Duration) { time.Sleep(d) },
 	})
 }

@@ -69,7 +69,10 @@ func Run(t *testing.T, h Harness) {
 			}
 			lim := s.limits(alg)[0]
 			t.Run("KeysAreIndependent", func(t *testing.T) { s.keys(t, lim) })
-			t.Run("WaitFailsEarlyPastDeadline", func(t *testing.T) { s.waitEarly(t, lim) })
+			// A per-minute limit: its RetryAfter (hundreds of ms or more)
+			// leaves the deadline room for a loaded engine's round trip.
+			slow := s.limits(alg)[len(s.limits(alg))-1]
+			t.Run("WaitFailsEarlyPastDeadline", func(t *testing.T) { s.waitEarly(t, slow) })
 			t.Run("WaitSleepsOnTheClock", func(t *testing.T) { s.waitSleeps(t, lim) })
 			t.Run("WaitCancelled", func(t *testing.T) { s.waitCancelled(t, lim) })
 			t.Run("RealTime", func(t *testing.T) { s.realTime(t, alg) })
@@ -251,8 +254,8 @@ func (s *suite) waitEarly(t *testing.T, lim ratelimit.Limit) {
 	if !errors.Is(err, ratelimit.ErrWouldExceedDeadline) {
 		t.Fatalf("Wait with deadline %v < RetryAfter %v = %v, want ErrWouldExceedDeadline", d.RetryAfter/2, d.RetryAfter, err)
 	}
-	if el := time.Since(start); el > d.RetryAfter/4 && el > 200*time.Millisecond {
-		t.Fatalf("Wait took %v to fail; it must fail early", el)
+	if el := time.Since(start); el >= d.RetryAfter/2 {
+		t.Fatalf("Wait took %v to fail; it must fail before its deadline %v", el, d.RetryAfter/2)
 	}
 	// It consumed nothing: advancing RetryAfter admits the unit.
 	clk.Advance(d.RetryAfter)
