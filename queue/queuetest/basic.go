@@ -124,7 +124,11 @@ func (s *suite) testPublishConsume(t *testing.T) {
 		return nil
 	}, &queue.ConsumeOptions{Concurrency: 4})
 	s.eventually(t, 5*time.Second, "all messages handled", func() bool { return c.distinct() == n })
-	s.eventually(t, 5*time.Second, "backlog empty after acks", func() bool { return s.stats(t, sub).Backlog == 0 })
+	var last queue.Stats
+	if !s.within(5*time.Second, func() bool { last = s.stats(t, sub); return last.Backlog == 0 }) {
+		// Say what is left, so that a failure tells leased from lost.
+		t.Fatalf("backlog not empty after acks: %+v; handled %d deliveries of %d messages", last, c.total(), c.distinct())
+	}
 	if err := stop(); err != nil {
 		t.Errorf("Consume returned %v after its context ended, want nil", err)
 	}

@@ -113,6 +113,17 @@ func (s *suite) stepClock(d time.Duration) {
 // clock it polls until limit plus a grace period for a loaded machine.
 func (s *suite) eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !s.within(limit, cond) {
+		if s.fake() {
+			t.Fatalf("%s: not true within %v of fake time", what, limit)
+		}
+		t.Fatalf("%s: not true within %v", what, limit)
+	}
+}
+
+// within is eventually without the failure: it reports whether cond held
+// in time.
+func (s *suite) within(limit time.Duration, cond func() bool) bool {
 	if s.fake() {
 		step := max(s.Visibility/50, time.Millisecond)
 		var deadline time.Time
@@ -125,19 +136,20 @@ func (s *suite) eventually(t *testing.T, limit time.Duration, what string, cond 
 				deadline = time.Now().Add(5 * time.Second)
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: not true within %v of fake time", what, limit)
+				return false
 			}
 			time.Sleep(time.Millisecond)
 		}
-		return
+		return true
 	}
 	deadline := time.Now().Add(limit + 10*time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true within %v", what, limit)
+			return false
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+	return true
 }
 
 // consume runs sub.Consume in the background until the returned stop is
