@@ -189,7 +189,7 @@ func (c *Cache[K, V]) run(ctx context.Context, key K, loader LoaderFunc[K, V], f
 		}
 	}
 	c.st.loads.Add(1)
-	ctx, span := otelx.Start(ctx, c.tracer, "cache.Load", append(c.attrs, attribute.String("cache.key", fmt.Sprint(key)))...)
+	ctx, span := otelx.Start(ctx, c.tracer, "cache.Load", append(c.attrs, attribute.String("scalekit.cache.key", fmt.Sprint(key)))...)
 	start := c.clk.Now()
 	v, err := callLoader(ctx, key, loader)
 	delta := c.clk.Since(start)

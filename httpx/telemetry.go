@@ -60,7 +60,7 @@ func Routes(mux *http.ServeMux) http.Handler {
 //     url.scheme, url.path, server.address, server.port, client.address
 //     without port, network.peer.address/port, network.protocol.version,
 //     user_agent.original, http.route, http.response.status_code, body
-//     sizes), plus http.request.id and error.type on 5xx answers, status
+//     sizes), plus scalekit.httpx.request_id and error.type on 5xx answers, status
 //     Error on 5xx;
 //   - the http.server.request.duration histogram (seconds, the semantic
 //     conventions' bucket boundaries), the http.server.request.body.size

@@ -286,7 +286,7 @@ func (t *telemetry) endAttrs(span trace.Span, st *reqCtx, route string, code int
 		a = append(a, semconv.HTTPRoute(route))
 	}
 	if st.id != "" {
-		a = append(a, attribute.String("http.request.id", st.id))
+		a = append(a, attribute.String("scalekit.httpx.request_id", st.id))
 	}
 	span.SetAttributes(a...)
 }

@@ -87,7 +87,7 @@ func TestTelemetrySpansAndMetrics(t *testing.T) {
 	if inner.SpanID() != s.SpanContext.SpanID() {
 		t.Fatal("handler context does not carry the server span")
 	}
-	for k, want := range map[string]string{"http.request.method": "GET", "http.route": "/items/{id}", "url.path": "/items/42", "http.request.id": "rid-9"} {
+	for k, want := range map[string]string{"http.request.method": "GET", "http.route": "/items/{id}", "url.path": "/items/42", "scalekit.httpx.request_id": "rid-9"} {
 		if v, ok := attrOf(s.Attributes, k); !ok || v.AsString() != want {
 			t.Errorf("%s = %v", k, v.Emit())
 		}

@@ -312,7 +312,7 @@ func (lk *Locker) start(ctx context.Context, name, key string) (context.Context,
 	if lk.local {
 		return ctx, nil
 	}
-	return otelx.Start(ctx, lk.tracer, name, lk.name, attribute.String("lock.key", key))
+	return otelx.Start(ctx, lk.tracer, name, lk.name, attribute.String("scalekit.lock.key", key))
 }
 
 // end ends span (if any) with err.

@@ -342,15 +342,18 @@ func TestAcquireFailsFastOnPermanentError(t *testing.T) {
 		_, err := f.lk.Acquire(context.Background(), "k", nil)
 		got <- err
 	}()
-	for i := 0; ; i++ {
+	// Bounded by real time, not by a count of steps: on a loaded machine a
+	// thousand steps can pass before the goroutine first runs (seen).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
 		select {
 		case err := <-got:
 			if !errors.Is(err, boom) {
 				t.Fatalf("Acquire = %v, want the permanent error", err)
 			}
 			return
-		default:
-			if i > 1000 {
+		case <-time.After(time.Millisecond):
+			if time.Now().After(deadline) {
 				t.Fatal("Acquire did not return after a permanent error")
 			}
 			f.step(t, 10*time.Millisecond)

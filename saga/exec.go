@@ -45,7 +45,7 @@ func init() {
 // rest state, or until ctx ends or the lease is lost.
 func (o *Orchestrator) drive(ctx context.Context, d *def, rec driver.Record, act, comp []callFn, lease *lock.Lease, op string) error {
 	ctx, span := otelx.Start(ctx, o.tracer, op, attribute.String("scalekit.name", o.opts.Name),
-		attribute.String("saga.name", d.name), attribute.String("saga.id", rec.ID))
+		attribute.String("scalekit.saga.name", d.name), attribute.String("scalekit.saga.id", rec.ID))
 	start := o.clk.Now()
 	lctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -65,7 +65,7 @@ func (o *Orchestrator) drive(ctx context.Context, d *def, rec driver.Record, act
 		o.finished.Add(context.Background(), 1, metric.WithAttributeSet(o.attrs), a)
 		o.duration.Record(context.Background(), o.clk.Since(start).Seconds(), metric.WithAttributeSet(o.attrs))
 	}
-	span.SetAttributes(attribute.String("saga.state", string(r.rec.State)))
+	span.SetAttributes(attribute.String("scalekit.saga.state", string(r.rec.State)))
 	if errors.Is(err, ErrCompensated) {
 		otelx.End(span, nil)
 	} else {
@@ -307,7 +307,7 @@ func (r *runner) runAction(ctx context.Context, i, prior int, out chan<- result)
 func (r *runner) call(ctx context.Context, span string, i int, fn callFn, attempt int) error {
 	sp := r.d.steps[i]
 	ctx, s := otelx.Start(ctx, r.o.tracer, span, attribute.String("scalekit.name", r.o.opts.Name),
-		attribute.String("saga.step", sp.name), attribute.Int("saga.attempt", attempt))
+		attribute.String("scalekit.saga.step", sp.name), attribute.Int("scalekit.saga.attempt", attempt))
 	err := callTimeout(ctx, sp.timeout, fn, Call{SagaID: r.rec.ID, Step: sp.name, Attempt: attempt})
 	otelx.End(s, err)
 	return err

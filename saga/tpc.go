@@ -247,7 +247,7 @@ func (c *Coordinator) Do(ctx context.Context, txid string, parts ...Participant)
 		}
 	}
 	ctx, span := otelx.Start(ctx, c.tracer, "saga.Transaction", attribute.String("scalekit.name", c.opts.Name),
-		attribute.String("saga.tx", txid))
+		attribute.String("scalekit.saga.tx", txid))
 	defer func() { otelx.End(span, err) }()
 	if err := c.log.Begin(ctx, driver.Tx{ID: txid, Participants: names}); err != nil {
 		return opErr(ctx, "begin", txid, err)
@@ -289,7 +289,7 @@ func (c *Coordinator) prepare(ctx context.Context, txid string, parts []Particip
 		go func() {
 			defer wg.Done()
 			sctx, span := otelx.Start(pctx, c.tracer, "saga.Prepare", attribute.String("scalekit.name", c.opts.Name),
-				attribute.String("saga.participant", p.Name()))
+				attribute.String("scalekit.saga.participant", p.Name()))
 			err := callTimeout(sctx, c.opts.PrepareTimeout, func(ctx context.Context, _ Call) error { return p.Prepare(ctx, txid) },
 				Call{SagaID: txid, Step: p.Name(), Attempt: 1})
 			otelx.End(span, err)
@@ -355,7 +355,7 @@ func (c *Coordinator) phaseTwo(ctx context.Context, txid, name string, r Resolve
 		func(ctx context.Context) error {
 			attempt++
 			sctx, span := otelx.Start(ctx, c.tracer, "saga."+map[driver.Decision]string{driver.Commit: "Commit", driver.Abort: "Abort"}[d],
-				attribute.String("scalekit.name", c.opts.Name), attribute.String("saga.participant", name))
+				attribute.String("scalekit.name", c.opts.Name), attribute.String("scalekit.saga.participant", name))
 			err := callTimeout(sctx, c.opts.CallTimeout, func(ctx context.Context, _ Call) error { return fn(ctx, txid) },
 				Call{SagaID: txid, Step: name, Attempt: attempt})
 			otelx.End(span, err)

@@ -55,9 +55,26 @@ func checkSpanNames(t *testing.T, e *env) {
 		hasName := false
 		for _, kv := range s.Attributes() {
 			hasName = hasName || kv.Key == "scalekit.name" && kv.Value.AsString() != ""
+			if !attrKeyOK(string(kv.Key)) {
+				t.Errorf("span %q attribute %q is neither scalekit.<pkg>.… nor a semantic-convention name", s.Name(), kv.Key)
+			}
 		}
 		if !hasName {
 			t.Errorf("span %q carries no scalekit.name", s.Name())
 		}
 	}
+}
+
+// semconvPrefixes are the OpenTelemetry semantic-convention namespaces
+// scalekit's spans may use besides its own scalekit.* names.
+var semconvPrefixes = []string{"scalekit.", "messaging.", "http.", "url.", "server.", "client.", "network.",
+	"db.", "rpc.", "error.", "exception.", "user_agent.", "otel."}
+
+func attrKeyOK(k string) bool {
+	for _, p := range semconvPrefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
