@@ -78,18 +78,8 @@ func HedgeTransport(next http.RoundTripper, opts *HedgeOptions) (http.RoundTripp
 	if opts != nil {
 		o = *opts
 	}
-	switch {
-	case o.Delay < 0:
-		return nil, clientOptionError("HedgeOptions.Delay %v < 0", o.Delay)
-	case o.MaxHedges < 0:
-		return nil, clientOptionError("HedgeOptions.MaxHedges %d < 0", o.MaxHedges)
-	}
-	if o.Delay == 0 {
-		o.Delay = 100 * time.Millisecond
-	}
-	if o.MaxHedges == 0 {
-		o.MaxHedges = 1
-	}
+	// Delay and MaxHedges, and their defaults, are resilience.NewHedge's,
+	// which checks them below.
 	clk := clock.Or(o.Clock)
 	if o.Budget == nil {
 		o.Budget, _ = NewRetryBudget(&RetryBudgetOptions{Ratio: 0.1, MinPerSecond: 1, Burst: 10, Clock: clk,

@@ -155,27 +155,12 @@ func RetryTransport(next http.RoundTripper, opts *RetryOptions) (http.RoundTripp
 	if opts != nil {
 		o = *opts
 	}
-	switch {
-	case o.MaxAttempts < 0:
-		return nil, clientOptionError("RetryOptions.MaxAttempts %d < 0", o.MaxAttempts)
-	case o.InitialBackoff < 0, o.MaxBackoff < 0, o.MaxRetryAfter < 0:
-		return nil, clientOptionError("RetryOptions durations must not be negative")
-	case o.Multiplier != 0 && !(o.Multiplier >= 1):
-		return nil, clientOptionError("RetryOptions.Multiplier %v < 1", o.Multiplier)
-	}
+	// The counts, durations and their defaults are resilience.NewRetry's,
+	// which checks them below; only the statuses are HTTP's own.
 	for _, s := range o.Statuses {
 		if s < 100 || s > 999 {
 			return nil, clientOptionError("RetryOptions.Statuses: %d is not an HTTP status", s)
 		}
-	}
-	if o.MaxAttempts == 0 {
-		o.MaxAttempts = 3
-	}
-	if o.MaxBackoff == 0 {
-		o.MaxBackoff = 2 * time.Second
-	}
-	if o.MaxRetryAfter == 0 {
-		o.MaxRetryAfter = 10 * time.Second
 	}
 	if o.Statuses == nil {
 		o.Statuses = RetryDefaultStatuses
@@ -201,7 +186,7 @@ func RetryTransport(next http.RoundTripper, opts *RetryOptions) (http.RoundTripp
 			clientRetryNoReplay, clientRetryDeadline, clientRetryExhausted),
 		next:      clientOr(next),
 		retry:     retry,
-		attempts:  o.MaxAttempts,
+		attempts:  retry.MaxAttempts(),
 		budget:    o.Budget,
 		statuses:  slices.Clone(o.Statuses),
 		retryable: o.Retryable,
