@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/shard"
 )
 
@@ -195,6 +196,9 @@ type WriterOptions struct {
 	RetryEvery time.Duration
 	// Prefix of the Migrator's tables; "" means "scalekit_shard".
 	Prefix string
+	// Clock measures MaxWait, RetryEvery and MaxLatency; nil means the
+	// real clock.
+	Clock clock.Clock
 }
 
 // Writer runs writes on the node that owns each key's logical shard. When

@@ -194,3 +194,57 @@ func TestApplyPlan(t *testing.T) {
 		t.Fatalf("map after plan: %v", final.Table())
 	}
 }
+
+// TestWriterGivesUpAfterMaxWait: a shard no node owns (a cut-over that
+// never finishes) makes Exec retry on the Writer's clock, not forever and
+// not on real time: it fails with ErrNotOwned once MaxWait has passed on
+// a fake clock, and writes nothing.
+func TestWriterGivesUpAfterMaxWait(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	newMigrator(t, c, nil)
+	r, _ := shard.NewRouter(c.ctl, "items", nil)
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"n0", "n1"} {
+		if _, err := c.pools[n].Exec(ctx, `UPDATE scalekit_shard_owner SET owned = false`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fk := clock.NewFake(time.Unix(0, 0))
+	w, err := pgshard.NewWriter(r, c.nodes(), &pgshard.WriterOptions{MaxWait: time.Minute, RetryEvery: time.Second, Clock: fk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	calls := 0
+	go func() {
+		done <- w.Exec(ctx, "k", func(context.Context, pgx.Tx, int) error { calls++; return nil })
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			if !errors.Is(err, pgshard.ErrNotOwned) {
+				t.Fatalf("Exec on an unowned shard = %v, want ErrNotOwned", err)
+			}
+			if passed := fk.Since(time.Unix(0, 0)); passed < time.Minute {
+				t.Fatalf("Exec gave up after %v of the Writer's clock, want MaxWait 1m", passed)
+			}
+			if calls != 0 {
+				t.Fatalf("fn ran %d times on a node that does not own the shard", calls)
+			}
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Exec still retrying after 30s real time at fake %v: MaxWait is not on the Writer's clock", fk.Since(time.Unix(0, 0)))
+		}
+		bctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		if fk.BlockUntil(bctx, 1) == nil {
+			fk.Advance(time.Second)
+		}
+		cancel()
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/scalekit-go/scalekit/clock"
 	"github.com/scalekit-go/scalekit/shard"
 )
 
@@ -65,7 +66,8 @@ func notOwned(err error) bool {
 // Writer are still fenced by the guard trigger, except UPDATE and DELETE
 // statements that match no row on the wrong node.
 func (w *Writer) Exec(ctx context.Context, key string, fn func(ctx context.Context, tx pgx.Tx, logical int) error) error {
-	start := time.Now()
+	clk := clock.Or(w.o.Clock)
+	start := clk.Now()
 	for {
 		l, node, err := w.router.Lookup(key)
 		if err != nil {
@@ -97,7 +99,7 @@ func (w *Writer) Exec(ctx context.Context, key string, fn func(ctx context.Conte
 			return fn(ctx, tx, l)
 		})
 		if err == nil {
-			if waited := time.Since(start); waited > 0 {
+			if waited := clk.Since(start); waited > 0 {
 				w.maxWaitSeen.raise(waited)
 			}
 			return nil
@@ -105,16 +107,12 @@ func (w *Writer) Exec(ctx context.Context, key string, fn func(ctx context.Conte
 		if !notOwned(err) {
 			return err
 		}
-		if time.Since(start) > w.o.MaxWait {
+		if clk.Since(start) > w.o.MaxWait {
 			return fmt.Errorf("pgshard.Writer %q: shard %d still moving after %v: %w", key, l, w.o.MaxWait, ErrNotOwned)
 		}
 		_ = w.router.Sync(ctx)
-		t := time.NewTimer(w.o.RetryEvery)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := clock.Sleep(ctx, clk, w.o.RetryEvery); err != nil {
+			return err
 		}
 	}
 }
