@@ -328,6 +328,10 @@ func (c *consumer) ackLoop() {
 		}
 		if err == nil {
 			s.q.tel.acked.Add(context.Background(), int64(len(handles)), s.add...)
+		} else {
+			// Nobody waits for these acks: count them, since their
+			// messages come back once their leases lapse.
+			s.q.tel.ackFailed.Add(context.Background(), int64(len(handles)), s.add...)
 		}
 		s.hb.untrackAll(batch)
 		clear(batch)

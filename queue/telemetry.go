@@ -23,6 +23,7 @@ type telemetry struct {
 	deliv     metric.Int64Counter
 	redeliv   metric.Int64Counter
 	acked     metric.Int64Counter
+	ackFailed metric.Int64Counter
 	nack      metric.Int64Counter
 	dead      metric.Int64Counter
 	redriven  metric.Int64Counter
@@ -42,6 +43,7 @@ func newTelemetry(mp metric.MeterProvider, name string) *telemetry {
 		deliv:     c("scalekit.queue.messages.delivered", "Deliveries handed to consumers (first deliveries and redeliveries)"),
 		redeliv:   c("scalekit.queue.messages.redelivered", "Deliveries of messages delivered before"),
 		acked:     c("scalekit.queue.messages.acked", "Messages acked"),
+		ackFailed: c("scalekit.queue.acks.failed", "Acks of Consume that still failed after retries: the messages will be redelivered"),
 		nack:      c("scalekit.queue.messages.nacked", "Messages nacked, by action (retry, dead-letter, drop)"),
 		dead:      c("scalekit.queue.messages.dead_lettered", "Messages moved to a dead-letter queue"),
 		redriven:  c("scalekit.queue.messages.redriven", "Dead letters moved back to their subscription"),

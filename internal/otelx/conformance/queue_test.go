@@ -58,9 +58,13 @@ func exerciseQueue(ctx context.Context, t *testing.T, e *env) {
 		t.Fatalf("RedriveAll = %d, %v; want 1", n, err)
 	}
 
-	// Consume: in_flight and the consumer span.
+	// Consume: in_flight and the consumer span; the first ack batch fails
+	// all three attempts (acks.failed).
 	_, err = q.Publish(ctx, "orders", queue.Message{Body: []byte("b")})
 	must(t, err)
+	for range 3 {
+		md.FailNext("ack", errors.New("connection reset"))
+	}
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var handled atomic.Int32
@@ -71,6 +75,13 @@ func exerciseQueue(ctx context.Context, t *testing.T, e *env) {
 		return nil
 	}, &queue.ConsumeOptions{Concurrency: 1, Prefetch: 1, AckDelay: -1})
 	must(t, err)
+	waitMetric(ctx, t, e, "scalekit.queue.acks.failed")
+	// An ack that goes through (messages.acked).
+	_, err = q.Publish(ctx, "orders", queue.Message{Body: []byte("c")})
+	must(t, err)
+	d, err = sub.Receive(ctx)
+	must(t, err)
+	must(t, d.Ack(ctx))
 }
 
 // waitMetric collects until metric name has a data point, or fails after
