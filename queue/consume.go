@@ -250,7 +250,23 @@ func (c *consumer) workLoop() {
 		}
 		pending = c.emptySlice()
 	}
-	for d := range c.work {
+	for {
+		// Acks wait for the next batch only while this worker goes
+		// straight on to more work. Before it waits for work it hands
+		// them over: checking for queued work first is not enough, since
+		// another worker can take that work, and an ack held here while
+		// the heartbeat keeps its lease alive would never be sent.
+		var d *Delivery
+		var ok bool
+		select {
+		case d, ok = <-c.work:
+		default:
+			send()
+			d, ok = <-c.work
+		}
+		if !ok {
+			break
+		}
 		if c.draining.Load() {
 			c.giveBack(d)
 			continue
@@ -260,10 +276,8 @@ func (c *consumer) workLoop() {
 		s.q.tel.inflight.Add(context.Background(), -1, s.add...)
 		c.release()
 		if herr == nil {
-			// Hand acks over in small batches while more work is
-			// queued, at once when there is none.
 			pending = append(pending, d)
-			if len(pending) >= ackSlice || len(c.work) == 0 {
+			if len(pending) >= ackSlice {
 				send()
 			}
 			continue
