@@ -35,7 +35,7 @@ func run(t *testing.T, peers int, o *natsqueue.Options) {
 	}
 	queuetest.Run(t, queuetest.Harness{
 		New:        func(t *testing.T) driver.Queue { return newDriver(t, url, o) },
-		Visibility: time.Second,
+		Visibility: 2 * time.Second, // 1s leases lapsed under -race on a loaded machine (replicated acks)
 		ChildEnv:   func(*testing.T) []string { return []string{envURL + "=" + url} },
 		NoPriority: true,
 	})

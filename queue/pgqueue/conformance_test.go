@@ -52,7 +52,7 @@ func TestConformance(t *testing.T) {
 	url := dbURL(t)
 	queuetest.Run(t, queuetest.Harness{
 		New:        func(t *testing.T) driver.Queue { return open(t, url, nil) },
-		Visibility: time.Second,
+		Visibility: 2 * time.Second, // 1s leases lapsed under -race on a loaded 2-core CI machine
 		ChildEnv:   func(*testing.T) []string { return []string{envURL + "=" + url} },
 	})
 }
@@ -66,6 +66,6 @@ func TestConformancePollOnly(t *testing.T) {
 	url := dbURL(t)
 	queuetest.Run(t, queuetest.Harness{
 		New:        func(t *testing.T) driver.Queue { return open(t, url, &pgqueue.Options{PollOnly: true}) },
-		Visibility: time.Second,
+		Visibility: 2 * time.Second,
 	})
 }

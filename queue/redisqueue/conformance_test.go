@@ -56,7 +56,7 @@ func TestConformance(t *testing.T) {
 	url := testenv.RedisURL(t)
 	queuetest.Run(t, queuetest.Harness{
 		New:        func(t *testing.T) driver.Queue { return newDriver(t, clientFor(t, url)) },
-		Visibility: time.Second,
+		Visibility: 2 * time.Second, // 1s leases lapsed under -race on a loaded 2-core CI machine
 		ChildEnv:   func(*testing.T) []string { return []string{testenv.EnvRedisURL + "=" + url} },
 	})
 }
@@ -76,7 +76,7 @@ func TestConformanceCluster(t *testing.T) {
 	}
 	queuetest.Run(t, queuetest.Harness{
 		New:        func(t *testing.T) driver.Queue { return newDriver(t, clusterClient(t, addrs)) },
-		Visibility: time.Second,
+		Visibility: 2 * time.Second,
 		ChildEnv:   func(*testing.T) []string { return []string{envCluster + "=" + strings.Join(addrs, ",")} },
 	})
 }
