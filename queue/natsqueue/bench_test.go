@@ -12,13 +12,13 @@ import (
 
 	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/queue"
-	"github.com/scalekit-go/scalekit/queue/driver"
+	"github.com/scalekit-go/scalekit/queue/internal/queuebench"
 	"github.com/scalekit-go/scalekit/queue/natsqueue"
 )
 
 const (
 	benchRound = 10000
-	benchBatch = 500
+	benchBatch = queuebench.Batch
 	benchConc  = 256
 )
 
@@ -35,49 +35,16 @@ var benchConsume = &queue.ConsumeOptions{Concurrency: 16, Prefetch: 2*benchConc 
 // consumes them with one Consume call.
 func scalekitRound(b *testing.B, nc *nats.Conn, n int) time.Duration {
 	b.Helper()
-	ctx := context.Background()
 	d, err := natsqueue.New(nc, &natsqueue.Options{Prefix: "BENCH"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	q, _ := queue.New(d, nil)
-	defer q.Close()
-	topic := fmt.Sprintf("t%d", benchSeq.Add(1))
-	sub, err := q.Subscribe(ctx, topic, "s", &queue.SubscriptionOptions{PollMin: time.Millisecond, PollInterval: 5 * time.Millisecond})
+	q, err := queue.New(d, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	batch := make([]queue.Message, benchBatch)
-	body := make([]byte, 64)
-	var got atomic.Int64
-	done := make(chan struct{})
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	start := time.Now()
-	errc := make(chan error, 1)
-	go func() {
-		errc <- sub.Consume(cctx, func(context.Context, *queue.Delivery) error {
-			if got.Add(1) == int64(n) {
-				close(done)
-			}
-			return nil
-		}, benchConsume)
-	}()
-	for sent := 0; sent < n; sent += benchBatch {
-		for i := range batch {
-			batch[i] = queue.Message{Body: body}
-		}
-		if _, err := q.Publish(ctx, topic, batch[:min(benchBatch, n-sent)]...); err != nil {
-			b.Fatal(err)
-		}
-	}
-	<-done
-	el := time.Since(start)
-	cancel()
-	if err := <-errc; err != nil {
-		b.Fatal(err)
-	}
-	return el
+	defer q.Close()
+	return queuebench.QueueRound(b, q, fmt.Sprintf("t%d", benchSeq.Add(1)), n, benchConsume)
 }
 
 // rawRound does the same with the jetstream package alone: async
@@ -141,58 +108,11 @@ func rawRound(b *testing.B, nc *nats.Conn, n int) time.Duration {
 // from an acker. It shows what the driver costs apart from Consume.
 func driverRound(b *testing.B, nc *nats.Conn, n int) time.Duration {
 	b.Helper()
-	ctx := context.Background()
 	d, err := natsqueue.New(nc, &natsqueue.Options{Prefix: "BENCH"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	topic := fmt.Sprintf("d%d", benchSeq.Add(1))
-	if err := d.Subscribe(ctx, topic, "s"); err != nil {
-		b.Fatal(err)
-	}
-	body := make([]byte, 64)
-	acks := make(chan []string, 64)
-	done := make(chan struct{})
-	start := time.Now()
-	go func() { // receiver
-		for read := 0; read < n; {
-			ds, err := d.Receive(ctx, topic, "s", 2*benchConc, 30*time.Second)
-			if err != nil {
-				panic(err)
-			}
-			if len(ds) == 0 {
-				time.Sleep(time.Millisecond)
-				continue
-			}
-			hs := make([]string, len(ds))
-			for i := range ds {
-				hs[i] = ds[i].Handle
-			}
-			read += len(hs)
-			acks <- hs
-		}
-		close(acks)
-	}()
-	go func() { // acker
-		for hs := range acks {
-			if err := d.Ack(ctx, topic, "s", hs); err != nil {
-				panic(err)
-			}
-		}
-		close(done)
-	}()
-	batch := make([]driver.Message, benchBatch)
-	for sent := 0; sent < n; sent += benchBatch {
-		now := time.Now()
-		for i := range batch {
-			batch[i] = driver.Message{ID: fmt.Sprintf("%032x", sent+i), Body: body, PublishedAt: now, NotBefore: now}
-		}
-		if err := d.Publish(ctx, topic, batch[:min(benchBatch, n-sent)]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	<-done
-	return time.Since(start)
+	return queuebench.DriverRound(b, d, fmt.Sprintf("d%d", benchSeq.Add(1)), n, 2*benchConc)
 }
 
 // BenchmarkEndToEnd publishes and consumes (with ack) n messages per

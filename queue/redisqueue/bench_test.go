@@ -12,14 +12,14 @@ import (
 
 	"github.com/scalekit-go/scalekit/internal/testenv"
 	"github.com/scalekit-go/scalekit/queue"
-	"github.com/scalekit-go/scalekit/queue/driver"
+	"github.com/scalekit-go/scalekit/queue/internal/queuebench"
 	"github.com/scalekit-go/scalekit/queue/redisqueue"
 )
 
 // Benchmark sizes: messages per round, publish batch, consumer window.
 const (
 	benchRound = 20000
-	benchBatch = 500
+	benchBatch = queuebench.Batch
 	benchConc  = 256
 )
 
@@ -34,7 +34,6 @@ var benchConsume = &queue.ConsumeOptions{Concurrency: 16, Prefetch: 2*benchConc 
 // consumes them with one Consume call; it returns the elapsed time.
 func scalekitRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 	b.Helper()
-	ctx := context.Background()
 	d, err := redisqueue.New(c, &redisqueue.Options{Prefix: "bench:"})
 	if err != nil {
 		b.Fatal(err)
@@ -44,44 +43,7 @@ func scalekitRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 		b.Fatal(err)
 	}
 	defer q.Close()
-	topic := fmt.Sprintf("t%d", benchSeq.Add(1))
-	sub, err := q.Subscribe(ctx, topic, "s", &queue.SubscriptionOptions{PollMin: time.Millisecond, PollInterval: 5 * time.Millisecond})
-	if err != nil {
-		b.Fatal(err)
-	}
-	body := make([]byte, 64)
-	batch := make([]queue.Message, benchBatch)
-	for i := range batch {
-		batch[i].Body = body
-	}
-	var got atomic.Int64
-	done := make(chan struct{})
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	start := time.Now()
-	errc := make(chan error, 1)
-	go func() {
-		errc <- sub.Consume(cctx, func(context.Context, *queue.Delivery) error {
-			if got.Add(1) == int64(n) {
-				close(done)
-			}
-			return nil
-		}, benchConsume)
-	}()
-	for sent := 0; sent < n; sent += benchBatch {
-		for i := range batch {
-			batch[i].ID = "" // fresh ids
-		}
-		if _, err := q.Publish(ctx, topic, batch[:min(benchBatch, n-sent)]...); err != nil {
-			b.Fatal(err)
-		}
-	}
-	<-done
-	cancel() // Consume flushes the last acks before it returns
-	if err := <-errc; err != nil {
-		b.Fatal(err)
-	}
-	return time.Since(start)
+	return queuebench.QueueRound(b, q, fmt.Sprintf("t%d", benchSeq.Add(1)), n, benchConsume)
 }
 
 // rawRound does the same work with the client alone: pipelined XADD in
@@ -148,62 +110,11 @@ func rawRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 // from an acker. It shows what the driver costs apart from Consume.
 func driverRound(b *testing.B, c redis.UniversalClient, n int) time.Duration {
 	b.Helper()
-	ctx := context.Background()
 	d, err := redisqueue.New(c, &redisqueue.Options{Prefix: "bench:"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	topic := fmt.Sprintf("d%d", benchSeq.Add(1))
-	if err := d.Subscribe(ctx, topic, "s"); err != nil {
-		b.Fatal(err)
-	}
-	body := make([]byte, 64)
-	acks := make(chan []string, 64)
-	done := make(chan struct{})
-	start := time.Now()
-	go func() { // receiver
-		for read := 0; read < n; {
-			ds, err := d.Receive(ctx, topic, "s", 2*benchConc, 30*time.Second)
-			if err != nil {
-				panic(err)
-			}
-			if len(ds) == 0 {
-				time.Sleep(time.Millisecond) // as raw's XREADGROUP BLOCK, roughly
-				continue
-			}
-			hs := make([]string, len(ds))
-			for i := range ds {
-				hs[i] = ds[i].Handle
-			}
-			read += len(hs)
-			acks <- hs
-		}
-		close(acks)
-	}()
-	go func() { // acker
-		for hs := range acks {
-			for len(hs) > 0 {
-				k := min(len(hs), 256)
-				if err := d.Ack(ctx, topic, "s", hs[:k]); err != nil {
-					panic(err)
-				}
-				hs = hs[k:]
-			}
-		}
-		close(done)
-	}()
-	batch := make([]driver.Message, benchBatch)
-	for sent := 0; sent < n; sent += benchBatch {
-		now := time.Now()
-		for i := range batch {
-			batch[i] = driver.Message{ID: fmt.Sprintf("%032x", sent+i), Body: body, PublishedAt: now, NotBefore: now}
-		}
-		if err := d.Publish(ctx, topic, batch[:min(benchBatch, n-sent)]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	<-done
-	return time.Since(start)
+	return queuebench.DriverRound(b, d, fmt.Sprintf("d%d", benchSeq.Add(1)), n, 2*benchConc)
 }
 
 // BenchmarkEndToEnd publishes and consumes (with ack) n messages per
