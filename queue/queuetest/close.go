@@ -15,13 +15,7 @@ import (
 // gets the message; the closed consumer's late Ack does not delete the
 // redelivered copy.
 func (s *suite) testCloseStopsHeartbeat(t *testing.T) {
-	q1, q2 := s.queue(t, nil), s.queue(t, nil)
-	tp := topicName(t)
-	o := s.subOpts()
-	o.HeartbeatEvery = s.Visibility / 4
-	sub1 := s.subscribe(t, q1, tp, "s", o)
-	sub2 := s.subscribe(t, q2, tp, "s", o)
-	s.publish(t, q1, tp, queue.Message{Body: []byte("held at close")})
+	q1, sub1, sub2 := s.competing(t, "held at close")
 	d := s.receive(t, sub1, 5*time.Second)
 	if d == nil {
 		t.Fatal("message not delivered")
@@ -53,13 +47,7 @@ func (s *suite) testCloseStopsHeartbeat(t *testing.T) {
 // being extended and is delivered to another consumer while the stuck
 // handler still runs.
 func (s *suite) testDrainTimeoutStopsHeartbeat(t *testing.T) {
-	q1, q2 := s.queue(t, nil), s.queue(t, nil)
-	tp := topicName(t)
-	o := s.subOpts()
-	o.HeartbeatEvery = s.Visibility / 4
-	sub1 := s.subscribe(t, q1, tp, "s", o)
-	sub2 := s.subscribe(t, q2, tp, "s", o)
-	s.publish(t, q1, tp, queue.Message{Body: []byte("stuck")})
+	_, sub1, sub2 := s.competing(t, "stuck")
 	var started atomic.Int32
 	release := make(chan struct{})
 	defer close(release)

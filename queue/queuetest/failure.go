@@ -49,13 +49,7 @@ func (s *suite) testRedelivery(t *testing.T) {
 // testHeartbeat: a handler running for several visibility timeouts keeps
 // its lease, so the message is not handed to another consumer.
 func (s *suite) testHeartbeat(t *testing.T) {
-	q1, q2 := s.queue(t, nil), s.queue(t, nil)
-	tp := topicName(t)
-	o := s.subOpts()
-	o.HeartbeatEvery = s.Visibility / 4
-	sub1 := s.subscribe(t, q1, tp, "s", o)
-	sub2 := s.subscribe(t, q2, tp, "s", o)
-	s.publish(t, q1, tp, queue.Message{Body: []byte("long job")})
+	_, sub1, sub2 := s.competing(t, "long job")
 	var calls atomic.Int32
 	started := make(chan struct{}, 1)
 	release := make(chan struct{})

@@ -152,6 +152,21 @@ func (s *suite) within(limit time.Duration, cond func() bool) bool {
 	return true
 }
 
+// competing returns two Queues' subscriptions to one subscription of a
+// new topic, heartbeats every Visibility/4, after publishing one message
+// with body through the first Queue, which it also returns.
+func (s *suite) competing(t *testing.T, body string) (q1 *queue.Queue, sub1, sub2 *queue.Subscription) {
+	t.Helper()
+	q1, q2 := s.queue(t, nil), s.queue(t, nil)
+	tp := topicName(t)
+	o := s.subOpts()
+	o.HeartbeatEvery = s.Visibility / 4
+	sub1 = s.subscribe(t, q1, tp, "s", o)
+	sub2 = s.subscribe(t, q2, tp, "s", o)
+	s.publish(t, q1, tp, queue.Message{Body: []byte(body)})
+	return q1, sub1, sub2
+}
+
 // consume runs sub.Consume in the background until the returned stop is
 // called; stop returns Consume's result.
 func consume(t *testing.T, sub *queue.Subscription, h queue.Handler, o *queue.ConsumeOptions) (stop func() error) {
